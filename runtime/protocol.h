@@ -1,0 +1,109 @@
+/*
+ * protocol.h - the ava wire protocol, version 1.
+ *
+ * Every message is one frame: a fixed 40-byte little-endian header followed
+ * by `len` payload bytes. Receivers check every length against the frame
+ * before use; nothing here is trusted.
+ *
+ * Message flow on one connection:
+ *   guest -> server  HELLO     payload: struct ava_hello
+ *   server -> guest  WELCOME   payload: struct ava_welcome
+ *   guest -> server  CALL      fn = function id, payload: encoded arguments
+ *   server -> guest  REPLY     fn, seq echo the CALL; payload: encoded results
+ *   server -> guest  ERROR     payload: int32 code + UTF-8 text (no NUL);
+ *                              the server closes the connection after it.
+ *   guest -> server  BYE       empty; the guest is leaving cleanly.
+ *
+ * CALL payload: for each argument of the function's descriptor, in order:
+ *   SCALAR            u64 value
+ *   HANDLE            u64 virtual id (0 = NULL)
+ *   IN_BUF, INOUT_BUF u64 nbytes, or AVA_WIRE_NULL; then nbytes bytes,
+ *                     padded with zeros to a multiple of 8. nbytes must
+ *                     equal count() * elem_size on the receiving side.
+ *   IN_STRING         u64 nbytes (including the NUL) or AVA_WIRE_NULL; bytes
+ *                     padded to 8. The last byte must be NUL.
+ *   IN_HANDLES        u64 count or AVA_WIRE_NULL; then count u64 ids
+ *   IN_BUFS           u64 count or AVA_WIRE_NULL; then per buffer: u64
+ *                     nbytes or AVA_WIRE_NULL, then bytes padded to 8
+ *   IN_PROPS          u64 nwords (including the terminating 0) or
+ *                     AVA_WIRE_NULL; then nwords u64 words, handle values
+ *                     as ids
+ *   IN_KARG           u64 nbytes or AVA_WIRE_NULL; u64 is_handle; then
+ *                     either one u64 id (is_handle = 1) or bytes padded to 8
+ *   OUT_BUF, OUT_HANDLES, OUT_SCALAR, OUT_HANDLE, CALLBACK
+ *                     u64 present (0 or 1); the server sizes outputs from
+ *                     the descriptor's expressions, never from the guest
+ *   USERDATA          u64 0 (user data never leaves the guest)
+ *
+ * REPLY payload: u64 return value (status, scalar or id), then for each
+ * out-direction argument, in order:
+ *   OUT_SCALAR        u64 value (0 when absent)
+ *   OUT_HANDLE        u64 id (0 when absent)
+ *   OUT_BUF, INOUT    u64 nbytes (<= the guest's capacity), bytes padded to 8
+ *   OUT_HANDLES       u64 count (<= capacity), then count u64 ids
+ *
+ * Bounds: a frame payload is at most AVA_FRAME_MAX bytes; every count is
+ * checked against the bytes remaining in the frame before anything is
+ * allocated.
+ */
+#ifndef AVA_PROTOCOL_H
+#define AVA_PROTOCOL_H
+
+#include <stdint.h>
+
+#define AVA_PROTOCOL_MAGIC 0x31415641u /* "AVA1" little-endian */
+#define AVA_PROTOCOL_VERSION 1
+#define AVA_FRAME_HEADER_SIZE 40
+#define AVA_FRAME_MAX (1ull << 30)        /* 1 GiB payload */
+#define AVA_WIRE_NULL UINT64_MAX          /* a NULL pointer argument */
+
+enum ava_msg_type {
+	AVA_MSG_HELLO = 1,
+	AVA_MSG_WELCOME = 2,
+	AVA_MSG_CALL = 3,
+	AVA_MSG_REPLY = 4,
+	AVA_MSG_ERROR = 5,
+	AVA_MSG_BYE = 6,
+	AVA_MSG_TYPE_COUNT
+};
+
+/* Frame flags. */
+enum {
+	AVA_FRAME_ASYNC = 1u << 0, /* CALL: no REPLY is sent (batched) */
+};
+
+/*
+ * The header as it is on the wire (little-endian, no padding). Use
+ * ava_frame_header_encode/decode (runtime/wire.h) rather than casting.
+ */
+struct ava_frame_header {
+	uint32_t magic;     /* AVA_PROTOCOL_MAGIC */
+	uint16_t version;   /* AVA_PROTOCOL_VERSION */
+	uint8_t type;       /* enum ava_msg_type */
+	uint8_t api;        /* ava_api_desc.api_id */
+	uint32_t fn;        /* function id (CALL, REPLY) */
+	uint32_t thread;    /* guest thread number */
+	uint32_t flags;     /* AVA_FRAME_* */
+	uint32_t reserved;  /* 0 */
+	uint64_t seq;       /* per-session sequence number */
+	uint64_t len;       /* payload bytes that follow */
+};
+
+/* HELLO payload (little-endian, 32 bytes). */
+struct ava_hello {
+	uint32_t spec_hash;   /* must equal the server's ava_api_desc.spec_hash */
+	uint32_t pid;         /* guest process id, for logs */
+	uint64_t session;     /* 0: new session; else the session to join */
+	uint64_t token;       /* secret returned in WELCOME, to join a session */
+	uint64_t reserved;
+};
+
+/* WELCOME payload (little-endian, 24 bytes). */
+struct ava_welcome {
+	uint64_t session;     /* the session id */
+	uint64_t token;       /* needed to join it from another connection */
+	uint32_t owner;       /* the session's owner tag inside handle ids */
+	uint32_t reserved;
+};
+
+#endif
