@@ -1,0 +1,86 @@
+/*
+ * ava.c - the `ava` command line: one binary, one subcommand per job.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static const struct ava_cmd commands[] = {
+	{ "server", cmd_server,
+	  "[--listen ADDR]... [--journal DIR] [--journal-mode M] [--config FILE]",
+	  "serve guests: run their API calls on this host's devices" },
+	{ "run", cmd_run,
+	  "[--server ADDR] [--journal DIR] [--journal-mode M] -- CMD [ARG...]",
+	  "run an unmodified program with its API calls going through ava" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+void
+tool_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("ava: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+bool
+tool_parse_journal_mode(const char *s, enum ava_journal_mode *out)
+{
+	static const struct { const char *name; enum ava_journal_mode mode; }
+	modes[] = {
+		{ "full", AVA_JOURNAL_FULL },
+		{ "state", AVA_JOURNAL_STATE },
+		{ "off", AVA_JOURNAL_OFF },
+	};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(s, modes[i].name) == 0) {
+			*out = modes[i].mode;
+			return true;
+		}
+	}
+	tool_error("unknown journal mode '%s' (expected full, state or off)", s);
+	return false;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: ava COMMAND [OPTION]...\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'ava COMMAND --help' for a command's options;"
+		   " see ava(1).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return AVA_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 ||
+	    strcmp(name, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(name, "--version") == 0) {
+		printf("ava %s\n", AVA_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(name, commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	tool_error("unknown command '%s'; run 'ava --help' for the list", name);
+	return AVA_EXIT_USAGE;
+}

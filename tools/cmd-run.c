@@ -1,0 +1,286 @@
+/*
+ * cmd-run.c - `ava run`: run an unmodified program through ava.
+ *
+ * Without --server, a private server is forked for the duration of the
+ * command (the embedded default): it listens on a socket in a fresh
+ * temporary directory, and the command is pointed at it through AVA_SERVER.
+ * OCL_ICD_VENDORS names ava's ICD file alone, so the command sees only ava's
+ * platform, which presents the server's real devices. The server process
+ * itself keeps the caller's environment, so it loads the real vendors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ava-error.h"
+#include "tool.h"
+
+/* How long the private server may take to listen, and to exit. */
+#define SERVER_START_MS 15000
+#define SERVER_STOP_MS 5000
+
+struct run_opts {
+	const char *server;
+	struct ava_server_config cfg;
+	char **cmd;
+};
+
+static volatile sig_atomic_t child_pid;
+
+static void
+run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ava run [--server ADDR] [--journal DIR]"
+		" [--journal-mode full|state|off] [--verbose] -- CMD [ARG...]\n"
+		"\n"
+		"  --server ADDR       use the running server at ADDR instead of a\n"
+		"                      private one\n"
+		"  --journal DIR       journal the private server's calls into DIR\n"
+		"  --journal-mode M    full, state or off (default full with --journal)\n"
+		"  --verbose           log the private server's sessions\n");
+}
+
+static int
+parse_run_options(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "journal", required_argument, NULL, 'j' },
+		{ "journal-mode", required_argument, NULL, 'm' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool mode_set = false;
+	int c;
+	/* '+': stop at the command, so its own options stay its own. */
+	while ((c = getopt_long(argc, argv, "+s:j:m:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o->server = optarg; break;
+		case 'j': o->cfg.journal_dir = optarg; break;
+		case 'm':
+			if (!tool_parse_journal_mode(optarg, &o->cfg.journal_mode))
+				return AVA_EXIT_USAGE;
+			mode_set = true;
+			break;
+		case 'v': o->cfg.verbose = true; break;
+		case 'h': run_usage(stdout); exit(0);
+		default: run_usage(stderr); return AVA_EXIT_USAGE;
+		}
+	}
+	if (optind == argc) {
+		tool_error("run: no command given (usage: ava run [OPTION]... -- CMD [ARG...])");
+		return AVA_EXIT_USAGE;
+	}
+	if (!mode_set)
+		o->cfg.journal_mode = o->cfg.journal_dir ? AVA_JOURNAL_FULL
+							 : AVA_JOURNAL_OFF;
+	if (o->server != NULL && o->cfg.journal_dir != NULL) {
+		tool_error("run: --journal applies to the private server; with "
+			   "--server, journal on that server instead");
+		return AVA_EXIT_USAGE;
+	}
+	o->cmd = argv + optind;
+	return tool_check_server_config(&o->cfg);
+}
+
+static void
+forward_signal(int sig)
+{
+	if (child_pid > 0)
+		kill((pid_t)child_pid, sig);
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Wait for "ready\n" on fd; false if the server died or took too long. */
+static bool
+wait_ready(int fd)
+{
+	char buf[16];
+	size_t got = 0;
+	long deadline = now_ms() + SERVER_START_MS;
+	while (got < 6) {
+		long left = deadline - now_ms();
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return false;
+		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return strncmp(buf, "ready\n", 6) == 0;
+}
+
+static pid_t
+start_private_server(struct ava_server_config *cfg, const char *addr)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		tool_error("run: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		tool_error("run: fork: %s", strerror(errno));
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		const char *listen[1] = { addr };
+		cfg->listen = listen;
+		cfg->nlisten = 1;
+		cfg->ready_fd = pipefd[1];
+		_exit(ava_server_run(cfg) == 0 ? 0 : 1);
+	}
+	close(pipefd[1]);
+	bool ready = wait_ready(pipefd[0]);
+	close(pipefd[0]);
+	if (!ready) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		tool_error("run: the private server did not start (see above)");
+		return -1;
+	}
+	return pid;
+}
+
+static void
+stop_private_server(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	long deadline = now_ms() + SERVER_STOP_MS;
+	while (now_ms() < deadline) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		usleep(10000);
+	}
+	tool_error("run: the private server did not stop in %d ms; killed it",
+		   SERVER_STOP_MS);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* exec CMD with ava's environment; only returns on failure. */
+static void
+exec_command(char **cmd, const char *icd, const char *addr)
+{
+	if (setenv("OCL_ICD_VENDORS", icd, 1) != 0 ||
+	    setenv("AVA_SERVER", addr, 1) != 0) {
+		tool_error("run: setenv: %s", strerror(errno));
+		return;
+	}
+	execvp(cmd[0], cmd);
+	tool_error("run: cannot run '%s': %s", cmd[0], strerror(errno));
+}
+
+static int
+exit_status(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return AVA_EXIT_FAILURE;
+}
+
+static int
+run_command(char **cmd, const char *icd, const char *addr)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		tool_error("run: fork: %s", strerror(errno));
+		return AVA_EXIT_FAILURE;
+	}
+	if (pid == 0) {
+		exec_command(cmd, icd, addr);
+		_exit(127);
+	}
+	child_pid = pid;
+	struct sigaction sa = { .sa_handler = forward_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			tool_error("run: waitpid: %s", strerror(errno));
+			return AVA_EXIT_FAILURE;
+		}
+	}
+	child_pid = 0;
+	return exit_status(status);
+}
+
+static int
+run_with_private_server(struct run_opts *o, const char *icd)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], addr[PATH_MAX + 16];
+	snprintf(dir, sizeof(dir), "%s/ava-run-XXXXXX",
+		 tmp && tmp[0] == '/' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL) {
+		tool_error("run: cannot create a directory in %s: %s",
+			   tmp ? tmp : "/tmp", strerror(errno));
+		return AVA_EXIT_FAILURE;
+	}
+	snprintf(addr, sizeof(addr), "unix:%s/server.sock", dir);
+
+	int rc = AVA_EXIT_FAILURE;
+	pid_t server = start_private_server(&o->cfg, addr);
+	if (server > 0) {
+		rc = run_command(o->cmd, icd, addr);
+		stop_private_server(server);
+	}
+	char sock[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/server.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+	return rc;
+}
+
+int
+cmd_run(int argc, char **argv)
+{
+	struct run_opts o = { .cfg = { .ready_fd = -1 } };
+	int rc = parse_run_options(argc, argv, &o);
+	if (rc != 0)
+		return rc;
+	char *icd = tool_find_icd();
+	if (icd == NULL)
+		return AVA_EXIT_FAILURE;
+	if (o.server != NULL) {
+		/* Nothing to clean up after: become the command. */
+		exec_command(o.cmd, icd, o.server);
+		free(icd);
+		return 127;
+	}
+	rc = run_with_private_server(&o, icd);
+	free(icd);
+	return rc;
+}
