@@ -19,6 +19,7 @@ ava_strerror(int err)
 	case AVA_EAUTH: return "authentication failed";
 	case AVA_EQUOTA: return "quota exceeded";
 	case AVA_ESPEC: return "guest and server specs differ";
+	case AVA_ENOTSUP: return "not supported yet";
 	}
 	if (err < 0 && err > -4096)
 		return strerror(-err);

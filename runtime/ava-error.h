@@ -20,6 +20,7 @@ enum ava_error {
 	AVA_EAUTH = -1009,    /* peer failed authentication */
 	AVA_EQUOTA = -1010,   /* a per-guest quota would be exceeded */
 	AVA_ESPEC = -1011,    /* guest and server were built from different specs */
+	AVA_ENOTSUP = -1012,  /* recognised but not supported yet (e.g. tcp:) */
 };
 
 /*

@@ -52,4 +52,20 @@ struct ava_guest_api {
 	const void *dispatch;   /* ICD dispatch table: first word of objects */
 };
 
+/*
+ * The guest runtime's single entry point (guest/guest.c), called by every
+ * supported stub. v[i] holds argument i widened to 64 bits exactly as the
+ * application passed it: scalars by value (either extension; the runtime
+ * truncates to the argument's size), handles as the guest object pointers
+ * the application holds, every other pointer as uintptr_t (NULL as 0).
+ * The runtime reads in-buffers and writes out-arguments through those
+ * pointers. Returns the result widened like invoke(): the status or
+ * scalar, or a handle as the guest object pointer (uintptr_t).
+ * If the server cannot be reached, returns api->transport_error (0 for a
+ * handle) and stores it in the error out-argument if there is one.
+ * Thread-safe.
+ */
+uint64_t
+ava_guest_call(const struct ava_guest_api *g, uint32_t fn, uint64_t *v);
+
 #endif

@@ -3,8 +3,10 @@
  */
 #include "itest.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 int itest_failures;
@@ -83,12 +85,15 @@ static const struct {
 const char *
 itest_err_name(cl_int err)
 {
-	static char buf[32];
+	/* Rotating buffers: several names may appear in one printf. */
+	static char bufs[8][32];
+	static unsigned next;
+	char *buf = bufs[next++ % 8];
 
 	for (size_t i = 0; i < sizeof(err_names) / sizeof(err_names[0]); i++)
 		if (err_names[i].code == err)
 			return err_names[i].name;
-	snprintf(buf, sizeof(buf), "CL_%d", (int)err);
+	snprintf(buf, sizeof(bufs[0]), "CL_%d", (int)err);
 	return buf;
 }
 
@@ -109,7 +114,12 @@ bool
 itest_first_device(cl_platform_id *platform, cl_device_id *device)
 {
 	cl_uint n = 0;
-	cl_int err = clGetPlatformIDs(1, platform, &n);
+	cl_int err;
+
+	/* Every program calls this first. Line buffering keeps the
+	 * transcript up to the last line if the program dies. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	err = clGetPlatformIDs(1, platform, &n);
 
 	if (err != CL_SUCCESS || n == 0) {
 		fprintf(stderr, "no OpenCL platform: %s, %u platforms\n",
@@ -122,6 +132,24 @@ itest_first_device(cl_platform_id *platform, cl_device_id *device)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * PoCL names the source file it compiles after a random temporary
+ * ("tempfile_YL0nhZ.cl"); mask the random part so that two runs of the
+ * same build print the same log.
+ */
+static void
+mask_temp_names(char *log)
+{
+	static const char key[] = "tempfile_";
+	char *p = log;
+
+	while ((p = strstr(p, key)) != NULL) {
+		p += sizeof(key) - 1;
+		for (; isalnum((unsigned char)*p); p++)
+			*p = 'X';
+	}
 }
 
 static void
@@ -139,6 +167,7 @@ print_build_log(cl_program prog, cl_device_id device)
 	err = clGetProgramBuildInfo(prog, device, CL_PROGRAM_BUILD_LOG, len,
 				    log, NULL);
 	itest_status("clGetProgramBuildInfo(LOG)", err);
+	mask_temp_names(log);
 	if (err == CL_SUCCESS)
 		printf("build log (%zu bytes):\n%s\n-- end of build log\n",
 		       len, log);

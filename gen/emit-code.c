@@ -1,0 +1,269 @@
+/*
+ * emit-code.c - the server dispatch (NAME-server.{h,c}) and the guest
+ * stubs (NAME-guest.{h,c}).
+ *
+ * Both stay thin on purpose: a server case casts v[i] to each parameter
+ * type and calls the real function; a guest stub packs its arguments into
+ * v[] and calls ava_guest_call(), where the generic marshaller of the
+ * guest core reads the descriptors.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+
+/* ---- server ---- */
+
+static void
+server_cast(struct ava_str *s, const struct ava_ctype *t, size_t i)
+{
+	if (t->cls == AVA_CT_INT)
+		ava_str_printf(s, "(%s)v[%zu]", t->spelling, i);
+	else
+		ava_str_printf(s, "(%s)(uintptr_t)v[%zu]", t->spelling, i);
+}
+
+static void
+server_case(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
+{
+	ava_str_printf(s, "\tcase AVA_%s_FN_%s:\n\t\t", m->upper, fn->name);
+	if (fn->hooks & AVA_HOOK_SERVER) {
+		ava_str_printf(s, "return ava_%s_server_hook_%s(v, ctx);\n", m->name,
+			       fn->name);
+		return;
+	}
+	const struct ava_ctype *r = fn->c->ret;
+	if (fn->ret == AVA_RET_VOID)
+		ava_str_add(s, "");
+	else if (fn->ret == AVA_RET_HANDLE || fn->ret == AVA_RET_POINTER)
+		ava_str_add(s, "return (uint64_t)(uintptr_t)");
+	else
+		ava_str_add(s, r->is_signed ? "return (uint64_t)(int64_t)" : "return (uint64_t)");
+	ava_str_printf(s, "%s(", fn->name);
+	for (size_t i = 0; i < fn->c->nparams; i++) {
+		if (i)
+			ava_str_add(s, ", ");
+		server_cast(s, fn->c->params[i].type, i);
+	}
+	ava_str_add(s, fn->ret == AVA_RET_VOID ? ");\n\t\treturn 0;\n" : ");\n");
+}
+
+char *
+ava_emit_server_c(const struct ava_model *m)
+{
+	struct ava_str s = { 0 };
+	char *file = xasprintf("%s-server.c", m->name);
+	emit_banner(&s, m, file, "server dispatch: calls the real functions");
+	free(file);
+	ava_str_printf(&s, "#include \"%s-server.h\"\n\n", m->name);
+	emit_api_includes(&s, m, false);
+	ava_str_add(&s, "\n/*\n * v[i]: a scalar, a real handle, or a pointer to storage the server\n"
+		    " * owns (see ava_server_api.invoke). Unsupported and unknown ids never\n"
+		    " * reach the vendor library.\n */\n"
+		    "static uint64_t\ninvoke(uint32_t fn, const uint64_t *v, "
+		    "struct ava_server_ctx *ctx)\n{\n\t(void)ctx;\n\tswitch (fn) {\n");
+	for (size_t i = 0; i < m->nfns; i++) {
+		if (!(m->fns[i].flags & AVA_FN_UNSUPPORTED))
+			server_case(&s, m, &m->fns[i]);
+	}
+	ava_str_printf(&s, "\tdefault:\n\t\treturn (uint64_t)ava_%s_api.unsupported_error;\n"
+		       "\t}\n}\n\nconst struct ava_server_api ava_%s_server = {\n"
+		       "\t.api = &ava_%s_api,\n\t.invoke = invoke,\n};\n",
+		       m->name, m->name, m->name);
+	return ava_str_take(&s);
+}
+
+char *
+ava_emit_server_h(const struct ava_model *m)
+{
+	struct ava_str s = { 0 };
+	char *file = xasprintf("%s-server.h", m->name);
+	emit_banner(&s, m, file, "server dispatch and the server hooks it calls");
+	free(file);
+	ava_str_printf(&s, "#ifndef AVA_%s_SERVER_H\n#define AVA_%s_SERVER_H\n\n"
+		       "#include <stdint.h>\n\n#include \"ava-generated.h\"\n"
+		       "#include \"%s-desc.h\"\n\nextern const struct ava_server_api "
+		       "ava_%s_server;\n", m->upper, m->upper, m->name, m->name);
+	bool first = true;
+	for (size_t i = 0; i < m->nfns; i++) {
+		const struct ava_m_fn *fn = &m->fns[i];
+		if (!(fn->hooks & AVA_HOOK_SERVER) || (fn->flags & AVA_FN_UNSUPPORTED))
+			continue;
+		if (first)
+			ava_str_add(&s, "\n/*\n * Server hooks, written by hand: called by invoke() "
+				    "with the same\n * v[] instead of the real function; "
+				    "return the widened result.\n */\n");
+		first = false;
+		ava_str_printf(&s, "uint64_t\nava_%s_server_hook_%s(const uint64_t *v, "
+			       "struct ava_server_ctx *ctx);\n", m->name, fn->name);
+	}
+	ava_str_add(&s, "\n#endif\n");
+	return ava_str_take(&s);
+}
+
+/* ---- guest ---- */
+
+static void
+guest_forward_body(struct ava_str *s, const struct ava_model *m,
+		   const struct ava_m_fn *fn)
+{
+	const struct ava_cfunc *f = fn->c;
+	ava_str_printf(s, "{\n\tuint64_t v[%zu] = {", f->nparams ? f->nparams : 1);
+	for (size_t i = 0; i < f->nparams; i++) {
+		const struct ava_ctype *t = f->params[i].type;
+		ava_str_printf(s, "%s%s%s", i ? ", " : " ",
+			       t->cls == AVA_CT_INT ? "(uint64_t)" : "(uint64_t)(uintptr_t)",
+			       f->params[i].name);
+	}
+	ava_str_add(s, f->nparams ? " };\n\t" : " 0 };\n\t");
+	if (fn->ret == AVA_RET_VOID)
+		ava_str_add(s, "(void)");
+	else if (fn->ret == AVA_RET_HANDLE || fn->ret == AVA_RET_POINTER)
+		ava_str_printf(s, "return (%s)(uintptr_t)", f->ret->spelling);
+	else
+		ava_str_printf(s, "return (%s)", f->ret->spelling);
+	ava_str_printf(s, "ava_guest_call(&ava_%s_guest, AVA_%s_FN_%s, v);\n}\n\n",
+		       m->name, m->upper, fn->name);
+}
+
+static void
+guest_unsupported_body(struct ava_str *s, const struct ava_m_fn *fn)
+{
+	const struct ava_cfunc *f = fn->c;
+	ava_str_add(s, "{\n");
+	bool any = false;
+	for (size_t i = 0; i < f->nparams; i++) {
+		if ((int)i == fn->errcode_arg)
+			continue;
+		ava_str_printf(s, "%s(void)%s;", any ? " " : "\t", f->params[i].name);
+		any = true;
+	}
+	if (any)
+		ava_str_add(s, "\n");
+	if (fn->errcode_arg >= 0) {
+		const char *e = f->params[fn->errcode_arg].name;
+		ava_str_printf(s, "\tif (%s != NULL)\n\t\t*%s = %s;\n", e, e,
+			       fn->unsupported_error_name);
+	}
+	switch (fn->ret) {
+	case AVA_RET_VOID:
+		break;
+	case AVA_RET_STATUS:
+		ava_str_printf(s, "\treturn %s;\n", fn->unsupported_error_name);
+		break;
+	case AVA_RET_SCALAR:
+		ava_str_printf(s, "\treturn (%s){ 0 };\n", f->ret->spelling);
+		break;
+	default:
+		ava_str_add(s, "\treturn NULL;\n");
+		break;
+	}
+	ava_str_add(s, "}\n\n");
+}
+
+static void
+guest_stub(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
+{
+	ava_str_add(s, "AVA_EXPORT ");
+	emit_proto(s, fn->c, "", fn->name);
+	ava_str_add(s, "\n");
+	if (fn->flags & AVA_FN_UNSUPPORTED) {
+		guest_unsupported_body(s, fn);
+		return;
+	}
+	if (!(fn->hooks & AVA_HOOK_GUEST)) {
+		guest_forward_body(s, m, fn);
+		return;
+	}
+	ava_str_printf(s, "{\n\t%sava_%s_guest_hook_%s(", fn->ret == AVA_RET_VOID ?
+		       "" : "return ", m->name, fn->name);
+	emit_arg_names(s, fn->c);
+	ava_str_add(s, ");\n}\n\n");
+	char *prefix = xasprintf("ava_%s_forward_", m->name);
+	emit_proto(s, fn->c, prefix, fn->name);
+	free(prefix);
+	ava_str_add(s, "\n");
+	guest_forward_body(s, m, fn);
+}
+
+static void
+guest_dispatch(struct ava_str *s, const struct ava_model *m)
+{
+	const struct ava_api_ast *api = &m->spec->api;
+	ava_str_printf(s, "const struct %s ava_%s_dispatch = {\n",
+		       api->icd_dispatch.name ? api->icd_dispatch.name
+					      : "_cl_icd_dispatch", m->name);
+	const struct ava_vec *fields = &m->hdr->icd_fields;
+	for (size_t i = 0; i < fields->n; i++) {
+		const struct ava_cfield *f = fields->items[i];
+		if (f->fnptr && ava_model_fn(m, f->name) != NULL)
+			ava_str_printf(s, "\t.%s = %s,\n", f->name, f->name);
+	}
+	ava_str_add(s, "};\n\n");
+}
+
+char *
+ava_emit_guest_c(const struct ava_model *m)
+{
+	struct ava_str s = { 0 };
+	char *file = xasprintf("%s-guest.c", m->name);
+	emit_banner(&s, m, file, "guest stubs with the exact prototypes of the header");
+	free(file);
+	ava_str_printf(&s, "#include \"%s-guest.h\"\n\n#include <stddef.h>\n\n"
+		       "/* The library builds with -fvisibility=hidden; these are the API. */\n"
+		       "#define AVA_EXPORT __attribute__((visibility(\"default\")))\n\n",
+		       m->name);
+	for (size_t i = 0; i < m->nfns; i++)
+		guest_stub(&s, m, &m->fns[i]);
+	if (m->spec->api.guest_icd)
+		guest_dispatch(&s, m);
+	ava_str_printf(&s, "const struct ava_guest_api ava_%s_guest = {\n"
+		       "\t.api = &ava_%s_api,\n\t.dispatch = ", m->name, m->name);
+	if (m->spec->api.guest_icd)
+		ava_str_printf(&s, "&ava_%s_dispatch,\n};\n", m->name);
+	else
+		ava_str_add(&s, "NULL,\n};\n");
+	return ava_str_take(&s);
+}
+
+char *
+ava_emit_guest_h(const struct ava_model *m)
+{
+	struct ava_str s = { 0 };
+	const struct ava_api_ast *api = &m->spec->api;
+	char *file = xasprintf("%s-guest.h", m->name);
+	emit_banner(&s, m, file, "guest stubs: tables, hooks and forwarding bodies");
+	free(file);
+	ava_str_printf(&s, "#ifndef AVA_%s_GUEST_H\n#define AVA_%s_GUEST_H\n\n"
+		       "#include <stdint.h>\n\n#include \"ava-generated.h\"\n"
+		       "#include \"%s-desc.h\"\n\n", m->upper, m->upper, m->name);
+	emit_api_includes(&s, m, api->guest_icd);
+	ava_str_printf(&s, "\nextern const struct ava_guest_api ava_%s_guest;\n", m->name);
+	if (api->guest_icd)
+		ava_str_printf(&s, "extern const struct %s ava_%s_dispatch;\n",
+			       api->icd_dispatch.name ? api->icd_dispatch.name
+						      : "_cl_icd_dispatch", m->name);
+	ava_str_add(&s, "\n/*\n * Implemented by the guest core: marshals v[] by the descriptor of\n"
+		    " * `fn`, sends the call, waits for the reply (unless async) and\n"
+		    " * returns the widened result. Never fails to return: transport\n"
+		    " * failures come back as the api's transport_error.\n */\n"
+		    "uint64_t\nava_guest_call(const struct ava_guest_api *g, uint32_t fn, "
+		    "uint64_t *v);\n");
+	for (size_t i = 0; i < m->nfns; i++) {
+		const struct ava_m_fn *fn = &m->fns[i];
+		if (!(fn->hooks & AVA_HOOK_GUEST) || (fn->flags & AVA_FN_UNSUPPORTED))
+			continue;
+		ava_str_printf(&s, "\n/* %s: the hook is hand-written; the forward is "
+			       "the default body. */\n", fn->name);
+		char *prefix = xasprintf("ava_%s_guest_hook_", m->name);
+		emit_proto(&s, fn->c, prefix, fn->name);
+		free(prefix);
+		ava_str_add(&s, ";\n");
+		prefix = xasprintf("ava_%s_forward_", m->name);
+		emit_proto(&s, fn->c, prefix, fn->name);
+		free(prefix);
+		ava_str_add(&s, ";\n");
+	}
+	ava_str_add(&s, "\n#endif\n");
+	return ava_str_take(&s);
+}

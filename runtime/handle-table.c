@@ -1,0 +1,229 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ava-error.h"
+#include "handle-table.h"
+#include "u64map.h"
+
+#define NO_FREE UINT32_MAX
+
+struct entry {
+	uint64_t real;
+	uint32_t refs;
+	uint32_t next_free; /* free list link while !live */
+	uint16_t gen;
+	uint16_t type;
+	bool live;
+};
+
+struct ava_handle_table {
+	const struct ava_api_desc *api;
+	uint16_t owner;
+	uint16_t type_of_tag[256];  /* 0 = no such tag */
+	struct entry *e;
+	uint32_t n, cap;            /* slots used / allocated */
+	uint32_t free_head;
+	uint32_t live;
+	struct ava_u64map rev;      /* real -> index */
+};
+
+static int
+index_tags(struct ava_handle_table *t)
+{
+	for (uint16_t i = 1; i < t->api->nhandles; i++) {
+		uint8_t tag = t->api->handles[i].tag;
+		if (tag == 0 || t->type_of_tag[tag] != 0)
+			return -EINVAL;
+		t->type_of_tag[tag] = i;
+	}
+	return 0;
+}
+
+int
+ava_handle_table_create(const struct ava_api_desc *api, uint16_t owner,
+			struct ava_handle_table **out)
+{
+	if (owner == 0)
+		return -EINVAL;
+	struct ava_handle_table *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	t->api = api;
+	t->owner = owner;
+	t->free_head = NO_FREE;
+	ava_u64map_init(&t->rev);
+	int r = index_tags(t);
+	if (r < 0)
+		goto err_free;
+	*out = t;
+	return 0;
+err_free:
+	free(t);
+	return r;
+}
+
+void
+ava_handle_table_destroy(struct ava_handle_table *t)
+{
+	if (t == NULL)
+		return;
+	ava_u64map_finish(&t->rev);
+	free(t->e);
+	free(t);
+}
+
+uint16_t
+ava_handle_table_owner(const struct ava_handle_table *t)
+{
+	return t->owner;
+}
+
+uint32_t
+ava_handle_table_count(const struct ava_handle_table *t)
+{
+	return t->live;
+}
+
+static uint64_t
+make_id(const struct ava_handle_table *t, uint32_t i)
+{
+	const struct entry *e = &t->e[i];
+	return (uint64_t)t->api->handles[e->type].tag << 56 |
+	       (uint64_t)t->owner << 40 | (uint64_t)e->gen << 24 | i;
+}
+
+/* The live entry an id names, or NULL; checks everything but the type. */
+static struct entry *
+entry_of(const struct ava_handle_table *t, uint64_t id)
+{
+	uint32_t i = ava_handle_id_index(id);
+	if (ava_handle_id_owner(id) != t->owner || i >= t->n)
+		return NULL;
+	struct entry *e = &t->e[i];
+	if (!e->live || e->gen != ava_handle_id_gen(id) ||
+	    t->type_of_tag[ava_handle_id_tag(id)] != e->type)
+		return NULL;
+	return e;
+}
+
+int
+ava_handle_table_lookup(const struct ava_handle_table *t, uint64_t id,
+			uint16_t type, uint64_t *real, uint16_t *type_out)
+{
+	const struct entry *e = entry_of(t, id);
+	if (e == NULL || (type != 0 && e->type != type))
+		return AVA_EHANDLE;
+	*real = e->real;
+	if (type_out != NULL)
+		*type_out = e->type;
+	return 0;
+}
+
+int
+ava_handle_table_find(const struct ava_handle_table *t, uint64_t real,
+		      uint16_t type, uint64_t *id)
+{
+	uint64_t i;
+	if (!ava_u64map_get(&t->rev, real, &i) || t->e[i].type != type)
+		return -ENOENT;
+	*id = make_id(t, (uint32_t)i);
+	return 0;
+}
+
+static int
+take_slot(struct ava_handle_table *t, uint32_t *out)
+{
+	if (t->free_head != NO_FREE) {
+		*out = t->free_head;
+		t->free_head = t->e[*out].next_free;
+		return 0;
+	}
+	if (t->n == AVA_HANDLE_MAX_ENTRIES)
+		return -ENOSPC;
+	if (t->n == t->cap) {
+		uint32_t cap = t->cap ? t->cap * 2 : 64;
+		struct entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
+		if (e == NULL)
+			return -ENOMEM;
+		t->e = e;
+		t->cap = cap;
+	}
+	t->e[t->n].gen = 1;
+	*out = t->n++;
+	return 0;
+}
+
+static void
+put_slot(struct ava_handle_table *t, uint32_t i)
+{
+	t->e[i].live = false;
+	t->e[i].gen++;
+	t->e[i].next_free = t->free_head;
+	t->free_head = i;
+}
+
+static int
+insert(struct ava_handle_table *t, uint16_t type, uint64_t real,
+       uint64_t *id)
+{
+	uint32_t i;
+	int r = take_slot(t, &i);
+	if (r < 0)
+		return r;
+	r = ava_u64map_put(&t->rev, real, i);
+	if (r < 0) {
+		put_slot(t, i);
+		return r;
+	}
+	struct entry *e = &t->e[i];
+	e->real = real;
+	e->type = type;
+	e->refs = 1;
+	e->live = true;
+	t->live++;
+	*id = make_id(t, i);
+	return 0;
+}
+
+int
+ava_handle_table_intern(struct ava_handle_table *t, uint16_t type,
+			uint64_t real, bool creates, uint64_t *id)
+{
+	if (real == 0 || type == 0 || type >= t->api->nhandles)
+		return -EINVAL;
+	if (ava_handle_table_find(t, real, type, id) == 0) {
+		if (creates)
+			return ava_handle_table_ref(t, *id, +1, NULL);
+		return 0;
+	}
+	return insert(t, type, real, id);
+}
+
+int
+ava_handle_table_ref(struct ava_handle_table *t, uint64_t id, int delta,
+		     bool *freed)
+{
+	struct entry *e = entry_of(t, id);
+	if (freed != NULL)
+		*freed = false;
+	if (e == NULL)
+		return AVA_EHANDLE;
+	if (t->api->handles[e->type].flags & AVA_HANDLE_STATIC)
+		return 0;
+	if (delta > 0) {
+		e->refs += e->refs < UINT32_MAX;
+		return 0;
+	}
+	if (--e->refs > 0)
+		return 0;
+	uint64_t mapped;
+	uint32_t i = ava_handle_id_index(id);
+	if (ava_u64map_get(&t->rev, e->real, &mapped) && mapped == i)
+		ava_u64map_del(&t->rev, e->real);
+	put_slot(t, i);
+	t->live--;
+	if (freed != NULL)
+		*freed = true;
+	return 0;
+}

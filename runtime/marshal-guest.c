@@ -1,0 +1,342 @@
+/*
+ * marshal-guest.c - the guest half: encode a CALL from the application's
+ * arguments, decode a REPLY into the application's storage.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "ava-error.h"
+#include "marshal-private.h"
+
+static int
+put_sized(struct ava_buf *b, const void *p, uint64_t n)
+{
+	ava_buf_put_u64(b, n);
+	return ava_buf_put_padded(b, p, (size_t)n);
+}
+
+static int
+put_in_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	   struct ava_buf *b)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	if (v == 0)
+		return ava_buf_put_u64(b, AVA_WIRE_NULL);
+	/* Present but not sent: the server supplies zeroed storage. */
+	if (!ava_marshal_when(a, ev))
+		return ava_buf_put_u64(b, 0);
+	uint64_t n;
+	int r = ava_marshal_nbytes(ava_marshal_count(a, ev, none),
+				   ava_marshal_elem(a), &n);
+	if (r < 0)
+		return r;
+	return put_sized(b, (const void *)(uintptr_t)v, n);
+}
+
+static int
+put_string(uint64_t v, struct ava_buf *b)
+{
+	if (v == 0)
+		return ava_buf_put_u64(b, AVA_WIRE_NULL);
+	const char *s = (const char *)(uintptr_t)v;
+	return put_sized(b, s, strlen(s) + 1);
+}
+
+static int
+put_handles(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	    const struct ava_handle_ops *h, struct ava_buf *b)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	if (v == 0)
+		return ava_buf_put_u64(b, AVA_WIRE_NULL);
+	uint64_t count = ava_marshal_count(a, ev, none), n;
+	int r = ava_marshal_nbytes(count, HANDLE_SIZE, &n);
+	if (r < 0)
+		return r;
+	ava_buf_put_u64(b, count);
+	void *const *objs = (void *const *)(uintptr_t)v;
+	for (uint64_t i = 0; i < count && r == 0; i++) {
+		uint64_t id = 0;
+		if (objs[i] != NULL)
+			r = h->to_wire(h->ctx, a->handle_type,
+				       (uintptr_t)objs[i], false, &id);
+		if (r == 0)
+			r = ava_buf_put_u64(b, id);
+	}
+	return r;
+}
+
+/* Length of buffer i of an IN_BUFS argument, per the lengths array. */
+static uint64_t
+buf_len(const struct ava_fn_desc *fn, const struct ava_arg_desc *a,
+	const uint64_t *v, uint64_t i, const void *p)
+{
+	uint64_t len = 0;
+	if (a->lengths_arg >= 0 && a->lengths_arg < fn->nargs &&
+	    v[a->lengths_arg] != 0) {
+		const struct ava_arg_desc *la = &fn->args[a->lengths_arg];
+		unsigned es = (unsigned)ava_marshal_elem(la);
+		const uint8_t *lens = (const uint8_t *)(uintptr_t)
+				      v[a->lengths_arg];
+		len = ava_marshal_load(lens + i * es, es);
+	}
+	if (len == 0 && (a->flags & AVA_ARGF_NUL_TERMINATED))
+		len = strlen(p) + 1;
+	return len;
+}
+
+static int
+put_bufs(const struct ava_fn_desc *fn, const struct ava_arg_desc *a,
+	 const uint64_t *v, const uint64_t *ev, uint64_t self,
+	 struct ava_buf *b)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	if (self == 0)
+		return ava_buf_put_u64(b, AVA_WIRE_NULL);
+	uint64_t count = ava_marshal_count(a, ev, none), n;
+	int r = ava_marshal_nbytes(count, 8, &n);
+	if (r < 0)
+		return r;
+	ava_buf_put_u64(b, count);
+	const void *const *bufs = (const void *const *)(uintptr_t)self;
+	for (uint64_t i = 0; i < count && r == 0; i++) {
+		if (bufs[i] == NULL) {
+			r = ava_buf_put_u64(b, AVA_WIRE_NULL);
+			continue;
+		}
+		uint64_t len = buf_len(fn, a, v, i, bufs[i]);
+		r = len > AVA_FRAME_MAX ? AVA_ETOOBIG
+					: put_sized(b, bufs[i], len);
+	}
+	return r;
+}
+
+static int
+put_props(const struct ava_arg_desc *a, uint64_t v,
+	  const struct ava_handle_ops *h, struct ava_buf *b)
+{
+	if (v == 0)
+		return ava_buf_put_u64(b, AVA_WIRE_NULL);
+	unsigned ps = a->prop_size ? a->prop_size : 8;
+	const uint8_t *p = (const uint8_t *)(uintptr_t)v;
+	uint64_t n = 0;
+	/* Keys sit at even positions; a 0 key ends the list. */
+	while (ava_marshal_load(p + n * ps, ps) != 0) {
+		n += 2;
+		if (n >= AVA_MARSHAL_PROPS_MAX)
+			return -EINVAL;
+	}
+	n++;
+	ava_buf_put_u64(b, n);
+	uint8_t *w;
+	int r = ava_buf_put_zeros(b, n * 8, &w);
+	if (r < 0)
+		return r;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t x = ava_marshal_load(p + i * ps, ps);
+		ava_wire_put_le(w + 8 * i, x, 8);
+	}
+	return ava_marshal_props(a, 0, w, n, h, true);
+}
+
+static int
+put_karg(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	 const struct ava_handle_ops *h, struct ava_buf *b)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	if (v == 0) {
+		ava_buf_put_u64(b, AVA_WIRE_NULL);
+		return ava_buf_put_u64(b, 0);
+	}
+	uint64_t n, id;
+	int r = ava_marshal_nbytes(ava_marshal_count(a, ev, none),
+				   ava_marshal_elem(a), &n);
+	if (r < 0)
+		return r;
+	const void *p = (const void *)(uintptr_t)v;
+	ava_buf_put_u64(b, n);
+	if (n == sizeof(void *) && h->karg_id != NULL &&
+	    h->karg_id(h->ctx, p, (size_t)n, &id)) {
+		ava_buf_put_u64(b, 1);
+		return ava_buf_put_u64(b, id);
+	}
+	ava_buf_put_u64(b, 0);
+	return ava_buf_put_padded(b, p, (size_t)n);
+}
+
+static int
+put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
+	const uint64_t *ev, const struct ava_handle_ops *h,
+	struct ava_buf *b)
+{
+	const struct ava_arg_desc *a = &fn->args[i];
+	switch (a->kind) {
+	case AVA_ARG_SCALAR:
+	case AVA_ARG_HANDLE:
+		return ava_buf_put_u64(b, ev[i]);
+	case AVA_ARG_IN_BUF:
+	case AVA_ARG_INOUT_BUF:
+		return put_in_buf(a, v[i], ev, b);
+	case AVA_ARG_IN_STRING:
+		return put_string(v[i], b);
+	case AVA_ARG_IN_HANDLES:
+		return put_handles(a, v[i], ev, h, b);
+	case AVA_ARG_IN_BUFS:
+		return put_bufs(fn, a, v, ev, v[i], b);
+	case AVA_ARG_IN_PROPS:
+		return put_props(a, v[i], h, b);
+	case AVA_ARG_IN_KARG:
+		return put_karg(a, v[i], ev, h, b);
+	case AVA_ARG_USERDATA:
+		return ava_buf_put_u64(b, 0);
+	default:
+		return ava_buf_put_u64(b, v[i] != 0);
+	}
+}
+
+static int
+expr_values(const struct ava_fn_desc *fn, const uint64_t *v,
+	    const struct ava_handle_ops *h, uint64_t *ev)
+{
+	memset(ev, 0, AVA_MAX_ARGS * sizeof(*ev));
+	for (int i = 0; i < fn->nargs; i++) {
+		const struct ava_arg_desc *a = &fn->args[i];
+		if (a->kind == AVA_ARG_SCALAR)
+			ev[i] = ava_marshal_scalar(a, v[i]);
+		else if (a->kind == AVA_ARG_USERDATA)
+			ev[i] = 0; /* never sent, so the server sees 0 */
+		else if (a->kind != AVA_ARG_HANDLE)
+			ev[i] = v[i] != 0;
+		else if (v[i] != 0) {
+			int r = h->to_wire(h->ctx, a->handle_type, v[i],
+					   false, &ev[i]);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int
+ava_marshal_call_encode(const struct ava_api_desc *api,
+			const struct ava_fn_desc *fn, const uint64_t *v,
+			const struct ava_handle_ops *h, uint64_t *ev,
+			struct ava_buf *out)
+{
+	if (fn->nargs > AVA_MAX_ARGS)
+		return -EINVAL;
+	int r = expr_values(fn, v, h, ev);
+	for (int i = 0; i < fn->nargs && r == 0; i++)
+		r = put_arg(fn, i, v, ev, h, out);
+	return r < 0 ? r : ava_buf_error(out);
+}
+
+/* ---- REPLY ------------------------------------------------------------ */
+
+static int
+get_handle(const struct ava_handle_ops *h, uint16_t type, uint64_t id,
+	   bool creates, uint64_t *obj)
+{
+	*obj = 0;
+	if (id == 0)
+		return 0;
+	return h->from_wire(h->ctx, type, id, creates, obj, NULL);
+}
+
+static int
+get_out_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	    const struct ava_handle_ops *h, struct ava_reader *rd)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	uint64_t n, cap = 0;
+	uint8_t *p;
+	int r = ava_reader_u64(rd, &n);
+	if (r == 0 && v != 0)
+		r = ava_marshal_nbytes(ava_marshal_count(a, ev, none),
+				       ava_marshal_elem(a), &cap);
+	if (r < 0)
+		return AVA_EPROTO;
+	if (n > cap || ava_reader_bytes(rd, n, &p) < 0)
+		return AVA_EPROTO;
+	r = ava_marshal_typed(a, ev, p, (size_t)n, h, false);
+	if (r == 0 && n > 0)
+		memcpy((void *)(uintptr_t)v, p, (size_t)n);
+	return r;
+}
+
+static int
+get_out_handles(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+		const struct ava_handle_ops *h, struct ava_reader *rd)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	uint64_t n, cap = v ? ava_marshal_count(a, ev, none) : 0;
+	int r = ava_reader_u64(rd, &n);
+	if (r < 0 || n > cap || !ava_reader_has_words(rd, n))
+		return AVA_EPROTO;
+	bool creates = a->flags & AVA_ARGF_CREATES;
+	void **objs = (void **)(uintptr_t)v;
+	for (uint64_t i = 0; i < n && r == 0; i++) {
+		uint64_t id, obj;
+		ava_reader_u64(rd, &id);
+		r = get_handle(h, a->handle_type, id, creates, &obj);
+		objs[i] = (void *)(uintptr_t)obj;
+	}
+	return r;
+}
+
+static int
+get_out(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	const struct ava_handle_ops *h, struct ava_reader *rd, uint64_t *outv)
+{
+	uint64_t x, obj;
+	int r;
+	switch (a->kind) {
+	case AVA_ARG_OUT_SCALAR:
+		if ((r = ava_reader_u64(rd, &x)) < 0)
+			return r;
+		*outv = v ? x : AVA_MARSHAL_UNKNOWN;
+		if (v != 0)
+			ava_marshal_store((void *)(uintptr_t)v,
+					  ava_marshal_ssize(a), x);
+		return 0;
+	case AVA_ARG_OUT_HANDLE:
+		if ((r = ava_reader_u64(rd, &x)) < 0)
+			return r;
+		if (v == 0 || x == 0)
+			return x == 0 ? 0 : AVA_EPROTO;
+		r = get_handle(h, a->handle_type, x,
+			       a->flags & AVA_ARGF_CREATES, &obj);
+		if (r == 0)
+			*(void **)(uintptr_t)v = (void *)(uintptr_t)obj;
+		return r;
+	case AVA_ARG_OUT_BUF:
+	case AVA_ARG_INOUT_BUF:
+		return get_out_buf(a, v, ev, h, rd);
+	case AVA_ARG_OUT_HANDLES:
+		return get_out_handles(a, v, ev, h, rd);
+	default:
+		return 0;
+	}
+}
+
+int
+ava_marshal_reply_decode(const struct ava_api_desc *api,
+			 const struct ava_fn_desc *fn, const uint64_t *v,
+			 const uint64_t *ev, const struct ava_handle_ops *h,
+			 uint8_t *p, size_t n, uint64_t *ret, uint64_t *outv)
+{
+	struct ava_reader rd;
+	ava_reader_init(&rd, p, n);
+	memset(outv, 0, AVA_MAX_ARGS * sizeof(*outv));
+	int r = ava_reader_u64(&rd, ret);
+	if (r == 0 && fn->ret == AVA_RET_HANDLE)
+		r = get_handle(h, fn->ret_handle_type, *ret,
+			       fn->flags & AVA_FN_CREATES, ret);
+	for (int i = 0; i < fn->nargs && r == 0; i++)
+		r = get_out(&fn->args[i], v[i], ev, h, &rd, &outv[i]);
+	if (r == 0 && rd.left != 0)
+		r = AVA_EPROTO;
+	if (r == 0 && ava_marshal_succeeded(api, fn, *ret, outv))
+		ava_marshal_refs(api, fn, ev, h);
+	return r;
+}

@@ -1,0 +1,224 @@
+/*
+ * marshal.c - what both halves of the marshaller share: expression
+ * evaluation, bounds arithmetic, typed out-buffers and refcount effects.
+ */
+#include <string.h>
+
+#include "ava-error.h"
+#include "marshal-private.h"
+
+uint64_t
+ava_marshal_scalar(const struct ava_arg_desc *a, uint64_t v)
+{
+	unsigned bits = a->scalar_size ? 8u * a->scalar_size : 64;
+	if (bits >= 64)
+		return v;
+	uint64_t mask = (UINT64_C(1) << bits) - 1;
+	v &= mask;
+	if ((a->flags & AVA_ARGF_SIGNED) && (v >> (bits - 1)) & 1)
+		v |= ~mask;
+	return v;
+}
+
+uint64_t
+ava_marshal_count(const struct ava_arg_desc *a, const uint64_t *ev,
+		  const uint64_t *outv)
+{
+	return a->count ? a->count(ev, outv) : 1;
+}
+
+int
+ava_marshal_nbytes(uint64_t count, uint64_t elem, uint64_t *out)
+{
+	if (elem != 0 && count > AVA_FRAME_MAX / elem)
+		return AVA_ETOOBIG;
+	*out = count * elem;
+	return 0;
+}
+
+uint64_t
+ava_marshal_elem(const struct ava_arg_desc *a)
+{
+	switch (a->kind) {
+	case AVA_ARG_IN_HANDLES:
+	case AVA_ARG_OUT_HANDLES:
+		return HANDLE_SIZE;
+	default:
+		return a->elem_size ? a->elem_size : 1;
+	}
+}
+
+bool
+ava_marshal_when(const struct ava_arg_desc *a, const uint64_t *ev)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	return a->when == NULL || a->when(ev, none) != 0;
+}
+
+int
+ava_marshal_errcode_arg(const struct ava_fn_desc *fn)
+{
+	if (fn->errcode_arg >= 0 && fn->errcode_arg < fn->nargs)
+		return fn->errcode_arg;
+	for (int i = 0; i < fn->nargs; i++)
+		if (fn->args[i].kind == AVA_ARG_OUT_SCALAR &&
+		    (fn->args[i].flags & AVA_ARGF_ERRCODE))
+			return i;
+	return -1;
+}
+
+bool
+ava_marshal_succeeded(const struct ava_api_desc *api,
+		      const struct ava_fn_desc *fn, uint64_t ret,
+		      const uint64_t *outv)
+{
+	if (fn->ret == AVA_RET_STATUS)
+		return (int64_t)ret == api->success;
+	int e = ava_marshal_errcode_arg(fn);
+	if (e >= 0 && outv[e] != AVA_MARSHAL_UNKNOWN)
+		return (int64_t)outv[e] == api->success;
+	if (fn->ret == AVA_RET_HANDLE)
+		return ret != 0;
+	return true;
+}
+
+static int
+translate(const struct ava_handle_ops *h, uint16_t type, uint8_t *w,
+	  bool to_wire)
+{
+	uint64_t x = ava_marshal_load(w, HANDLE_SIZE), y;
+	if (x == 0)
+		return 0;
+	int r = to_wire ? h->to_wire(h->ctx, type, x, false, &y)
+			: h->from_wire(h->ctx, type, x, false, &y, NULL);
+	if (r < 0)
+		return r;
+	ava_marshal_store(w, HANDLE_SIZE, y);
+	return 0;
+}
+
+static uint16_t
+prop_type(const struct ava_arg_desc *a, uint16_t fallback, uint64_t key)
+{
+	if (a->nprop_handles == 0)
+		return fallback;
+	for (unsigned i = 0; i < a->nprop_handles; i++)
+		if (a->prop_handles[i].key == key)
+			return a->prop_handles[i].handle_type;
+	return 0;
+}
+
+int
+ava_marshal_props(const struct ava_arg_desc *a, uint16_t fallback_type,
+		  uint8_t *p, uint64_t nwords, const struct ava_handle_ops *h,
+		  bool to_wire)
+{
+	for (uint64_t k = 0; k + 1 < nwords; k += 2) {
+		uint64_t key = ava_marshal_load(p + 8 * k, 8);
+		if (key == 0)
+			break;
+		uint16_t type = prop_type(a, fallback_type, key);
+		if (type == 0)
+			continue;
+		int r = translate(h, type, p + 8 * (k + 1), to_wire);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const struct ava_typed_rule *
+typed_rule(const struct ava_arg_desc *a, const uint64_t *ev)
+{
+	if (a->typed_by < 0 || a->typed_by >= AVA_MAX_ARGS)
+		return NULL;
+	for (unsigned i = 0; i < a->ntyped; i++)
+		if (a->typed[i].key == ev[a->typed_by])
+			return &a->typed[i];
+	return NULL;
+}
+
+int
+ava_marshal_typed(const struct ava_arg_desc *a, const uint64_t *ev,
+		  uint8_t *p, size_t n, const struct ava_handle_ops *h,
+		  bool to_wire)
+{
+	const struct ava_typed_rule *t = typed_rule(a, ev);
+	if (t == NULL)
+		return 0;
+	if (t->props)
+		return ava_marshal_props(a, t->handle_type, p, n / 8, h,
+					 to_wire);
+	for (size_t off = 0; off + HANDLE_SIZE <= n; off += HANDLE_SIZE) {
+		int r = translate(h, t->handle_type, p + off, to_wire);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* +1, -1 or 0: what a successful call does to argument i's refcount.
+ * The arg flags say it; a handle's retain_fn/release_fn back them up. */
+static int
+ref_delta(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
+	  int i)
+{
+	const struct ava_arg_desc *a = &fn->args[i];
+	if (a->kind != AVA_ARG_HANDLE)
+		return 0;
+	if (a->flags & AVA_ARGF_RETAINS)
+		return +1;
+	if (a->flags & AVA_ARGF_RELEASES)
+		return -1;
+	if (a->handle_type == 0 || a->handle_type >= api->nhandles || i != 0)
+		return 0;
+	const struct ava_handle_desc *hd = &api->handles[a->handle_type];
+	if (hd->retain_fn >= 0 && (uint32_t)hd->retain_fn == fn->id)
+		return +1;
+	if (hd->release_fn >= 0 && (uint32_t)hd->release_fn == fn->id)
+		return -1;
+	return 0;
+}
+
+void
+ava_marshal_refs(const struct ava_api_desc *api,
+		 const struct ava_fn_desc *fn, const uint64_t *ev,
+		 const struct ava_handle_ops *h)
+{
+	for (int i = 0; i < fn->nargs; i++) {
+		int d = ref_delta(api, fn, i);
+		if (d != 0 && ev[i] != 0 && h->ref != NULL)
+			h->ref(h->ctx, ev[i], d);
+	}
+}
+
+/* Sizes other than 1, 2, 4 and 8 do not occur in C scalar types; they are
+ * copied byte by byte (little-endian hosts only, like the rest of ava). */
+uint64_t
+ava_marshal_load(const void *p, unsigned size)
+{
+	uint8_t u8;
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64 = 0;
+	switch (size) {
+	case 1: memcpy(&u8, p, 1); return u8;
+	case 2: memcpy(&u16, p, 2); return u16;
+	case 4: memcpy(&u32, p, 4); return u32;
+	default: memcpy(&u64, p, size < 8 ? size : 8); return u64;
+	}
+}
+
+void
+ava_marshal_store(void *p, unsigned size, uint64_t v)
+{
+	uint8_t u8 = (uint8_t)v;
+	uint16_t u16 = (uint16_t)v;
+	uint32_t u32 = (uint32_t)v;
+	switch (size) {
+	case 1: memcpy(p, &u8, 1); break;
+	case 2: memcpy(p, &u16, 2); break;
+	case 4: memcpy(p, &u32, 4); break;
+	default: memcpy(p, &v, size < 8 ? size : 8); break;
+	}
+}

@@ -1,0 +1,165 @@
+/*
+ * marshal.h - the generic marshaller: encodes and decodes CALL and REPLY
+ * payloads (runtime/protocol.h) for any function, driven only by its
+ * struct ava_fn_desc. Generated code never marshals by itself.
+ *
+ *   guest:  ava_marshal_call_encode -> send -> recv -> ava_marshal_reply_decode
+ *   server: recv -> ava_marshal_call_decode -> invoke ->
+ *           ava_marshal_reply_encode (or ava_marshal_reply_reject)
+ *
+ * Argument vectors. `v[i]` holds argument i as the C call has it: the
+ * scalar value, the handle (a guest object pointer in the guest, a real
+ * handle on the server) or a pointer, each widened to 64 bits. `ev[i]` is
+ * what the spec's expressions see, identical on both sides: scalars, handle
+ * ids, and 0/1 presence for pointers. `outv[i]` holds OUT_SCALAR values
+ * after the call; an OUT_SCALAR the guest passed as NULL reads as
+ * AVA_MARSHAL_UNKNOWN, so a filled() expression over it falls back to the
+ * full capacity.
+ *
+ * Thread safety: the functions keep no state; callers own every argument.
+ */
+#ifndef AVA_MARSHAL_H
+#define AVA_MARSHAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ava-desc.h"
+#include "wire.h"
+
+#define AVA_MARSHAL_UNKNOWN UINT64_MAX
+
+/* Longest property list the guest will scan for its terminator. */
+#define AVA_MARSHAL_PROPS_MAX 1024
+
+/*
+ * How one side maps handles between its local values and wire ids.
+ * Each returns 0 or a negative error; AVA_EHANDLE means "not a live handle
+ * of that type", which the server answers with the type's invalid_error.
+ */
+struct ava_handle_ops {
+	/* local (nonzero) -> id. creates: the call handed out a new reference. */
+	int (*to_wire)(void *ctx, uint16_t type, uint64_t local, bool creates,
+		       uint64_t *id);
+	/* id (nonzero) -> local. type 0 accepts any type (kernel arguments);
+	 * *type_out (may be NULL) receives the actual one. */
+	int (*from_wire)(void *ctx, uint16_t type, uint64_t id, bool creates,
+			 uint64_t *local, uint16_t *type_out);
+	/* Guest only (NULL on the server): do the n bytes at p hold one live
+	 * object? Then *id is its id. Must not dereference unknown pointers. */
+	bool (*karg_id)(void *ctx, const void *p, size_t n, uint64_t *id);
+	/* After a successful retain (+1) or release (-1) of id. */
+	void (*ref)(void *ctx, uint64_t id, int delta);
+	void *ctx;
+};
+
+/* ---- guest side -------------------------------------------------------- */
+
+/*
+ * Encode the CALL payload for fn with the application's arguments v into
+ * out (appended). Fills ev[AVA_MAX_ARGS] for ava_marshal_reply_decode().
+ * Reads the application's in-buffers; never writes them.
+ * Returns 0, AVA_ETOOBIG (a buffer or the frame exceeds AVA_FRAME_MAX),
+ * -EINVAL (an unterminated property list), -ENOMEM, or an error of
+ * h->to_wire.
+ */
+int
+ava_marshal_call_encode(const struct ava_api_desc *api,
+			const struct ava_fn_desc *fn, const uint64_t *v,
+			const struct ava_handle_ops *h, uint64_t *ev,
+			struct ava_buf *out);
+
+/*
+ * Decode a REPLY payload (n bytes at p, rewritten in place) for the call
+ * encoded from v and ev: writes the outputs into the application's
+ * storage, sets *ret (objects for handles) and outv[AVA_MAX_ARGS], and
+ * applies retain/release effects through h->ref on success.
+ * Returns 0, AVA_EPROTO (malformed or exceeding a capacity) or an error of
+ * h->from_wire.
+ */
+int
+ava_marshal_reply_decode(const struct ava_api_desc *api,
+			 const struct ava_fn_desc *fn, const uint64_t *v,
+			 const uint64_t *ev, const struct ava_handle_ops *h,
+			 uint8_t *p, size_t n, uint64_t *ret, uint64_t *outv);
+
+/* ---- server side ------------------------------------------------------- */
+
+/*
+ * One decoded call and the storage behind it. Pointers in v point into the
+ * CALL payload (which must outlive the call) or into storage owned here.
+ */
+struct ava_call {
+	const struct ava_api_desc *api;
+	const struct ava_fn_desc *fn;
+	uint64_t v[AVA_MAX_ARGS];
+	uint64_t ev[AVA_MAX_ARGS];
+	uint64_t outv[AVA_MAX_ARGS];
+	uint64_t cap[AVA_MAX_ARGS];      /* out kinds: capacity, elements */
+	uint8_t *raw[AVA_MAX_ARGS];      /* in kinds: bytes in the payload */
+	uint64_t rawn[AVA_MAX_ARGS];     /* in kinds: count or nbytes sent */
+	void *alloc[AVA_MAX_ARGS];       /* storage owned by the call */
+	uint64_t scratch[AVA_MAX_ARGS];  /* one-word out storage */
+	bool karg_id[AVA_MAX_ARGS];      /* IN_KARG sent as a handle id */
+	int bad_arg;                     /* refused handle's argument, or -1 */
+	uint16_t bad_type;               /* and its handle type */
+	uint64_t bad_id;                 /* and the id that was refused */
+};
+
+/*
+ * Decode and validate a CALL payload (n bytes at p, rewritten in place) for
+ * fn into c, translating ids through h. Checks every length against the
+ * frame, every in-buffer against its count expression, every string for
+ * its NUL, every capacity against AVA_FRAME_MAX, all before allocating.
+ * Returns 0; AVA_EHANDLE (c->bad_arg/bad_type tell which: answer with
+ * ava_marshal_reply_reject); AVA_EPROTO or AVA_ETOOBIG (a protocol
+ * violation: close the session); or -ENOMEM. Call ava_call_finish()
+ * afterwards in every case.
+ */
+int
+ava_marshal_call_decode(const struct ava_api_desc *api,
+			const struct ava_fn_desc *fn, uint8_t *p, size_t n,
+			const struct ava_handle_ops *h, struct ava_call *c);
+
+/* Apply OVERRIDE values: invoke() gets them, expressions do not. */
+void
+ava_marshal_call_override(struct ava_call *c);
+
+/*
+ * After the real call returned ret: read the outputs, translate handles
+ * (registering new ones), apply retain/release effects and append the
+ * REPLY payload to out. Out-buffers are trimmed to filled() and sent only
+ * if the call succeeded. Returns 0, -ENOMEM, AVA_ETOOBIG or an error of
+ * h->to_wire.
+ */
+int
+ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
+			 const struct ava_handle_ops *h, struct ava_buf *out);
+
+/*
+ * Append the REPLY for a call refused before it ran: err as the return
+ * value of status functions and in the error out-argument, every other
+ * output empty.
+ */
+int
+ava_marshal_reply_reject(const struct ava_fn_desc *fn, int64_t err,
+			 struct ava_buf *out);
+
+/* Free what c owns; c may be decoded into again. */
+void
+ava_call_finish(struct ava_call *c);
+
+/* ---- shared ----------------------------------------------------------- */
+
+/* Did the call succeed, by its return value or its error out-argument? */
+bool
+ava_marshal_succeeded(const struct ava_api_desc *api,
+		      const struct ava_fn_desc *fn, uint64_t ret,
+		      const uint64_t *outv);
+
+/* The value v as the argument's C type holds it: truncated to its size,
+ * sign-extended if signed. */
+uint64_t
+ava_marshal_scalar(const struct ava_arg_desc *a, uint64_t v);
+
+#endif

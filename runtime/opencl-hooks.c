@@ -1,0 +1,89 @@
+/*
+ * opencl-hooks.c - hand-written server hooks for OpenCL, named by the spec
+ * and declared in the generated opencl-server.h.
+ */
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 300
+#endif
+#include <CL/cl.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "opencl-ava.h"
+#include "opencl-server.h"
+#include "server-ctx.h"
+
+/* The sizes of all of the program's binaries; *n gets their number. */
+static cl_int
+binary_sizes(cl_program prog, size_t **sizes, cl_uint *n)
+{
+	cl_int err = clGetProgramInfo(prog, CL_PROGRAM_NUM_DEVICES,
+				      sizeof(*n), n, NULL);
+	if (err != CL_SUCCESS)
+		return err;
+	*sizes = calloc(*n ? *n : 1, sizeof(**sizes));
+	if (*sizes == NULL)
+		return CL_OUT_OF_HOST_MEMORY;
+	err = clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES,
+			       *n * sizeof(**sizes), *sizes, NULL);
+	if (err != CL_SUCCESS)
+		free(*sizes);
+	return err;
+}
+
+/* AVA_CL_PROGRAM_BINARY(i): binary i as bytes into server storage that
+ * the marshaller sized from `size` and trims to *size_ret. */
+static cl_int
+one_binary(cl_program prog, cl_uint i, size_t size, void *value,
+	   size_t *size_ret)
+{
+	size_t *sizes;
+	cl_uint n;
+	cl_int err = binary_sizes(prog, &sizes, &n);
+	if (err != CL_SUCCESS)
+		return err;
+	err = CL_INVALID_VALUE;
+	if (i >= n || (value != NULL && size < sizes[i]))
+		goto out;
+	if (size_ret != NULL)
+		*size_ret = sizes[i];
+	err = CL_SUCCESS;
+	if (value == NULL)
+		goto out;
+	unsigned char **ptrs = calloc(n, sizeof(*ptrs));
+	err = CL_OUT_OF_HOST_MEMORY;
+	if (ptrs == NULL)
+		goto out;
+	ptrs[i] = value;  /* NULL entries are skipped by the implementation */
+	err = clGetProgramInfo(prog, CL_PROGRAM_BINARIES, n * sizeof(*ptrs),
+			       ptrs, NULL);
+	free(ptrs);
+out:
+	free(sizes);
+	return err;
+}
+
+uint64_t
+ava_opencl_server_hook_clGetProgramInfo(const uint64_t *v,
+					struct ava_server_ctx *ctx)
+{
+	cl_program prog = (cl_program)(uintptr_t)v[0];
+	cl_program_info name = (cl_program_info)v[1];
+	size_t size = (size_t)v[2];
+	void *value = (void *)(uintptr_t)v[3];
+	size_t *size_ret = (size_t *)(uintptr_t)v[4];
+	if (name >= AVA_CL_PROGRAM_BINARY_BASE &&
+	    name - AVA_CL_PROGRAM_BINARY_BASE < AVA_CL_PROGRAM_BINARY_COUNT)
+		return (uint64_t)(int64_t)one_binary(
+			prog, name - AVA_CL_PROGRAM_BINARY_BASE, size, value,
+			size_ret);
+	/*
+	 * The guest's pointers never arrive here: value is server storage.
+	 * Filling it would send server pointers back over the guest's own,
+	 * so the guest library asks for each binary as above instead.
+	 */
+	if (name == CL_PROGRAM_BINARIES && value != NULL)
+		return (uint64_t)(int64_t)CL_INVALID_OPERATION;
+	return (uint64_t)(int64_t)clGetProgramInfo(prog, name, size, value,
+						   size_ret);
+}

@@ -1,0 +1,40 @@
+/*
+ * server-ctx.h - what a server hook (ava_NAME_server_hook_<fn>) and the
+ * generated invoke() see of the call they serve.
+ *
+ * One context exists per session worker and is reused for every call;
+ * pointers in it are valid only during the call. Hooks run on the
+ * session's thread and must not keep the context.
+ */
+#ifndef AVA_SERVER_CTX_H
+#define AVA_SERVER_CTX_H
+
+#include <stdint.h>
+
+#include "ava-generated.h"
+#include "marshal.h"
+
+struct ava_session;
+
+struct ava_server_ctx {
+	struct ava_session *session;       /* owning session (opaque) */
+	const struct ava_server_api *server;
+	uint64_t session_id;
+	uint32_t thread;                   /* guest thread of this call */
+	uint64_t seq;                      /* its sequence number */
+	/*
+	 * The decoded call: ctx->call->cap[i] is the capacity (elements) the
+	 * server allocated for out argument i, ctx->call->ev its expression
+	 * values. Hooks may fill out storage up to that capacity only.
+	 */
+	struct ava_call *call;
+	/*
+	 * Planned, not built: the journal writer for this session (a record
+	 * is appended after invoke() and before the REPLY is sent), and the
+	 * per-guest-thread execution context that will run the call.
+	 */
+	void *journal;
+	void *exec;
+};
+
+#endif

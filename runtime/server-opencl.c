@@ -1,0 +1,12 @@
+/*
+ * server-opencl.c - ava_server_run() serves the OpenCL API, the first and
+ * so far only one the server is built with.
+ */
+#include "opencl-server.h"
+#include "server-private.h"
+
+int
+ava_server_run(const struct ava_server_config *cfg)
+{
+	return ava_server_run_api(cfg, &ava_opencl_server);
+}

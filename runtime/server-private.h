@@ -1,0 +1,36 @@
+/*
+ * server-private.h - the API-independent server, for server.c's callers
+ * inside runtime/ and for tests (which drive it with a stand-in API).
+ */
+#ifndef AVA_SERVER_PRIVATE_H
+#define AVA_SERVER_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ava-generated.h"
+#include "server.h"
+#include "transport.h"
+
+/* ava_server_run() for any generated API. Same contract. */
+int
+ava_server_run_api(const struct ava_server_config *cfg,
+		   const struct ava_server_api *server);
+
+/*
+ * Serve one guest on conn until it leaves or breaks the protocol; runs in
+ * the worker process. Takes ownership of conn. Logs one line on stderr
+ * for a protocol violation (always) and for start/end (verbose).
+ * Returns 0 after a clean end, or the error that closed the session.
+ */
+int
+ava_session_serve(struct ava_conn *conn, uint64_t id,
+		  const struct ava_server_api *server, bool verbose);
+
+/* Log "ava server: session ID (pid PID): MESSAGE" as one line. */
+void
+ava_session_log(uint64_t id, pid_t pid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * wire.h - frame headers, a growable buffer, a bounds-checked reader and
+ * full-read/full-write helpers: the byte-level layer under every transport.
+ *
+ * Everything is little-endian on the wire and is encoded byte by byte, so
+ * the code never depends on host byte order or struct layout. Nothing read
+ * from a peer is trusted: every length is checked against what remains
+ * before it is used or anything is allocated for it.
+ *
+ * Thread safety: none of these objects is shared; a caller that shares one
+ * between threads locks it itself.
+ */
+#ifndef AVA_WIRE_H
+#define AVA_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol.h"
+
+/* Round n up to the wire's 8-byte alignment. n must be <= SIZE_MAX - 7. */
+static inline size_t
+ava_wire_pad(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+void
+ava_wire_put_le(uint8_t *p, uint64_t v, unsigned nbytes);
+
+uint64_t
+ava_wire_get_le(const uint8_t *p, unsigned nbytes);
+
+/* Write the 40-byte header h to out. Never fails. */
+void
+ava_frame_header_encode(const struct ava_frame_header *h,
+			uint8_t out[AVA_FRAME_HEADER_SIZE]);
+
+/*
+ * Decode and check a header from the n bytes at in.
+ * Returns 0, AVA_EPROTO (short input, bad magic, unknown type, nonzero
+ * reserved), AVA_EVERSION (other protocol version) or AVA_ETOOBIG
+ * (len > AVA_FRAME_MAX). *h is filled even on error where the bytes were
+ * there, so callers can log what they saw.
+ */
+int
+ava_frame_header_decode(const uint8_t *in, size_t n,
+			struct ava_frame_header *h);
+
+/*
+ * A growable byte buffer. Errors are sticky: after a failed append every
+ * later append is a no-op and ava_buf_error() reports the first error, so
+ * encoders can append many fields and check once.
+ */
+struct ava_buf {
+	uint8_t *data;  /* owned; NULL until the first append */
+	size_t len;
+	size_t cap;
+	int err;        /* 0 or the first error (-ENOMEM, AVA_ETOOBIG) */
+};
+
+void
+ava_buf_init(struct ava_buf *b);
+
+/* Free the storage; b may be reused after ava_buf_init(). */
+void
+ava_buf_finish(struct ava_buf *b);
+
+/* Forget the contents and the sticky error, keep the storage. */
+void
+ava_buf_reset(struct ava_buf *b);
+
+/* Make room for n more bytes. Returns 0, -ENOMEM or AVA_ETOOBIG. */
+int
+ava_buf_reserve(struct ava_buf *b, size_t n);
+
+/* Append n zeroed bytes; *at receives their address (valid until the
+ * next append). Returns 0 or the sticky error. */
+int
+ava_buf_put_zeros(struct ava_buf *b, size_t n, uint8_t **at);
+
+int
+ava_buf_put_u64(struct ava_buf *b, uint64_t v);
+
+/* Append n bytes from p as they are (ERROR text, tests). */
+int
+ava_buf_put_bytes(struct ava_buf *b, const void *p, size_t n);
+
+/* Append n bytes from p, then zeros up to the next multiple of 8. */
+int
+ava_buf_put_padded(struct ava_buf *b, const void *p, size_t n);
+
+static inline int
+ava_buf_error(const struct ava_buf *b)
+{
+	return b->err;
+}
+
+/*
+ * A bounds-checked reader over a payload the caller owns. The bytes are
+ * mutable so that a decoder may translate words in place (handle ids into
+ * real handles) without copying.
+ */
+struct ava_reader {
+	uint8_t *p;
+	size_t left;
+};
+
+static inline void
+ava_reader_init(struct ava_reader *r, uint8_t *p, size_t n)
+{
+	r->p = p;
+	r->left = n;
+}
+
+/* Read one u64. Returns 0 or AVA_EPROTO if fewer than 8 bytes remain. */
+int
+ava_reader_u64(struct ava_reader *r, uint64_t *v);
+
+/*
+ * Take n bytes plus their padding to 8; *p points at them inside the
+ * payload. Returns 0, or AVA_EPROTO if the padded length exceeds what
+ * remains (checked without overflow for any n).
+ */
+int
+ava_reader_bytes(struct ava_reader *r, uint64_t n, uint8_t **p);
+
+/* True if at least n u64 words remain: bounds a count before allocation. */
+bool
+ava_reader_has_words(const struct ava_reader *r, uint64_t n);
+
+/*
+ * Write or read exactly n bytes on a stream fd, retrying on EINTR and
+ * short transfers. Sockets are written with MSG_NOSIGNAL, so a dead peer
+ * gives -EPIPE rather than SIGPIPE.
+ * ava_io_write_full returns 0 or a negative errno.
+ * ava_io_read_full returns 0, AVA_ECLOSED on end of file (*got, if not
+ * NULL, tells how many bytes arrived before it), or a negative errno.
+ */
+int
+ava_io_write_full(int fd, const void *p, size_t n);
+
+int
+ava_io_read_full(int fd, void *p, size_t n, size_t *got);
+
+#endif

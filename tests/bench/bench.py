@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""bench.py - run the benchmark natively and through ava, print ratios.
+
+Usage: bench.py [--ava AVA] BENCH [BENCH ARGS...]
+
+Runs BENCH (bench.c) natively, then through `AVA run --`, one after the
+other in this same invocation, and prints one table: per-call round trip
+(p50, p99) and write/read bandwidth per size, with the ratio ava/native.
+Timing never fails the test: exit 0 once both runs measured, 77 when ava is
+not built (the native figures are still printed), 1 when a run's data came
+back wrong or it failed, 99 when the native run failed.
+"""
+import os
+import platform
+import subprocess
+import sys
+
+
+def run(cmd):
+    env = dict(os.environ)
+    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER"):
+        env.pop(k, None)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=550)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load():
+    """The 1-minute load average: the machine may be shared."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
+
+
+def parse(out):
+    """{('latency', 'p50'): ns, ('write', bytes): MB/s, ...}"""
+    res = {}
+    for line in out.splitlines():
+        f = line.split()
+        if f[:2] == ["latency", "clGetDeviceInfo"]:
+            kv = dict(zip(f[2::2], f[3::2]))
+            for k in ("p50", "p99", "mean"):
+                res[("latency", k)] = int(kv[k + "_ns"])
+        elif f[:1] == ["bw"]:
+            kv = dict(zip(f[2::2], f[3::2]))
+            res[(f[1], int(kv["bytes"]))] = float(kv["mbps"])
+    return res
+
+
+def us(ns):
+    return f"{ns / 1000:.2f} us"
+
+
+def gbps(mbps):
+    return f"{mbps / 1000:.2f} GB/s"
+
+
+def table(native, ava):
+    rows = [("figure", "native", "ava", "ava/native")]
+    for k in ("p50", "p99", "mean"):
+        n = native.get(("latency", k))
+        a = ava.get(("latency", k)) if ava else None
+        rows.append((f"clGetDeviceInfo round trip {k}", us(n),
+                     us(a) if a else "-",
+                     f"{a / n:.1f}x" if a and n else "-"))
+    for op in ("write", "read"):
+        for size in sorted(s for (o, s) in native if o == op):
+            n = native[(op, size)]
+            a = ava.get((op, size)) if ava else None
+            rows.append((f"{op} {size >> 20} MiB (blocking)", gbps(n),
+                         gbps(a) if a else "-",
+                         f"{a / n:.2f}" if a else "-"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, r in enumerate(rows):
+        print(f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}  "
+              f"{r[3]:>{w[3]}}")
+        if i == 0:
+            print("-" * (sum(w) + 6))
+
+
+def main():
+    args = sys.argv[1:]
+    ava = None
+    if args[:1] == ["--ava"]:
+        ava, args = args[1], args[2:]
+    if not args:
+        print("usage: bench.py [--ava AVA] BENCH [ARGS...]", file=sys.stderr)
+        return 99
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, "
+          f"{platform.machine()}; load average before: {load()}")
+    rc, out, err = run(args)
+    if rc != 0:
+        print(f"native run failed ({rc}):\n{err}")
+        return 99
+    native = parse(out)
+    avares, status = None, 0
+    if ava is None:
+        print("ava is not built: native figures only", file=sys.stderr)
+        status = 77
+    else:
+        rc, out, err = run([ava, "run", "--"] + args)
+        if rc != 0:
+            print(f"run through ava failed ({rc}):\n{err}")
+            status = 1
+        avares = parse(out)
+    print(f"load average after: {load()}")
+    print("(ratio: ava/native; for the round trip, how many times slower; "
+          "for bandwidth, the fraction of native throughput)")
+    table(native, avares)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
