@@ -256,7 +256,8 @@ input_only(const struct ava_arg_ast *a)
 	return true;
 }
 
-/* A data pointer with an annotation. */
+/* A data pointer with an annotation: one case per shape, kept together
+ * so that the shape table of doc/spec-language.md reads off one switch. */
 static bool
 classify_pointer(struct checker *c, struct ava_m_arg *ma,
 		 const struct ava_cparam *p, const struct ava_arg_ast *a)

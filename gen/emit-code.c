@@ -57,8 +57,8 @@ ava_emit_server_c(const struct ava_model *m)
 	free(file);
 	ava_str_printf(&s, "#include \"%s-server.h\"\n\n", m->name);
 	emit_api_includes(&s, m, false);
-	ava_str_add(&s, "\n/*\n * v[i]: a scalar, a real handle, or a pointer to storage the server\n"
-		    " * owns (see ava_server_api.invoke). Unsupported and unknown ids never\n"
+	ava_str_add(&s, "\n/*\n * v[i]: a scalar, a real handle, or a pointer to storage "
+		    "the server\n * owns (see ava_server_api.invoke). Unsupported and unknown ids never\n"
 		    " * reach the vendor library.\n */\n"
 		    "static uint64_t\ninvoke(uint32_t fn, const uint64_t *v, "
 		    "struct ava_server_ctx *ctx)\n{\n\t(void)ctx;\n\tswitch (fn) {\n");
@@ -243,8 +243,8 @@ ava_emit_guest_h(const struct ava_model *m)
 		ava_str_printf(&s, "extern const struct %s ava_%s_dispatch;\n",
 			       api->icd_dispatch.name ? api->icd_dispatch.name
 						      : "_cl_icd_dispatch", m->name);
-	ava_str_add(&s, "\n/*\n * Implemented by the guest core: marshals v[] by the descriptor of\n"
-		    " * `fn`, sends the call, waits for the reply (unless async) and\n"
+	ava_str_add(&s, "\n/*\n * Implemented by the guest core: marshals v[] by the "
+		    "descriptor of\n * `fn`, sends the call, waits for the reply (unless async) and\n"
 		    " * returns the widened result. Never fails to return: transport\n"
 		    " * failures come back as the api's transport_error.\n */\n"
 		    "uint64_t\nava_guest_call(const struct ava_guest_api *g, uint32_t fn, "

@@ -9,6 +9,7 @@
  * argument that uses the same code.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,58 +169,104 @@ arg_side_tables(struct ava_str *s, const struct ava_model *m,
 	}
 }
 
-/* One argument in two or three lines; zero fields are left out. */
+/*
+ * Initializer fields, joined with ", " and wrapped before column 80 (tabs
+ * count 8), so that most arguments take one line.
+ */
+struct fields {
+	struct ava_vec items;      /* char * */
+};
+
+static void
+field(struct fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+field(struct fields *f, const char *fmt, ...)
+{
+	struct ava_str s = { 0 };
+	va_list ap;
+	va_start(ap, fmt);
+	ava_str_vprintf(&s, fmt, ap);
+	va_end(ap);
+	ava_vec_push(&f->items, ava_str_take(&s));
+}
+
+static void
+fields_emit(struct ava_str *s, struct fields *f)
+{
+	size_t col = 10;  /* "\t{ " */
+	ava_str_add(s, "\t{ ");
+	for (size_t i = 0; i < f->items.n; i++) {
+		const char *item = f->items.items[i];
+		size_t n = strlen(item) + (i + 1 < f->items.n ? 1 : 3);
+		if (i > 0 && col + 1 + n > 80) {
+			ava_str_add(s, "\n\t  ");
+			col = 10;
+		} else if (i > 0) {
+			ava_str_add(s, " ");
+			col++;
+		}
+		ava_str_printf(s, "%s%s", item, i + 1 < f->items.n ? "," : " },\n");
+		col += n;
+		free(f->items.items[i]);
+	}
+	ava_vec_finish(&f->items);
+}
+
+/* One argument; zero fields are left out, NOREF stands for no references. */
 static void
 arg_desc(struct ava_str *s, struct xfns *x, const struct ava_model *m,
 	 const struct ava_m_fn *fn, size_t i)
 {
 	const struct ava_m_arg *a = &fn->args[i];
-	ava_str_add(s, "\t{ .name = ");
-	c_string(s, a->name);
-	ava_str_add(s, ", .type = ");
-	c_string(s, a->type->spelling);
-	ava_str_printf(s, ", .kind = %s,\n\t  .lengths_arg = %d, .typed_by = %d, "
-		       ".userdata_arg = %d", kind_enums[a->kind], a->lengths_arg,
-		       a->typed_by, a->userdata_arg);
+	struct fields f = { 0 };
+	struct ava_str t = { 0 };
+	c_string(&t, a->name);
+	ava_str_add(&t, ", ");
+	c_string(&t, a->type->spelling);
+	field(&f, "%s", t.data);
+	ava_str_finish(&t);
+	field(&f, "%s", kind_enums[a->kind]);
+	if (a->lengths_arg < 0 && a->typed_by < 0 && a->userdata_arg < 0)
+		field(&f, "NOREF");
+	else
+		field(&f, ".lengths_arg = %d, .typed_by = %d, .userdata_arg = %d",
+		      a->lengths_arg, a->typed_by, a->userdata_arg);
 	if (a->flags) {
-		ava_str_add(s, ", .flags = ");
-		flag_list(s, a->flags, argf_names, sizeof(argf_names) / sizeof(argf_names[0]));
+		flag_list(&t, a->flags, argf_names, sizeof(argf_names) / sizeof(argf_names[0]));
+		field(&f, ".flags = %s", t.data);
+		ava_str_finish(&t);
 	}
-	if (a->handle) {
-		ava_str_add(s, ", .handle_type = ");
-		handle_ref(s, m, a->handle);
-	}
+	if (a->handle)
+		field(&f, ".handle_type = AVA_%s_H_%s", m->upper, m->handles[a->handle].name);
 	if (a->scalar_size)
-		ava_str_printf(s, ", .scalar_size = %u", a->scalar_size);
+		field(&f, ".scalar_size = %u", a->scalar_size);
 	if (a->elem_size)
-		ava_str_printf(s, ", .elem_size = %u", a->elem_size);
+		field(&f, ".elem_size = %u", a->elem_size);
 	const struct ava_expr *ex[] = { a->count, a->filled, a->when };
 	const struct ava_expr *fallback[] = { NULL, a->count, NULL };
 	const char *names[] = { "count", "filled", "when" };
-	bool wrapped = false;
 	for (size_t k = 0; k < 3; k++) {
 		if (ex[k] == NULL)
 			continue;
-		char *f = xfn(x, fn, ex[k], fallback[k]);
-		ava_str_printf(s, "%s.%s = %s", wrapped ? ", " : ",\n\t  ", names[k], f);
-		wrapped = true;
-		free(f);
+		char *fx = xfn(x, fn, ex[k], fallback[k]);
+		field(&f, ".%s = %s", names[k], fx);
+		free(fx);
 	}
 	if (a->ntyped)
-		ava_str_printf(s, ", .ntyped = %zu, .typed = t_%s_%zu", a->ntyped,
-			       fn->name, i);
+		field(&f, ".ntyped = %zu, .typed = t_%s_%zu", a->ntyped, fn->name, i);
 	if (a->nprops)
-		ava_str_printf(s, ", .nprop_handles = %zu, .prop_handles = p_%s_%zu",
-			       a->nprops, fn->name, i);
+		field(&f, ".nprop_handles = %zu, .prop_handles = p_%s_%zu", a->nprops,
+		      fn->name, i);
 	if (a->prop_size)
-		ava_str_printf(s, ", .prop_size = %u", a->prop_size);
+		field(&f, ".prop_size = %u", a->prop_size);
 	if (a->flags & AVA_ARGF_OVERRIDE)
-		ava_str_printf(s, ", .override_value = UINT64_C(%" PRIu64 ")",
-			       a->override_value);
+		field(&f, ".override_value = UINT64_C(%" PRIu64 ")", a->override_value);
 	if (a->cb_policy != AVA_CB_NONE)
-		ava_str_printf(s, ", .cb_policy = %s", a->cb_policy == AVA_CB_DROP
-			       ? "AVA_CB_DROP" : "AVA_CB_ON_RETURN");
-	ava_str_add(s, " },\n");
+		field(&f, ".cb_policy = %s", a->cb_policy == AVA_CB_DROP
+		      ? "AVA_CB_DROP" : "AVA_CB_ON_RETURN");
+	fields_emit(s, &f);
 }
 
 static void
@@ -309,8 +356,8 @@ handle_tables(struct ava_str *s, const struct ava_model *m)
 		}
 		ava_str_add(s, " };\n");
 	}
-	ava_str_printf(s, "\nstatic const struct ava_handle_desc handles[AVA_%s_H_COUNT] = {\n",
-		       m->upper);
+	ava_str_printf(s, "\nstatic const struct ava_handle_desc "
+		       "handles[AVA_%s_H_COUNT] = {\n", m->upper);
 	ava_str_add(s, "\t[0] = { .name = NULL },\n");
 	for (size_t i = 1; i < m->nhandles; i++) {
 		const struct ava_m_handle *h = &m->handles[i];
@@ -436,7 +483,10 @@ ava_emit_desc_c(const struct ava_model *m)
 
 	char *file = xasprintf("%s-desc.c", m->name);
 	emit_banner(&s, m, file, "descriptor tables");
-	ava_str_printf(&s, "#include \"%s-desc.h\"\n\n", m->name);
+	ava_str_printf(&s, "#include \"%s-desc.h\"\n\n"
+		       "/* Most arguments refer to no other argument. */\n"
+		       "#define NOREF .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1\n\n",
+		       m->name);
 	emit_helpers(&s, x.defs.data);
 	free(file);
 	if (x.defs.len)

@@ -19,7 +19,7 @@ visit_values(CXCursor c, CXCursor parent, CXClientData data)
 	(void)parent;
 	if (clang_getCursorKind(c) != CXCursor_VarDecl || clang_isInvalidDeclaration(c))
 		return CXChildVisit_Continue;
-	char *name = take(clang_getCursorSpelling(c));
+	char *name = hdr_take(clang_getCursorSpelling(c));
 	size_t i = 0;
 	bool ours = sscanf(name, "ava__m_%zu", &i) == 1 && i < r->macros.n;
 	free(name);
@@ -32,21 +32,21 @@ visit_values(CXCursor c, CXCursor parent, CXClientData data)
 		struct macro *m = r->macros.items[i];
 		bool is_signed = false;
 		CXType t = clang_getCanonicalType(clang_getCursorType(c));
-		is_int_kind(t.kind, &is_signed);
+		hdr_is_int_kind(t.kind, &is_signed);
 		uint64_t v = clang_EvalResult_isUnsignedInt(ev)
 			? clang_EvalResult_getAsUnsigned(ev)
 			: (uint64_t)clang_EvalResult_getAsLongLong(ev);
 		/* groups are assigned afterwards, from the comments */
-		add_const(r, xstrdup(m->name), v, is_signed, NULL);
+		hdr_add_const(r, xstrdup(m->name), v, is_signed, NULL);
 	}
 	clang_EvalResult_dispose(ev);
 	return CXChildVisit_Continue;
 }
 
 int
-eval_macros(struct reader *r, CXIndex idx)
+hdr_eval_macros(struct reader *r, CXIndex idx)
 {
-	char *pre = prelude(r->o);
+	char *pre = hdr_prelude(r->o);
 	struct ava_str s = { 0 };
 	ava_str_add(&s, pre);
 	free(pre);
@@ -56,7 +56,7 @@ eval_macros(struct reader *r, CXIndex idx)
 			       m->name, i, m->name);
 	}
 	char *src = ava_str_take(&s);
-	CXTranslationUnit tu = parse(r, idx, src, CXTranslationUnit_SkipFunctionBodies);
+	CXTranslationUnit tu = hdr_parse(r, idx, src, CXTranslationUnit_SkipFunctionBodies);
 	free(src);
 	if (tu == NULL)
 		return -1;
@@ -94,13 +94,13 @@ comment_group(struct reader *r, const char *text)
 	       (p[w] >= 'A' && p[w] <= 'Z') || (p[w] >= '0' && p[w] <= '9'))
 		w++;
 	char *word = xstrndup(p, w);
-	const struct ava_ctypedef *t = find_name(&r->h->typedefs, word);
+	const struct ava_ctypedef *t = hdr_find(&r->h->typedefs, word);
 	free(word);
 	return t ? t->name : NULL;
 }
 
 void
-group_macros(struct reader *r)
+hdr_group_macros(struct reader *r)
 {
 	size_t size = 0;
 	clang_getFileContents(r->tu, r->main_file, &size);
@@ -124,13 +124,13 @@ group_macros(struct reader *r)
 				break;
 			if (clang_getTokenKind(toks[t]) != CXToken_Comment)
 				continue;
-			char *text = take(clang_getTokenSpelling(r->tu, toks[t]));
+			char *text = hdr_take(clang_getTokenSpelling(r->tu, toks[t]));
 			const char *g = comment_group(r, text);
 			free(text);
 			if (g != NULL)
 				group = g;
 		}
-		struct ava_cconst *k = find_name(&r->h->consts, m->name);
+		struct ava_cconst *k = hdr_find(&r->h->consts, m->name);
 		if (k != NULL && group != NULL && k->group == NULL)
 			k->group = xstrdup(group);
 	}

@@ -29,28 +29,28 @@ struct macro {
 
 /* A CXString as a heap copy; disposes of the CXString. */
 char *
-take(CXString s);
+hdr_take(CXString s);
 /* qsort/bsearch order of structs that begin with `char *name`. */
 int
-cmp_name(const void *a, const void *b);
+hdr_cmp_name(const void *a, const void *b);
 void *
-find_name(const struct ava_vec *v, const char *name);
+hdr_find(const struct ava_vec *v, const char *name);
 bool
-is_int_kind(enum CXTypeKind k, bool *is_signed);
+hdr_is_int_kind(enum CXTypeKind k, bool *is_signed);
 /* Adds a constant unless one of that name exists; takes name and group. */
 void
-add_const(struct reader *r, char *name, uint64_t value, bool is_signed,
+hdr_add_const(struct reader *r, char *name, uint64_t value, bool is_signed,
 	  char *group);
 /* The synthetic main file: the spec's defines, then the includes. */
 char *
-prelude(const struct ava_header_opts *o);
+hdr_prelude(const struct ava_header_opts *o);
 CXTranslationUnit
-parse(struct reader *r, CXIndex idx, const char *src, unsigned flags);
+hdr_parse(struct reader *r, CXIndex idx, const char *src, unsigned flags);
 
 /* header-const.c */
 int
-eval_macros(struct reader *r, CXIndex idx);
+hdr_eval_macros(struct reader *r, CXIndex idx);
 void
-group_macros(struct reader *r);
+hdr_group_macros(struct reader *r);
 
 #endif

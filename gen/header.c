@@ -11,7 +11,7 @@
  *      expression; the rest (strings, attributes, empty macros) fail to
  *      compile and are skipped.
  * Pretty-printing groups of macros come from the main header's section
- * comments ("/ * cl_device_info * /"): see group_macros().
+ * comments ("/ * cl_device_info * /"): see hdr_group_macros().
  */
 #include "header.h"
 
@@ -24,7 +24,7 @@
 
 
 char *
-take(CXString s)
+hdr_take(CXString s)
 {
 	const char *c = clang_getCString(s);
 	char *r = xstrdup(c ? c : "");
@@ -33,7 +33,7 @@ take(CXString s)
 }
 
 int
-cmp_name(const void *a, const void *b)
+hdr_cmp_name(const void *a, const void *b)
 {
 	const char *const *x = *(const char *const *const *)a;
 	const char *const *y = *(const char *const *const *)b;
@@ -41,20 +41,20 @@ cmp_name(const void *a, const void *b)
 }
 
 void *
-find_name(const struct ava_vec *v, const char *name)
+hdr_find(const struct ava_vec *v, const char *name)
 {
 	if (v->n == 0)
 		return NULL;
 	const char *key = name;
 	const char *const *kp = &key;
-	void **hit = bsearch(&kp, v->items, v->n, sizeof(void *), cmp_name);
+	void **hit = bsearch(&kp, v->items, v->n, sizeof(void *), hdr_cmp_name);
 	return hit ? *hit : NULL;
 }
 
 /* ---- types ---- */
 
 bool
-is_int_kind(enum CXTypeKind k, bool *is_signed)
+hdr_is_int_kind(enum CXTypeKind k, bool *is_signed)
 {
 	if (k >= CXType_Bool && k <= CXType_UInt128) {
 		*is_signed = false;
@@ -116,13 +116,13 @@ ctype_from(CXType t)
 	if (t.kind == CXType_IncompleteArray || t.kind == CXType_ConstantArray)
 		return array_param(t);
 	struct ava_ctype *c = xcalloc(1, sizeof(*c));
-	c->spelling = take(clang_getTypeSpelling(t));
+	c->spelling = hdr_take(clang_getTypeSpelling(t));
 	c->is_const = clang_isConstQualifiedType(t);
 	CXType named = t;
 	if (named.kind == CXType_Elaborated)
 		named = clang_Type_getNamedType(named);
 	if (named.kind == CXType_Typedef)
-		c->tdname = take(clang_getTypedefName(named));
+		c->tdname = hdr_take(clang_getTypedefName(named));
 	long long size = clang_Type_getSizeOf(t);
 	c->size = size > 0 && size < UINT32_MAX ? (uint32_t)size : 0;
 
@@ -133,7 +133,7 @@ ctype_from(CXType t)
 	}
 	if (canon.kind == CXType_Void) {
 		c->cls = AVA_CT_VOID;
-	} else if (is_int_kind(canon.kind, &c->is_signed)) {
+	} else if (hdr_is_int_kind(canon.kind, &c->is_signed)) {
 		c->cls = AVA_CT_INT;
 	} else if (canon.kind == CXType_Float || canon.kind == CXType_Double ||
 		   canon.kind == CXType_LongDouble) {
@@ -185,7 +185,7 @@ cursor_file(CXCursor c, unsigned *offset, CXFile *file_out)
 		*offset = off;
 	if (file_out)
 		*file_out = file;
-	return file ? take(clang_getFileName(file)) : NULL;
+	return file ? hdr_take(clang_getFileName(file)) : NULL;
 }
 
 static bool
@@ -213,7 +213,7 @@ in_api_dir(struct reader *r, CXCursor c)
 static void
 add_function(struct reader *r, CXCursor c)
 {
-	char *name = take(clang_getCursorSpelling(c));
+	char *name = hdr_take(clang_getCursorSpelling(c));
 	for (size_t i = 0; i < r->h->funcs.n; i++) {
 		struct ava_cfunc *f = r->h->funcs.items[i];
 		if (strcmp(f->name, name) == 0) {
@@ -234,7 +234,7 @@ add_function(struct reader *r, CXCursor c)
 	f->params = xcalloc(f->nparams, sizeof(*f->params));
 	for (size_t i = 0; i < f->nparams; i++) {
 		CXCursor a = clang_Cursor_getArgument(c, (unsigned)i);
-		f->params[i].name = take(clang_getCursorSpelling(a));
+		f->params[i].name = hdr_take(clang_getCursorSpelling(a));
 		if (f->params[i].name[0] == '\0') {
 			free(f->params[i].name);
 			f->params[i].name = xasprintf("arg%zu", i);
@@ -246,10 +246,10 @@ add_function(struct reader *r, CXCursor c)
 }
 
 void
-add_const(struct reader *r, char *name, uint64_t value, bool is_signed,
+hdr_add_const(struct reader *r, char *name, uint64_t value, bool is_signed,
 	  char *group)
 {
-	if (find_name(&r->h->consts, name) != NULL) {
+	if (hdr_find(&r->h->consts, name) != NULL) {
 		free(name);
 		free(group);
 		return;
@@ -260,9 +260,10 @@ add_const(struct reader *r, char *name, uint64_t value, bool is_signed,
 	k->is_signed = is_signed;
 	k->group = group;
 	ava_vec_push(&r->h->consts, k);
-	/* keep sorted for find_name(): insertion from the back */
+	/* keep sorted for hdr_find(): insertion from the back */
 	struct ava_vec *v = &r->h->consts;
-	for (size_t i = v->n - 1; i > 0 && cmp_name(&v->items[i - 1], &v->items[i]) > 0; i--) {
+	for (size_t i = v->n - 1;
+	     i > 0 && hdr_cmp_name(&v->items[i - 1], &v->items[i]) > 0; i--) {
 		void *t = v->items[i];
 		v->items[i] = v->items[i - 1];
 		v->items[i - 1] = t;
@@ -277,15 +278,15 @@ visit_enum(CXCursor c, CXCursor parent, CXClientData data)
 		return CXChildVisit_Continue;
 	CXType it = clang_getCanonicalType(clang_getEnumDeclIntegerType(parent));
 	bool is_signed = false;
-	is_int_kind(it.kind, &is_signed);
+	hdr_is_int_kind(it.kind, &is_signed);
 	uint64_t v = is_signed ? (uint64_t)clang_getEnumConstantDeclValue(c)
 			       : clang_getEnumConstantDeclUnsignedValue(c);
-	char *group = take(clang_getCursorSpelling(parent));
+	char *group = hdr_take(clang_getCursorSpelling(parent));
 	if (group[0] == '\0' || strchr(group, ' ') != NULL) {
 		free(group);  /* anonymous enum */
 		group = NULL;
 	}
-	add_const(r, take(clang_getCursorSpelling(c)), v, is_signed, group);
+	hdr_add_const(r, hdr_take(clang_getCursorSpelling(c)), v, is_signed, group);
 	return CXChildVisit_Continue;
 }
 
@@ -297,7 +298,7 @@ visit_icd(CXCursor c, CXCursor parent, CXClientData data)
 	if (clang_getCursorKind(c) != CXCursor_FieldDecl)
 		return CXChildVisit_Continue;
 	struct ava_cfield *f = xcalloc(1, sizeof(*f));
-	f->name = take(clang_getCursorSpelling(c));
+	f->name = hdr_take(clang_getCursorSpelling(c));
 	struct ava_ctype *t = ctype_from(clang_getCursorType(c));
 	f->fnptr = t->cls == AVA_CT_FNPTR;
 	ctype_destroy(t);
@@ -309,7 +310,7 @@ static void
 add_icd(struct reader *r, CXCursor c)
 {
 	const char *tag = r->o->icd_struct;
-	char *name = take(clang_getCursorSpelling(c));
+	char *name = hdr_take(clang_getCursorSpelling(c));
 	bool match = tag && r->o->icd_header && !r->h->have_icd &&
 		     clang_isCursorDefinition(c) && strcmp(name, tag) == 0;
 	free(name);
@@ -326,7 +327,7 @@ add_macro(struct reader *r, CXCursor c)
 	    !in_api_dir(r, c))
 		return;
 	struct macro *m = xcalloc(1, sizeof(*m));
-	m->name = take(clang_getCursorSpelling(c));
+	m->name = hdr_take(clang_getCursorSpelling(c));
 	char *f = cursor_file(c, &m->offset, NULL);
 	free(f);
 	m->in_main = in_main(r, c);
@@ -337,7 +338,7 @@ static void
 add_typedef(struct reader *r, CXCursor c)
 {
 	struct ava_ctypedef *t = xcalloc(1, sizeof(*t));
-	t->name = take(clang_getCursorSpelling(c));
+	t->name = hdr_take(clang_getCursorSpelling(c));
 	t->type = ctype_from(clang_getTypedefDeclUnderlyingType(c));
 	ava_vec_push(&r->h->typedefs, t);
 }
@@ -378,7 +379,7 @@ find_include(CXCursor c, CXCursor parent, CXClientData data)
 	(void)parent;
 	if (clang_getCursorKind(c) != CXCursor_InclusionDirective)
 		return CXChildVisit_Continue;
-	char *name = take(clang_getCursorSpelling(c));
+	char *name = hdr_take(clang_getCursorSpelling(c));
 	bool match = strcmp(name, r->o->header) == 0;
 	free(name);
 	if (!match)
@@ -390,7 +391,7 @@ find_include(CXCursor c, CXCursor parent, CXClientData data)
 /* ---- the synthetic main file and clang ---- */
 
 char *
-prelude(const struct ava_header_opts *o)
+hdr_prelude(const struct ava_header_opts *o)
 {
 	struct ava_str s = { 0 };
 	for (size_t i = 0; o->defines && i < o->defines->n; i++) {
@@ -416,8 +417,8 @@ report_diags(struct reader *r, CXTranslationUnit tu)
 			unsigned line, col;
 			clang_getSpellingLocation(clang_getDiagnosticLocation(d),
 						  &file, &line, &col, NULL);
-			char *fname = file ? take(clang_getFileName(file)) : NULL;
-			char *msg = take(clang_getDiagnosticSpelling(d));
+			char *fname = file ? hdr_take(clang_getFileName(file)) : NULL;
+			char *msg = hdr_take(clang_getDiagnosticSpelling(d));
 			struct ava_loc loc = r->o->loc;
 			if (fname != NULL && strcmp(fname, MAIN_FILE) != 0)
 				loc = (struct ava_loc){ fname, (int)line, (int)col };
@@ -432,7 +433,7 @@ report_diags(struct reader *r, CXTranslationUnit tu)
 }
 
 CXTranslationUnit
-parse(struct reader *r, CXIndex idx, const char *src, unsigned flags)
+hdr_parse(struct reader *r, CXIndex idx, const char *src, unsigned flags)
 {
 	struct ava_vec args = { 0 };
 	static const char *const fixed[] = {
@@ -463,7 +464,7 @@ add_dep(CXFile f, CXSourceLocation *stack, unsigned len, CXClientData data)
 	struct ava_header *h = data;
 	(void)stack;
 	(void)len;
-	char *name = take(clang_getFileName(f));
+	char *name = hdr_take(clang_getFileName(f));
 	if (strcmp(name, MAIN_FILE) == 0) {
 		free(name);
 		return;
@@ -476,8 +477,8 @@ add_dep(CXFile f, CXSourceLocation *stack, unsigned len, CXClientData data)
 static int
 read_tu(struct reader *r, CXIndex idx)
 {
-	char *src = prelude(r->o);
-	r->tu = parse(r, idx, src, CXTranslationUnit_DetailedPreprocessingRecord |
+	char *src = hdr_prelude(r->o);
+	r->tu = hdr_parse(r, idx, src, CXTranslationUnit_DetailedPreprocessingRecord |
 				   CXTranslationUnit_SkipFunctionBodies);
 	free(src);
 	if (r->tu == NULL || report_diags(r, r->tu) > 0)
@@ -488,14 +489,14 @@ read_tu(struct reader *r, CXIndex idx)
 		ava_error(r->o->loc, "cannot find the header '%s'", r->o->header);
 		return -1;
 	}
-	r->h->main_path = take(clang_getFileName(r->main_file));
+	r->h->main_path = hdr_take(clang_getFileName(r->main_file));
 	const char *slash = strrchr(r->h->main_path, '/');
 	r->api_dir = slash ? xstrndup(r->h->main_path,
 				      (size_t)(slash - r->h->main_path) + 1)
 			   : xstrdup("");
 	clang_visitChildren(top, visit_top, r);
 	if (r->h->typedefs.n > 0)
-		qsort(r->h->typedefs.items, r->h->typedefs.n, sizeof(void *), cmp_name);
+		qsort(r->h->typedefs.items, r->h->typedefs.n, sizeof(void *), hdr_cmp_name);
 	clang_getInclusions(r->tu, add_dep, r->h);
 	return 0;
 }
@@ -509,9 +510,9 @@ ava_header_read(const struct ava_header_opts *o, struct ava_header **out)
 	CXIndex idx = clang_createIndex(0, 0);
 	int ret = read_tu(&r, idx);
 	if (ret == 0)
-		ret = eval_macros(&r, idx);
+		ret = hdr_eval_macros(&r, idx);
 	if (ret == 0)
-		group_macros(&r);
+		hdr_group_macros(&r);
 	if (r.tu)
 		clang_disposeTranslationUnit(r.tu);
 	clang_disposeIndex(idx);
@@ -525,7 +526,7 @@ ava_header_read(const struct ava_header_opts *o, struct ava_header **out)
 	for (size_t i = 0; i < r.h->funcs.n; i++)
 		ava_vec_push(&r.h->by_name, r.h->funcs.items[i]);
 	if (r.h->by_name.n > 0)
-		qsort(r.h->by_name.items, r.h->by_name.n, sizeof(void *), cmp_name);
+		qsort(r.h->by_name.items, r.h->by_name.n, sizeof(void *), hdr_cmp_name);
 	if (ret != 0) {
 		ava_header_destroy(r.h);
 		return -1;
@@ -580,17 +581,17 @@ ava_header_destroy(struct ava_header *h)
 const struct ava_cfunc *
 ava_header_func(const struct ava_header *h, const char *name)
 {
-	return find_name(&h->by_name, name);
+	return hdr_find(&h->by_name, name);
 }
 
 const struct ava_cconst *
 ava_header_const(const struct ava_header *h, const char *name)
 {
-	return find_name(&h->consts, name);
+	return hdr_find(&h->consts, name);
 }
 
 const struct ava_ctypedef *
 ava_header_typedef(const struct ava_header *h, const char *name)
 {
-	return find_name(&h->typedefs, name);
+	return hdr_find(&h->typedefs, name);
 }

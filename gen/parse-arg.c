@@ -150,6 +150,7 @@ cb_policy(struct parser *p, struct ava_arg_ast *a, int policy)
 	return true;
 }
 
+/* One attribute word; a flat dispatch over the attribute vocabulary. */
 static bool
 arg_attr(struct parser *p, struct ava_arg_ast *a)
 {

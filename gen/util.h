@@ -49,7 +49,8 @@ void
 ava_str_printf(struct ava_str *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void
-ava_str_vprintf(struct ava_str *s, const char *fmt, va_list ap);
+ava_str_vprintf(struct ava_str *s, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 /* Returns the text (never NULL) and leaves `s` empty; the caller frees. */
 char *
 ava_str_take(struct ava_str *s);

@@ -16,6 +16,9 @@ static const struct ava_cmd commands[] = {
 	{ "run", cmd_run,
 	  "[--server ADDR] [--journal DIR] [--journal-mode M] -- CMD [ARG...]",
 	  "run an unmodified program with its API calls going through ava" },
+	{ "journal", cmd_journal,
+	  "ls|dump|stats|verify|export DIR [OPTION]...",
+	  "read a journal: sessions, calls, statistics, checks, traces" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -241,15 +241,23 @@ static int
 run_with_private_server(struct run_opts *o, const char *icd)
 {
 	const char *tmp = getenv("TMPDIR");
-	char dir[PATH_MAX], addr[PATH_MAX + 16];
-	snprintf(dir, sizeof(dir), "%s/ava-run-XXXXXX",
-		 tmp && tmp[0] == '/' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		tool_error("run: cannot create a directory in %s: %s",
-			   tmp ? tmp : "/tmp", strerror(errno));
+	if (tmp == NULL || tmp[0] != '/')
+		tmp = "/tmp";
+	/* A unix socket path has at most 107 bytes. */
+	char dir[80], sock[96], addr[112];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/ava-run-XXXXXX", tmp) >=
+	    sizeof(dir)) {
+		tool_error("run: TMPDIR=%s is too long to hold a socket path; "
+			   "set a shorter TMPDIR", tmp);
 		return AVA_EXIT_FAILURE;
 	}
-	snprintf(addr, sizeof(addr), "unix:%s/server.sock", dir);
+	if (mkdtemp(dir) == NULL) {
+		tool_error("run: cannot create a directory in %s: %s",
+			   tmp, strerror(errno));
+		return AVA_EXIT_FAILURE;
+	}
+	snprintf(sock, sizeof(sock), "%s/server.sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
 
 	int rc = AVA_EXIT_FAILURE;
 	pid_t server = start_private_server(&o->cfg, addr);
@@ -257,8 +265,6 @@ run_with_private_server(struct run_opts *o, const char *icd)
 		rc = run_command(o->cmd, icd, addr);
 		stop_private_server(server);
 	}
-	char sock[PATH_MAX + 16];
-	snprintf(sock, sizeof(sock), "%s/server.sock", dir);
 	unlink(sock);
 	rmdir(dir);
 	return rc;

@@ -48,4 +48,7 @@ cmd_server(int argc, char **argv);
 int
 cmd_run(int argc, char **argv);
 
+int
+cmd_journal(int argc, char **argv);
+
 #endif

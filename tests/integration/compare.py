@@ -46,8 +46,14 @@ def run(cmd, env, timeout, workdir):
         out, err = p.communicate(timeout=timeout)
         return Run(p.returncode, out, err, False)
     except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
+        # SIGTERM first, so that `ava run` can stop its private server and
+        # remove its directory; then SIGKILL whatever is left.
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, err = p.communicate()
         return Run(None, out, err, True)
     finally:
         # Whatever the program left in its group (a private server, a

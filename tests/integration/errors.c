@@ -265,8 +265,9 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 	cl_uint refs = 0;
 	err = clGetKernelInfo(k, CL_KERNEL_REFERENCE_COUNT, sizeof(refs), &refs,
 			      NULL);
-	printf("clGetKernelInfo(REFERENCE_COUNT): %s %u\n",
-	       itest_err_name(err), refs);
+	/* PoCL may still hold references for retired commands: >= 1. */
+	printf("clGetKernelInfo(REFERENCE_COUNT): %s %s\n",
+	       itest_err_name(err), refs >= 1 ? "live" : "0");
 	printf("release: %s %s %s\n", itest_err_name(clReleaseMemObject(m)),
 	       itest_err_name(clReleaseKernel(k)),
 	       itest_err_name(clReleaseProgram(p)));

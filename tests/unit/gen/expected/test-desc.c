@@ -6,6 +6,9 @@
  */
 #include "test-desc.h"
 
+/* Most arguments refer to no other argument. */
+#define NOREF .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1
+
 static inline uint64_t
 ava_div(uint64_t a, uint64_t b)
 {
@@ -108,13 +111,12 @@ x9(const uint64_t *v, const uint64_t *outv)
 }
 
 static const struct ava_arg_desc a_tstGetDevices[] = {
-	{ .name = "num_entries", .type = "tst_uint", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "devices", .type = "tst_dev *", .kind = AVA_ARG_OUT_HANDLES,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8,
-	  .count = x0, .filled = x1 },
-	{ .name = "num_devices", .type = "tst_uint *", .kind = AVA_ARG_OUT_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
+	{ "num_entries", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "devices", "tst_dev *", AVA_ARG_OUT_HANDLES, NOREF,
+	  .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8, .count = x0,
+	  .filled = x1 },
+	{ "num_devices", "tst_uint *", AVA_ARG_OUT_SCALAR, NOREF,
+	  .scalar_size = 4 },
 };
 
 static const struct ava_typed_rule t_tstGetInfo_3[] = {
@@ -125,117 +127,101 @@ static const struct ava_prop_handle p_tstGetInfo_3[] = {
 	{ UINT64_C(0x100), AVA_TEST_H_tst_dev }, /* TST_PROP_DEV */
 };
 static const struct ava_arg_desc a_tstGetInfo[] = {
-	{ .name = "dev", .type = "tst_dev", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_dev },
-	{ .name = "name", .type = "tst_info", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "size", .type = "size_t", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "value", .type = "void *", .kind = AVA_ARG_OUT_BUF,
+	{ "dev", "tst_dev", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_dev },
+	{ "name", "tst_info", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "size", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "value", "void *", AVA_ARG_OUT_BUF,
 	  .lengths_arg = -1, .typed_by = 1, .userdata_arg = -1, .elem_size = 1,
-	  .count = x2, .filled = x3, .ntyped = 2, .typed = t_tstGetInfo_3, .nprop_handles = 1, .prop_handles = p_tstGetInfo_3, .prop_size = 8 },
-	{ .name = "size_ret", .type = "size_t *", .kind = AVA_ARG_OUT_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
+	  .count = x2, .filled = x3, .ntyped = 2, .typed = t_tstGetInfo_3,
+	  .nprop_handles = 1, .prop_handles = p_tstGetInfo_3, .prop_size = 8 },
+	{ "size_ret", "size_t *", AVA_ARG_OUT_SCALAR, NOREF, .scalar_size = 8 },
 };
 
 static const struct ava_prop_handle p_tstCreateContext_0[] = {
 	{ UINT64_C(0x100), AVA_TEST_H_tst_dev }, /* TST_PROP_DEV */
 };
 static const struct ava_arg_desc a_tstCreateContext[] = {
-	{ .name = "props", .type = "const tst_prop *", .kind = AVA_ARG_IN_PROPS,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .nprop_handles = 1, .prop_handles = p_tstCreateContext_0, .prop_size = 8 },
-	{ .name = "ndev", .type = "tst_uint", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "devs", .type = "const tst_dev *", .kind = AVA_ARG_IN_HANDLES,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8,
-	  .count = x4 },
-	{ .name = "notify", .type = "void (*)(const char *, void *)", .kind = AVA_ARG_CALLBACK,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = 4, .cb_policy = AVA_CB_DROP },
-	{ .name = "user", .type = "void *", .kind = AVA_ARG_USERDATA,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1 },
-	{ .name = "err", .type = "tst_int *", .kind = AVA_ARG_OUT_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
+	{ "props", "const tst_prop *", AVA_ARG_IN_PROPS, NOREF,
+	  .nprop_handles = 1, .prop_handles = p_tstCreateContext_0,
+	  .prop_size = 8 },
+	{ "ndev", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "devs", "const tst_dev *", AVA_ARG_IN_HANDLES, NOREF,
+	  .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8, .count = x4 },
+	{ "notify", "void (*)(const char *, void *)", AVA_ARG_CALLBACK,
+	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = 4,
+	  .cb_policy = AVA_CB_DROP },
+	{ "user", "void *", AVA_ARG_USERDATA, NOREF },
+	{ "err", "tst_int *", AVA_ARG_OUT_SCALAR, NOREF,
+	  .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
 };
 
 static const struct ava_arg_desc a_tstRelease[] = {
-	{ .name = "ctx", .type = "tst_ctx", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_RELEASES, .handle_type = AVA_TEST_H_tst_ctx },
+	{ "ctx", "tst_ctx", AVA_ARG_HANDLE, NOREF, .flags = AVA_ARGF_RELEASES,
+	  .handle_type = AVA_TEST_H_tst_ctx },
 };
 
 static const struct ava_arg_desc a_tstCreateBuffer[] = {
-	{ .name = "ctx", .type = "tst_ctx", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_ctx },
-	{ .name = "flags", .type = "tst_flags", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "size", .type = "size_t", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "host", .type = "void *", .kind = AVA_ARG_IN_BUF,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .elem_size = 1,
-	  .count = x2, .when = x5 },
-	{ .name = "err", .type = "tst_int *", .kind = AVA_ARG_OUT_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
+	{ "ctx", "tst_ctx", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_ctx },
+	{ "flags", "tst_flags", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "size", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "host", "void *", AVA_ARG_IN_BUF, NOREF, .elem_size = 1, .count = x2,
+	  .when = x5 },
+	{ "err", "tst_int *", AVA_ARG_OUT_SCALAR, NOREF,
+	  .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
 };
 static const struct ava_consume c_tstCreateBuffer[] = {
 	{ AVA_RES_DEVICE_MEMORY, x2 },
 };
 
 static const struct ava_arg_desc a_tstWrite[] = {
-	{ .name = "buf", .type = "tst_buf", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_WRITES, .handle_type = AVA_TEST_H_tst_buf },
-	{ .name = "offset", .type = "size_t", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "size", .type = "size_t", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "ptr", .type = "const void *", .kind = AVA_ARG_IN_BUF,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .elem_size = 1,
+	{ "buf", "tst_buf", AVA_ARG_HANDLE, NOREF, .flags = AVA_ARGF_WRITES,
+	  .handle_type = AVA_TEST_H_tst_buf },
+	{ "offset", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "size", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "ptr", "const void *", AVA_ARG_IN_BUF, NOREF, .elem_size = 1,
 	  .count = x2 },
-	{ .name = "blocking", .type = "tst_int", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_SIGNED | AVA_ARGF_OVERRIDE, .scalar_size = 4, .override_value = UINT64_C(1) },
+	{ "blocking", "tst_int", AVA_ARG_SCALAR, NOREF,
+	  .flags = AVA_ARGF_SIGNED | AVA_ARGF_OVERRIDE, .scalar_size = 4,
+	  .override_value = UINT64_C(1) },
 };
 static const struct ava_consume c_tstWrite[] = {
 	{ AVA_RES_DEVICE_TIME, x6 },
 };
 
 static const struct ava_arg_desc a_tstSetArg[] = {
-	{ .name = "ctx", .type = "tst_ctx", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_ctx },
-	{ .name = "index", .type = "tst_uint", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "size", .type = "size_t", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 8 },
-	{ .name = "value", .type = "const void *", .kind = AVA_ARG_IN_KARG,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .elem_size = 1,
+	{ "ctx", "tst_ctx", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_ctx },
+	{ "index", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "size", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "value", "const void *", AVA_ARG_IN_KARG, NOREF, .elem_size = 1,
 	  .count = x2 },
 };
 
 static const struct ava_arg_desc a_tstBuild[] = {
-	{ .name = "ctx", .type = "tst_ctx", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_ctx },
-	{ .name = "count", .type = "tst_uint", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "srcs", .type = "const char **", .kind = AVA_ARG_IN_BUFS,
-	  .lengths_arg = 3, .typed_by = -1, .userdata_arg = -1, .flags = AVA_ARGF_NUL_TERMINATED, .elem_size = 1,
+	{ "ctx", "tst_ctx", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_ctx },
+	{ "count", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "srcs", "const char **", AVA_ARG_IN_BUFS,
+	  .lengths_arg = 3, .typed_by = -1, .userdata_arg = -1,
+	  .flags = AVA_ARGF_NUL_TERMINATED, .elem_size = 1, .count = x4 },
+	{ "lengths", "const size_t *", AVA_ARG_IN_BUF, NOREF, .elem_size = 8,
 	  .count = x4 },
-	{ .name = "lengths", .type = "const size_t *", .kind = AVA_ARG_IN_BUF,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .elem_size = 8,
-	  .count = x4 },
-	{ .name = "options", .type = "const char *", .kind = AVA_ARG_IN_STRING,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1 },
+	{ "options", "const char *", AVA_ARG_IN_STRING, NOREF },
 };
 
 static const struct ava_arg_desc a_tstGetProc[] = {
-	{ .name = "name", .type = "const char *", .kind = AVA_ARG_IN_STRING,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1 },
+	{ "name", "const char *", AVA_ARG_IN_STRING, NOREF },
 };
 
 static const struct ava_arg_desc a_tstDebug[] = {
-	{ .name = "ctx", .type = "tst_ctx", .kind = AVA_ARG_HANDLE,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_ctx },
-	{ .name = "level", .type = "tst_uint", .kind = AVA_ARG_SCALAR,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .scalar_size = 4 },
-	{ .name = "devs", .type = "tst_dev *", .kind = AVA_ARG_IN_HANDLES,
-	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = -1, .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8,
-	  .count = x7, .when = x8 },
+	{ "ctx", "tst_ctx", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_ctx },
+	{ "level", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "devs", "tst_dev *", AVA_ARG_IN_HANDLES, NOREF,
+	  .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8, .count = x7,
+	  .when = x8 },
 };
 
 static const struct ava_fn_desc fns[AVA_TEST_FN_COUNT] = {
