@@ -1,16 +1,20 @@
 /*
- * guest.c - the guest runtime core: one lazily opened connection to the
- * server named by AVA_SERVER, and ava_guest_call(), which every generated
- * stub forwards to.
+ * guest.c - the guest runtime core: connections to the server named by
+ * AVA_SERVER, and ava_guest_call(), which every generated stub forwards
+ * to.
  *
- * One connection guarded by one mutex serializes all of the process's
- * calls. The planned next step is a connection (server execution context)
- * per guest thread, so a blocking call in one thread does not stall the
- * others; the frame header already carries the guest thread number.
+ * Each guest thread gets its own connection on its first call, and the
+ * server serves each connection on its own thread, so a call that blocks
+ * (clWaitForEvents on a user event) stalls only its own thread. The first
+ * connection creates the session; the others join it with the session id
+ * and token from WELCOME, so every thread shares one handle table. The
+ * object registry is process-wide and guarded by G.lock, which is never
+ * held while waiting for the server.
  *
  * Failure policy: the first transport failure prints one line on stderr
- * and marks the connection dead; that call and every later one return the
- * API's transport error at once, without retrying and never hanging.
+ * and marks the process's link to the server dead; that call and every
+ * later one, in any thread, return the API's transport error at once,
+ * without retrying and never hanging.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,14 +37,21 @@
 #define FORGED_ID UINT64_C(0x00ffffffffffffff)
 
 struct guest {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;    /* everything below but `dead` */
+	atomic_bool dead;
+	bool inited;
 	const struct ava_guest_api *g;
-	bool dead;
 	const char *addr;
-	struct ava_conn *conn;
-	uint64_t seq;
+	uint64_t session, token; /* from the first WELCOME */
 	struct ava_registry reg;
 	struct ava_handle_ops hops;
+};
+
+/* One guest thread's connection. */
+struct tconn {
+	struct ava_conn *conn;
+	uint64_t seq;
+	uint32_t thread;
 	struct ava_buf out;
 	struct ava_frame in;
 };
@@ -48,9 +59,11 @@ struct guest {
 static struct guest G = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static atomic_uint next_thread = 1;
-static _Thread_local uint32_t my_thread;
+static _Thread_local struct tconn *T;
+static pthread_key_t tconn_key;
+static pthread_once_t tconn_once = PTHREAD_ONCE_INIT;
 
-/* ---- handle ops over the registry ------------------------------------- */
+/* ---- handle ops over the registry (callers hold G.lock) --------------- */
 
 static int
 hop_to_wire(void *ctx, uint16_t type, uint64_t local, bool creates,
@@ -90,107 +103,158 @@ hop_ref(void *ctx, uint64_t id, int delta)
 	ava_registry_ref(&s->reg, id, delta);
 }
 
-/* ---- connection ------------------------------------------------------- */
+/* ---- connections ------------------------------------------------------ */
 
 static void
-die(struct guest *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+tconn_destroy(void *p)
+{
+	struct tconn *t = p;
+	if (t == NULL)
+		return;
+	ava_transport_conn_destroy(t->conn);
+	ava_buf_finish(&t->out);
+	ava_buf_finish(&t->in.payload);
+	free(t);
+}
 
 static void
-die(struct guest *s, const char *fmt, ...)
+make_key(void)
+{
+	pthread_key_create(&tconn_key, tconn_destroy);
+}
+
+/* The first failure says why, once per process; then everything fails
+ * fast. Call without G.lock. */
+static void
+fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+fail(const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	dprintf(STDERR_FILENO, "ava: %s\n", msg);
-	s->dead = true;
-	ava_transport_conn_destroy(s->conn);
-	s->conn = NULL;
+	if (!atomic_exchange(&G.dead, true))
+		dprintf(STDERR_FILENO, "ava: %s\n", msg);
 }
 
 static int
-send_frame(struct guest *s, uint8_t type, uint32_t fn, uint32_t flags)
+send_frame(struct tconn *t, uint8_t type, uint32_t fn)
 {
 	struct ava_frame_header h = {
 		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
-		.type = type, .api = s->g->api->api_id, .fn = fn,
-		.thread = my_thread, .flags = flags, .seq = ++s->seq,
-		.len = s->out.len,
+		.type = type, .api = G.g->api->api_id, .fn = fn,
+		.thread = t->thread, .seq = ++t->seq, .len = t->out.len,
 	};
-	return ava_transport_conn_send(s->conn, &h, s->out.data);
+	return ava_transport_conn_send(t->conn, &h, t->out.data);
 }
 
 /* An ERROR frame: the server refused us and closes; say why. */
 static void
-die_refused(struct guest *s)
+fail_refused(struct tconn *t)
 {
-	const struct ava_buf *p = &s->in.payload;
+	const struct ava_buf *p = &t->in.payload;
 	int len = p->len > 4 ? (int)(p->len - 4) : 0;
-	die(s, "server %s refused the session: %.*s", s->addr, len,
-	    len ? (const char *)p->data + 4 : "no reason given");
+	fail("server %s refused the session: %.*s", G.addr, len,
+	     len ? (const char *)p->data + 4 : "no reason given");
 }
 
+/* HELLO/WELCOME on t; joins G's session if there is one. G.lock held. */
 static int
-hello(struct guest *s)
+hello(struct tconn *t)
 {
 	uint8_t w[32] = { 0 };
-	ava_wire_put_le(w, s->g->api->spec_hash, 4);
+	ava_wire_put_le(w, G.g->api->spec_hash, 4);
 	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
-	ava_buf_reset(&s->out);
-	ava_buf_put_bytes(&s->out, w, sizeof(w));
-	int r = send_frame(s, AVA_MSG_HELLO, 0, 0);
+	ava_wire_put_le(w + 8, G.session, 8);
+	ava_wire_put_le(w + 16, G.token, 8);
+	ava_buf_reset(&t->out);
+	ava_buf_put_bytes(&t->out, w, sizeof(w));
+	int r = send_frame(t, AVA_MSG_HELLO, 0);
 	if (r == 0)
-		r = ava_transport_conn_recv(s->conn, &s->in);
-	if (r < 0) {
-		die(s, "cannot reach server %s: %s", s->addr, ava_strerror(r));
+		r = ava_transport_conn_recv(t->conn, &t->in);
+	if (r < 0)
 		return r;
-	}
-	if (s->in.h.type == AVA_MSG_ERROR) {
-		die_refused(s);
+	if (t->in.h.type == AVA_MSG_ERROR)
 		return AVA_ESPEC;
-	}
-	if (s->in.h.type != AVA_MSG_WELCOME || s->in.h.len != 24) {
-		die(s, "server %s answered HELLO with message type %u",
-		    s->addr, s->in.h.type);
+	if (t->in.h.type != AVA_MSG_WELCOME || t->in.h.len != 24)
 		return AVA_EPROTO;
-	}
+	G.session = ava_wire_get_le(t->in.payload.data, 8);
+	G.token = ava_wire_get_le(t->in.payload.data + 8, 8);
+	return 0;
+}
+
+static void
+init_locked(const struct ava_guest_api *g)
+{
+	G.g = g;
+	ava_registry_init(&G.reg, g->api, g->dispatch);
+	G.hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
+		.from_wire = hop_from_wire, .karg_id = hop_karg_id,
+		.ref = hop_ref, .ctx = &G };
+	G.addr = getenv("AVA_SERVER");
+	G.inited = true;
+}
+
+/* Open this thread's connection. G.lock held; a failure is reported by
+ * the caller, after unlocking, from *why and the returned error. */
+static int
+open_locked(struct tconn *t, const char **why)
+{
+	*why = "cannot connect to server";
+	int r = ava_transport_connect(G.addr, &t->conn);
+	if (r < 0)
+		return r;
+	*why = "cannot reach server";
+	bool first = G.session == 0;
+	if ((r = hello(t)) < 0)
+		return r;
+	/* The session's first connection lives as long as the process:
+	 * closing it with its thread could end a session others still use.
+	 * Later ones close when their thread exits. */
+	if (!first)
+		pthread_setspecific(tconn_key, t);
 	return 0;
 }
 
 static int
-connect_once(struct guest *s, const struct ava_guest_api *g)
+thread_conn(const struct ava_guest_api *g, struct tconn **out)
 {
-	s->g = g;
-	ava_registry_init(&s->reg, g->api, g->dispatch);
-	s->hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
-		.from_wire = hop_from_wire, .karg_id = hop_karg_id,
-		.ref = hop_ref, .ctx = s };
-	s->addr = getenv("AVA_SERVER");
-	if (s->addr == NULL || s->addr[0] == '\0') {
-		die(s, "AVA_SERVER is not set: run the program under `ava run`"
-		    ", or set AVA_SERVER to an `ava server` address such as "
-		    "unix:/tmp/ava.sock");
-		return AVA_EADDR;
-	}
-	int r = ava_transport_connect(s->addr, &s->conn);
-	if (r < 0) {
-		die(s, "cannot connect to server %s: %s", s->addr,
-		    ava_strerror(r));
-		return r;
-	}
-	return hello(s);
-}
-
-static int
-ensure_connected(struct guest *s, const struct ava_guest_api *g)
-{
-	if (s->dead)
+	if (atomic_load(&G.dead))
 		return AVA_EDEAD;
-	if (s->conn != NULL)
+	if ((*out = T) != NULL)
 		return 0;
-	return connect_once(s, g);
+	pthread_once(&tconn_once, make_key);
+	struct tconn *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return -ENOMEM;
+	t->thread = atomic_fetch_add(&next_thread, 1);
+	ava_buf_init(&t->out);
+	ava_buf_init(&t->in.payload);
+	const char *why = NULL;
+	int r = AVA_EADDR;
+	pthread_mutex_lock(&G.lock);
+	if (!G.inited)
+		init_locked(g);
+	if (G.addr != NULL && G.addr[0] != '\0')
+		r = open_locked(t, &why);
+	pthread_mutex_unlock(&G.lock);
+	if (r == 0) {
+		*out = T = t;
+		return 0;
+	}
+	if (why == NULL)
+		fail("AVA_SERVER is not set: run the program under `ava run`, "
+		     "or set AVA_SERVER to an `ava server` address such as "
+		     "unix:/tmp/ava.sock");
+	else if (r == AVA_ESPEC)
+		fail_refused(t);
+	else
+		fail("%s %s: %s", why, G.addr, ava_strerror(r));
+	tconn_destroy(t);
+	return r;
 }
 
 /* ---- one call --------------------------------------------------------- */
@@ -204,54 +268,57 @@ struct call {
 };
 
 static int
-await_reply(struct guest *s, const struct call *c)
+await_reply(struct tconn *t, const struct call *c)
 {
-	int r = ava_transport_conn_recv(s->conn, &s->in);
+	int r = ava_transport_conn_recv(t->conn, &t->in);
 	if (r < 0) {
-		die(s, "lost connection to server %s: %s", s->addr,
-		    r == AVA_ECLOSED ? "server closed the connection"
-				     : ava_strerror(r));
+		fail("lost connection to server %s: %s", G.addr,
+		     r == AVA_ECLOSED ? "server closed the connection"
+				      : ava_strerror(r));
 		return r;
 	}
-	if (s->in.h.type == AVA_MSG_ERROR) {
-		die_refused(s);
+	if (t->in.h.type == AVA_MSG_ERROR) {
+		fail_refused(t);
 		return AVA_EPROTO;
 	}
-	if (s->in.h.type != AVA_MSG_REPLY || s->in.h.seq != s->seq ||
-	    s->in.h.fn != c->fn->id) {
-		die(s, "server %s sent an unexpected reply to %s", s->addr,
-		    c->fn->name);
+	if (t->in.h.type != AVA_MSG_REPLY || t->in.h.seq != t->seq ||
+	    t->in.h.fn != c->fn->id) {
+		fail("server %s sent an unexpected reply to %s", G.addr,
+		     c->fn->name);
 		return AVA_EPROTO;
 	}
 	return 0;
 }
 
 static int
-exchange(struct guest *s, struct call *c)
+exchange(struct tconn *t, struct call *c)
 {
-	ava_buf_reset(&s->out);
-	int r = ava_marshal_call_encode(s->g->api, c->fn, c->v, &s->hops,
-					c->ev, &s->out);
+	ava_buf_reset(&t->out);
+	pthread_mutex_lock(&G.lock);
+	int r = ava_marshal_call_encode(G.g->api, c->fn, c->v, &G.hops,
+					c->ev, &t->out);
+	pthread_mutex_unlock(&G.lock);
 	if (r < 0) {
 		/* Not a transport failure: this call alone cannot be sent. */
 		dprintf(STDERR_FILENO, "ava: %s: cannot send the call: %s\n",
 			c->fn->name, ava_strerror(r));
 		return r;
 	}
-	r = send_frame(s, AVA_MSG_CALL, c->fn->id, 0);
-	if (r < 0) {
-		die(s, "lost connection to server %s: %s", s->addr,
-		    ava_strerror(r));
+	if ((r = send_frame(t, AVA_MSG_CALL, c->fn->id)) < 0) {
+		fail("lost connection to server %s: %s", G.addr,
+		     ava_strerror(r));
 		return r;
 	}
-	if ((r = await_reply(s, c)) < 0)
+	if ((r = await_reply(t, c)) < 0)
 		return r;
-	r = ava_marshal_reply_decode(s->g->api, c->fn, c->v, c->ev, &s->hops,
-				     s->in.payload.data, s->in.payload.len,
+	pthread_mutex_lock(&G.lock);
+	r = ava_marshal_reply_decode(G.g->api, c->fn, c->v, c->ev, &G.hops,
+				     t->in.payload.data, t->in.payload.len,
 				     &c->ret, c->outv);
+	pthread_mutex_unlock(&G.lock);
 	if (r < 0)
-		die(s, "server %s sent a malformed reply to %s: %s", s->addr,
-		    c->fn->name, ava_strerror(r));
+		fail("server %s sent a malformed reply to %s: %s", G.addr,
+		     c->fn->name, ava_strerror(r));
 	return r;
 }
 
@@ -318,13 +385,10 @@ ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 		return (uint64_t)g->api->unsupported_error;
 	if (c.fn->flags & AVA_FN_UNSUPPORTED)
 		return failed(g->api, c.fn, v, c.fn->unsupported_error);
-	if (my_thread == 0)
-		my_thread = atomic_fetch_add(&next_thread, 1);
-	pthread_mutex_lock(&G.lock);
-	int r = ensure_connected(&G, g);
+	struct tconn *t;
+	int r = thread_conn(g, &t);
 	if (r == 0)
-		r = exchange(&G, &c);
-	pthread_mutex_unlock(&G.lock);
+		r = exchange(t, &c);
 	if (r < 0)
 		return failed(g->api, c.fn, v, g->api->transport_error);
 	if (ava_marshal_succeeded(g->api, c.fn, c.ret, c.outv))

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +23,39 @@
 #include "server-ctx.h"
 #include "server-private.h"
 
+/*
+ * One guest process's session, shared by the worker's connection threads:
+ * the guest opens one connection per thread (see guest/guest.c), and each
+ * is served by its own thread here, so a call that blocks in the driver
+ * stalls only its own guest thread. `lock` guards the handle table and the
+ * counters; the real calls run without it.
+ */
 struct ava_session {
 	uint64_t id;
+	uint64_t token;          /* a joining connection must present it */
 	bool verbose;
-	struct ava_conn *conn;
 	const struct ava_server_api *server;
 	const struct ava_api_desc *api;
+	char *addr;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;     /* signalled when nconns drops */
 	struct ava_handle_table *handles;
 	struct ava_handle_ops hops;
+	struct ava_listener *joins;
+	uint32_t nconns;
+	uint64_t ncalls;
+	uint32_t nrefused;
+};
+
+/* One connection (one guest thread) and what serving it needs. */
+struct conn {
+	struct ava_session *s;
+	struct ava_conn *conn;
 	struct ava_frame in;
 	struct ava_buf out;
 	struct ava_call call;
 	struct ava_server_ctx ctx;
-	uint64_t ncalls;
-	uint32_t nrefused;  /* calls refused for a bad handle, for the log */
 };
-
-
 
 void
 ava_session_log(uint64_t id, pid_t pid, const char *fmt, ...)
@@ -55,7 +72,7 @@ ava_session_log(uint64_t id, pid_t pid, const char *fmt, ...)
 
 #define LOG(s, ...) ava_session_log((s)->id, getpid(), __VA_ARGS__)
 
-/* ---- handle ops over the session's table ------------------------------ */
+/* ---- handle ops over the session's table (callers hold s->lock) ------- */
 
 static int
 hop_to_wire(void *ctx, uint16_t type, uint64_t real, bool creates,
@@ -83,26 +100,26 @@ hop_ref(void *ctx, uint64_t id, int delta)
 /* ---- frames ----------------------------------------------------------- */
 
 static int
-send_frame(struct ava_session *s, uint8_t type, uint32_t fn, uint32_t thread,
+send_frame(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
 	   uint64_t seq)
 {
 	struct ava_frame_header h = {
 		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
-		.type = type, .api = s->api->api_id, .fn = fn,
-		.thread = thread, .seq = seq, .len = s->out.len,
+		.type = type, .api = c->s->api->api_id, .fn = fn,
+		.thread = thread, .seq = seq, .len = c->out.len,
 	};
-	return ava_transport_conn_send(s->conn, &h, s->out.data);
+	return ava_transport_conn_send(c->conn, &h, c->out.data);
 }
 
 static void
-send_error(struct ava_session *s, int code, const char *text)
+send_error(struct conn *c, int code, const char *text)
 {
-	ava_buf_reset(&s->out);
 	uint8_t w[4];
 	ava_wire_put_le(w, (uint32_t)code, 4);
-	ava_buf_put_bytes(&s->out, w, 4);
-	ava_buf_put_bytes(&s->out, text, strlen(text));
-	send_frame(s, AVA_MSG_ERROR, 0, 0, 0);
+	ava_buf_reset(&c->out);
+	ava_buf_put_bytes(&c->out, w, 4);
+	ava_buf_put_bytes(&c->out, text, strlen(text));
+	send_frame(c, AVA_MSG_ERROR, 0, 0, 0);
 }
 
 /* Why a receive failed, in words, for the one log line. */
@@ -133,81 +150,15 @@ describe_recv(int r, const struct ava_frame *f, char *buf, size_t n)
 }
 
 static int
-recv_frame(struct ava_session *s)
+recv_frame(struct conn *c)
 {
-	int r = ava_transport_conn_recv(s->conn, &s->in);
+	int r = ava_transport_conn_recv(c->conn, &c->in);
 	if (r == AVA_ECLOSED || r == 0)
 		return r;
 	char why[200];
-	describe_recv(r, &s->in, why, sizeof(why));
-	LOG(s, "closed: %s", why);
+	describe_recv(r, &c->in, why, sizeof(why));
+	LOG(c->s, "closed: %s", why);
 	return r;
-}
-
-/* ---- handshake -------------------------------------------------------- */
-
-static uint64_t
-random_u64(void)
-{
-	uint64_t x = 0;
-	while (getrandom(&x, sizeof(x), 0) < 0 && errno == EINTR)
-		;
-	return x;
-}
-
-static int
-refuse_hello(struct ava_session *s, int code, const char *why)
-{
-	LOG(s, "closed: %s", why);
-	send_error(s, code, why);
-	return code;
-}
-
-static int
-welcome(struct ava_session *s)
-{
-	uint16_t owner;
-	do
-		owner = (uint16_t)random_u64();
-	while (owner == 0);
-	int r = ava_handle_table_create(s->api, owner, &s->handles);
-	if (r < 0)
-		return refuse_hello(s, r, "cannot create the handle table");
-	uint8_t w[24] = { 0 };
-	ava_wire_put_le(w, s->id, 8);
-	ava_wire_put_le(w + 8, random_u64(), 8);
-	ava_wire_put_le(w + 16, owner, 4);
-	ava_buf_reset(&s->out);
-	ava_buf_put_padded(&s->out, w, sizeof(w));
-	return send_frame(s, AVA_MSG_WELCOME, 0, 0, 0);
-}
-
-static int
-handshake(struct ava_session *s)
-{
-	char why[200];
-	int r = recv_frame(s);
-	if (r < 0)
-		return r;
-	const uint8_t *p = s->in.payload.data;
-	if (s->in.h.type != AVA_MSG_HELLO || s->in.h.len != 32)
-		return refuse_hello(s, AVA_EPROTO, "expected HELLO");
-	uint32_t hash = (uint32_t)ava_wire_get_le(p, 4);
-	if (hash != s->api->spec_hash) {
-		snprintf(why, sizeof(why), "spec mismatch: guest spec_hash "
-			 "0x%08" PRIx32 ", server 0x%08" PRIx32 " (build the "
-			 "guest library and the server from the same spec)",
-			 hash, s->api->spec_hash);
-		return refuse_hello(s, AVA_ESPEC, why);
-	}
-	if (ava_wire_get_le(p + 8, 8) != 0)
-		return refuse_hello(s, AVA_ENOTSUP,
-				    "joining a session is not supported yet");
-	if (s->verbose)
-		LOG(s, "guest pid %u connected on %s",
-		    (unsigned)ava_wire_get_le(p + 4, 4),
-		    ava_transport_conn_addr(s->conn));
-	return welcome(s);
 }
 
 /* ---- calls ------------------------------------------------------------ */
@@ -220,58 +171,78 @@ invalid_error(const struct ava_session *s, uint16_t type)
 	return s->api->unsupported_error;
 }
 
-/* Run a decoded call. The journal hook will sit between invoke() and the
- * reply, where arguments, result and outputs are all known. */
-static int
-run_call(struct ava_session *s)
-{
-	struct ava_call *c = &s->call;
-	ava_marshal_call_override(c);
-	s->ctx.call = c;
-	uint64_t ret = s->server->invoke(c->fn->id, c->v, &s->ctx);
-	return ava_marshal_reply_encode(c, ret, &s->hops, &s->out);
-}
-
 /* The first refused call of a session is logged: an operator wants to
  * see a guest probing ids, a developer a use after release. Later ones
  * are only counted (verbose mode reports the count at the end), so a
- * guest cannot flood the log. */
+ * guest cannot flood the log. Called with s->lock held. */
 static void
-log_refusal(struct ava_session *s, const struct ava_fn_desc *fn, int64_t err)
+log_refusal(struct conn *c, const struct ava_fn_desc *fn, int64_t err)
 {
-	const struct ava_call *c = &s->call;
+	struct ava_session *s = c->s;
+	const struct ava_call *k = &c->call;
 	if (++s->nrefused > 1)
 		return;
-	const char *type = c->bad_type && c->bad_type < s->api->nhandles ?
-			   s->api->handles[c->bad_type].name : "handle";
+	const char *type = k->bad_type && k->bad_type < s->api->nhandles ?
+			   s->api->handles[k->bad_type].name : "handle";
 	LOG(s, "%s (seq %" PRIu64 "): argument %s: invalid %s id 0x%016"
 	    PRIx64 ", answered %" PRId64 " (later ones in this session are "
-	    "not logged)", fn->name, s->ctx.seq, fn->args[c->bad_arg].name,
-	    type, c->bad_id, err);
+	    "not logged)", fn->name, c->ctx.seq, fn->args[k->bad_arg].name,
+	    type, k->bad_id, err);
+}
+
+/* Decode under the session lock; a bad handle is answered right here. */
+static int
+decode(struct conn *c, const struct ava_fn_desc *fn, bool *ran)
+{
+	struct ava_session *s = c->s;
+	pthread_mutex_lock(&s->lock);
+	int r = ava_marshal_call_decode(s->api, fn, c->in.payload.data,
+					c->in.payload.len, &s->hops, &c->call);
+	if (r == AVA_EHANDLE) {
+		int64_t err = invalid_error(s, c->call.bad_type);
+		log_refusal(c, fn, err);
+		r = ava_marshal_reply_reject(fn, err, &c->out);
+		*ran = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* The real call runs unlocked, so one guest thread blocking in the
+ * driver does not stall the others. The journal hook will sit between
+ * invoke() and the reply, where arguments, result and outputs are all
+ * known. */
+static int
+run_call(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	ava_marshal_call_override(&c->call);
+	c->ctx.call = &c->call;
+	uint64_t ret = s->server->invoke(c->call.fn->id, c->call.v, &c->ctx);
+	pthread_mutex_lock(&s->lock);
+	int r = ava_marshal_reply_encode(&c->call, ret, &s->hops, &c->out);
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 static int
-answer_call(struct ava_session *s, const struct ava_fn_desc *fn)
+answer_call(struct conn *c, const struct ava_fn_desc *fn)
 {
 	if (fn->flags & AVA_FN_UNSUPPORTED)
 		return ava_marshal_reply_reject(fn, fn->unsupported_error,
-						&s->out);
-	int r = ava_marshal_call_decode(s->api, fn, s->in.payload.data,
-					s->in.payload.len, &s->hops, &s->call);
-	if (r == AVA_EHANDLE) {
-		int64_t err = invalid_error(s, s->call.bad_type);
-		log_refusal(s, fn, err);
-		return ava_marshal_reply_reject(fn, err, &s->out);
-	}
-	if (r < 0)
+						&c->out);
+	bool answered = false;
+	int r = decode(c, fn, &answered);
+	if (r < 0 || answered)
 		return r;
-	return run_call(s);
+	return run_call(c);
 }
 
 static int
-serve_call(struct ava_session *s)
+serve_call(struct conn *c)
 {
-	const struct ava_frame_header *h = &s->in.h;
+	struct ava_session *s = c->s;
+	const struct ava_frame_header *h = &c->in.h;
 	const struct ava_fn_desc *fn = ava_api_fn(s->api, h->fn);
 	if (h->api != s->api->api_id || fn == NULL) {
 		LOG(s, "closed: unknown %s %" PRIu32 " (seq %" PRIu64 ")",
@@ -279,48 +250,291 @@ serve_call(struct ava_session *s)
 		    fn == NULL ? h->fn : h->api, h->seq);
 		return AVA_ENOFN;
 	}
-	s->ctx.thread = h->thread;
-	s->ctx.seq = h->seq;
-	ava_buf_reset(&s->out);
-	int r = answer_call(s, fn);
-	ava_call_finish(&s->call);
+	c->ctx.thread = h->thread;
+	c->ctx.seq = h->seq;
+	ava_buf_reset(&c->out);
+	int r = answer_call(c, fn);
+	ava_call_finish(&c->call);
 	if (r < 0) {
 		LOG(s, "closed: %s in call to %s (seq %" PRIu64 ")",
 		    r == AVA_EPROTO ? "malformed arguments" : ava_strerror(r),
 		    fn->name, h->seq);
 		return r;
 	}
-	s->ncalls++;
+	__atomic_add_fetch(&s->ncalls, 1, __ATOMIC_RELAXED);
 	if (h->flags & AVA_FRAME_ASYNC)
 		return 0;
-	r = send_frame(s, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
+	r = send_frame(c, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
 	if (r < 0)
 		LOG(s, "closed: cannot send reply: %s", ava_strerror(r));
 	return r;
 }
 
 static int
-loop(struct ava_session *s)
+loop(struct conn *c)
 {
 	for (;;) {
-		int r = recv_frame(s);
-		if (r == AVA_ECLOSED || (r == 0 && s->in.h.type == AVA_MSG_BYE)) {
-			if (s->verbose)
-				LOG(s, "closed by guest after %" PRIu64
-				    " calls (%" PRIu32 " refused for invalid "
-				    "handles)", s->ncalls, s->nrefused);
+		int r = recv_frame(c);
+		if (r == AVA_ECLOSED ||
+		    (r == 0 && c->in.h.type == AVA_MSG_BYE))
 			return 0;
-		}
 		if (r < 0)
 			return r;
-		if (s->in.h.type != AVA_MSG_CALL) {
-			LOG(s, "closed: unexpected message type %u",
-			    s->in.h.type);
+		if (c->in.h.type != AVA_MSG_CALL) {
+			LOG(c->s, "closed: unexpected message type %u",
+			    c->in.h.type);
 			return AVA_EPROTO;
 		}
-		if ((r = serve_call(s)) < 0)
+		if ((r = serve_call(c)) < 0)
 			return r;
 	}
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static struct conn *
+conn_create(struct ava_session *s, struct ava_conn *conn)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		ava_transport_conn_destroy(conn);
+		return NULL;
+	}
+	c->s = s;
+	c->conn = conn;
+	c->ctx = (struct ava_server_ctx){ .session = s, .server = s->server,
+		.session_id = s->id };
+	ava_buf_init(&c->out);
+	ava_buf_init(&c->in.payload);
+	return c;
+}
+
+static void
+conn_destroy(struct conn *c)
+{
+	ava_buf_finish(&c->out);
+	ava_buf_finish(&c->in.payload);
+	ava_transport_conn_destroy(c->conn);
+	free(c);
+}
+
+static int
+welcome(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	uint8_t w[24] = { 0 };
+	ava_wire_put_le(w, s->id, 8);
+	ava_wire_put_le(w + 8, s->token, 8);
+	ava_wire_put_le(w + 16, ava_handle_table_owner(s->handles), 4);
+	ava_buf_reset(&c->out);
+	ava_buf_put_bytes(&c->out, w, sizeof(w));
+	return send_frame(c, AVA_MSG_WELCOME, 0, 0, 0);
+}
+
+/* Serve a connection to its end; the session ends with its last one. */
+static int
+serve_conn(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	int r = welcome(c);
+	if (r == 0)
+		r = loop(c);
+	conn_destroy(c);
+	pthread_mutex_lock(&s->lock);
+	s->nconns--;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void *
+conn_thread(void *arg)
+{
+	serve_conn(arg);
+	return NULL;
+}
+
+/* The abstract socket through which a guest's further connections reach
+ * this worker: named by the accept loop's pid and the session. */
+static void
+join_name(uint64_t session, char *buf, size_t n)
+{
+	snprintf(buf, n, "ava-server-%d-session-%" PRIu64, (int)getppid(),
+		 session);
+}
+
+static void
+start_conn(struct ava_session *s, struct ava_conn *conn)
+{
+	struct conn *c = conn_create(s, conn);
+	pthread_t t;
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->nconns++;
+	pthread_mutex_unlock(&s->lock);
+	if (pthread_create(&t, NULL, conn_thread, c) == 0) {
+		pthread_detach(t);
+		return;
+	}
+	LOG(s, "cannot start a thread for a joining connection");
+	conn_destroy(c);
+	pthread_mutex_lock(&s->lock);
+	s->nconns--;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Accept the guest's further connections for as long as the worker runs. */
+static void *
+join_thread(void *arg)
+{
+	struct ava_session *s = arg;
+	for (;;) {
+		uint8_t msg[16];
+		struct ava_conn *conn;
+		int r = ava_transport_handoff_accept(s->joins, s->addr, msg,
+						     sizeof(msg), &conn);
+		if (r == -EINVAL || r == -EBADF)
+			break;  /* shut down: the session is over */
+		if (r < 0)
+			continue;
+		if (ava_wire_get_le(msg, 8) != s->id ||
+		    ava_wire_get_le(msg + 8, 8) != s->token) {
+			LOG(s, "refused a joining connection: wrong token");
+			ava_transport_conn_destroy(conn);
+			continue;
+		}
+		start_conn(s, conn);
+	}
+	return NULL;
+}
+
+/* ---- handshake and the session's life --------------------------------- */
+
+static int
+finish_session(struct ava_session *s, int r)
+{
+	ava_handle_table_destroy(s->handles);
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->lock);
+	free(s->addr);
+	free(s);
+	return r;
+}
+
+static uint64_t
+random_u64(void)
+{
+	uint64_t x = 0;
+	while (getrandom(&x, sizeof(x), 0) < 0 && errno == EINTR)
+		;
+	return x;
+}
+
+static int
+refuse_hello(struct conn *c, int code, const char *why)
+{
+	LOG(c->s, "closed: %s", why);
+	send_error(c, code, why);
+	return code;
+}
+
+/* Receive and check HELLO; *session and *token tell whether it joins. */
+static int
+hello(struct conn *c, uint64_t *session, uint64_t *token)
+{
+	char why[200];
+	int r = recv_frame(c);
+	if (r < 0)
+		return r;
+	const uint8_t *p = c->in.payload.data;
+	if (c->in.h.type != AVA_MSG_HELLO || c->in.h.len != 32)
+		return refuse_hello(c, AVA_EPROTO, "expected HELLO");
+	uint32_t hash = (uint32_t)ava_wire_get_le(p, 4);
+	if (hash != c->s->api->spec_hash) {
+		snprintf(why, sizeof(why), "spec mismatch: guest spec_hash "
+			 "0x%08" PRIx32 ", server 0x%08" PRIx32 " (build the "
+			 "guest library and the server from the same spec)",
+			 hash, c->s->api->spec_hash);
+		return refuse_hello(c, AVA_ESPEC, why);
+	}
+	*session = ava_wire_get_le(p + 8, 8);
+	*token = ava_wire_get_le(p + 16, 8);
+	if (c->s->verbose)
+		LOG(c->s, "guest pid %u %s on %s",
+		    (unsigned)ava_wire_get_le(p + 4, 4),
+		    *session ? "joins" : "connected",
+		    ava_transport_conn_addr(c->conn));
+	return 0;
+}
+
+/* A further connection of a guest: pass it to its session's worker. */
+static int
+join(struct conn *c, uint64_t session, uint64_t token)
+{
+	char name[80], why[120];
+	uint8_t msg[16];
+	join_name(session, name, sizeof(name));
+	ava_wire_put_le(msg, session, 8);
+	ava_wire_put_le(msg + 8, token, 8);
+	int r = ava_transport_conn_handoff(c->conn, name, msg, sizeof(msg));
+	if (r == 0)
+		return 0;
+	snprintf(why, sizeof(why), "cannot join session %" PRIu64 ": %s",
+		 session, ava_strerror(r));
+	return refuse_hello(c, r, why);
+}
+
+static int
+listen_joins(struct ava_session *s, pthread_t *t)
+{
+	char name[80];
+	join_name(s->id, name, sizeof(name));
+	int r = ava_transport_handoff_listen(name, &s->joins);
+	if (r == 0 && (r = -pthread_create(t, NULL, join_thread, s)) < 0) {
+		ava_transport_listener_destroy(s->joins);
+		s->joins = NULL;
+	}
+	if (r < 0)
+		LOG(s, "guest threads beyond the first cannot join: %s",
+		    ava_strerror(r));
+	return r;
+}
+
+/* A new session: serve its first connection, accept the guest's further
+ * ones, and end when the last of them closes. */
+static int
+run_session(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	uint16_t owner;
+	do
+		owner = (uint16_t)random_u64();
+	while (owner == 0);
+	s->token = random_u64();
+	int r = ava_handle_table_create(s->api, owner, &s->handles);
+	if (r < 0) {
+		conn_destroy(c);
+		return r;
+	}
+	pthread_t t;
+	bool joins = listen_joins(s, &t) == 0;
+	s->nconns = 1;
+	r = serve_conn(c);
+	pthread_mutex_lock(&s->lock);
+	while (s->nconns > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (joins) {
+		ava_transport_listener_shutdown(s->joins);
+		pthread_join(t, NULL);
+		ava_transport_listener_destroy(s->joins);
+	}
+	if (s->verbose && r == 0)
+		LOG(s, "closed by guest after %" PRIu64 " calls (%" PRIu32
+		    " refused for invalid handles)", s->ncalls, s->nrefused);
+	return r;
 }
 
 int
@@ -332,24 +546,25 @@ ava_session_serve(struct ava_conn *conn, uint64_t id,
 		ava_transport_conn_destroy(conn);
 		return -ENOMEM;
 	}
-	s->id = id;
-	s->verbose = verbose;
-	s->conn = conn;
-	s->server = server;
-	s->api = server->api;
+	*s = (struct ava_session){ .id = id, .verbose = verbose,
+		.server = server, .api = server->api,
+		.addr = strdup(ava_transport_conn_addr(conn)) };
 	s->hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
 		.from_wire = hop_from_wire, .ref = hop_ref, .ctx = s };
-	s->ctx = (struct ava_server_ctx){ .session = s, .server = server,
-		.session_id = id };
-	ava_buf_init(&s->out);
-	ava_buf_init(&s->in.payload);
-	int r = handshake(s);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	struct conn *c = conn_create(s, conn);
+	if (c == NULL || s->addr == NULL) {
+		if (c != NULL)
+			conn_destroy(c);
+		return finish_session(s, -ENOMEM);
+	}
+	uint64_t session = 0, token = 0;
+	int r = hello(c, &session, &token);
+	if (r == 0 && session == 0)
+		return finish_session(s, run_session(c));
 	if (r == 0)
-		r = loop(s);
-	ava_buf_finish(&s->out);
-	ava_buf_finish(&s->in.payload);
-	ava_handle_table_destroy(s->handles);
-	ava_transport_conn_destroy(s->conn);
-	free(s);
-	return r;
+		r = join(c, session, token);
+	conn_destroy(c);
+	return finish_session(s, r);
 }

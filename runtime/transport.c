@@ -90,6 +90,12 @@ ava_transport_listener_accept(struct ava_listener *l, struct ava_conn **out)
 }
 
 void
+ava_transport_listener_shutdown(struct ava_listener *l)
+{
+	shutdown(l->fd, SHUT_RDWR);
+}
+
+void
 ava_transport_listener_destroy(struct ava_listener *l)
 {
 	if (l != NULL)

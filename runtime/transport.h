@@ -67,6 +67,11 @@ ava_transport_listener_fd(const struct ava_listener *l);
 int
 ava_transport_listener_accept(struct ava_listener *l, struct ava_conn **out);
 
+/* Wake any thread blocked in accept on l (it then fails with -EINVAL);
+ * the listener must still be destroyed. */
+void
+ava_transport_listener_shutdown(struct ava_listener *l);
+
 /* Close and free; a unix listener also unlinks its socket. Accepts NULL. */
 void
 ava_transport_listener_destroy(struct ava_listener *l);
@@ -110,5 +115,33 @@ ava_transport_conn_addr(const struct ava_conn *c);
 /* Close and free. Accepts NULL. */
 void
 ava_transport_conn_destroy(struct ava_conn *c);
+
+/*
+ * Handing a connection to another process on this host, so that every
+ * connection of one guest (one per guest thread) reaches the worker that
+ * holds its session. `name` is an abstract unix socket name.
+ *
+ * ava_transport_handoff_listen: listen for handed-off connections.
+ * Returns 0 or a negative errno (-EADDRINUSE: the name is taken).
+ *
+ * ava_transport_conn_handoff: send c's descriptor and n bytes of msg to
+ * the listener `name`. c stays the caller's to destroy (its copy of the
+ * descriptor). Returns 0, AVA_ENOTSUP (not a stream connection),
+ * -ECONNREFUSED/-ENOENT (no such listener) or a negative errno.
+ *
+ * ava_transport_handoff_accept: take one connection and exactly n bytes
+ * of its message into msg; *out is labelled addr. Senders of another uid
+ * are refused (AVA_EAUTH); a malformed handoff is AVA_EPROTO.
+ */
+int
+ava_transport_handoff_listen(const char *name, struct ava_listener **out);
+
+int
+ava_transport_conn_handoff(struct ava_conn *c, const char *name,
+			   const void *msg, size_t n);
+
+int
+ava_transport_handoff_accept(struct ava_listener *l, const char *addr,
+			     void *msg, size_t n, struct ava_conn **out);
 
 #endif

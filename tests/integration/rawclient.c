@@ -17,6 +17,8 @@
  *   truncated-payload a CALL whose arguments stop short     -> closed
  *   oversized         a header with len > AVA_FRAME_MAX     -> closed
  *   unknown-fn        a CALL with an unknown function id    -> closed
+ *   huge-count        a handle array claiming 2^40 entries  -> closed
+ *   call-before-hello a CALL as the first frame             -> closed
  *   forged-handle     made-up and wrong-type handle ids     -> invalid-object
  *   stale-handle      an id used after its release          -> invalid-object
  *   foreign-handle    another session's ids                 -> invalid-object
@@ -731,6 +733,48 @@ case_unknown_fn(const char *addr)
 }
 
 static int
+case_huge_count(const char *addr)
+{
+	struct session s;
+	struct out body = { 0 }, o = { 0 };
+	open_session(addr, &s);
+	/* clCreateContext(NULL, 1, devices, ...) with devices claiming
+	 * 2^40 ids in a frame that holds none: nothing may be allocated. */
+	const struct ava_fn_desc *fn = fn_desc(FN(clCreateContext));
+	for (int i = 0; i < fn->nargs; i++) {
+		enum ava_arg_kind k = fn->args[i].kind;
+		if (k == AVA_ARG_IN_PROPS)
+			put_le(&body, AVA_WIRE_NULL, 8);
+		else if (k == AVA_ARG_IN_HANDLES)
+			put_le(&body, 1ull << 40, 8);
+		else
+			put_le(&body, k == AVA_ARG_SCALAR ? 1 : 0, 8);
+	}
+	header(&o, AVA_MSG_CALL, FN(clCreateContext), s.c.seq++, body.len);
+	put(&o, body.p, body.len);
+	send_all(&s.c, o.p, o.len);
+	free(body.p);
+	free(o.p);
+	return expect_closed(&s.c, "a count of 2^40 handles");
+}
+
+static int
+case_call_before_hello(const char *addr)
+{
+	struct conn c;
+	struct out o = { 0 };
+	if (!conn_open(addr, &c))
+		return 99;
+	header(&o, AVA_MSG_CALL, FN(clGetPlatformIDs), 1, 24);
+	put_le(&o, 1, 8);
+	put_le(&o, 1, 8);
+	put_le(&o, 1, 8);
+	send_all(&c, o.p, o.len);
+	free(o.p);
+	return expect_closed(&c, "CALL before HELLO");
+}
+
+static int
 case_forged_handle(const char *addr)
 {
 	struct session s;
@@ -832,6 +876,8 @@ static const struct {
 	{ "truncated-payload", case_truncated_payload },
 	{ "oversized", case_oversized },
 	{ "unknown-fn", case_unknown_fn },
+	{ "huge-count", case_huge_count },
+	{ "call-before-hello", case_call_before_hello },
 	{ "forged-handle", case_forged_handle },
 	{ "stale-handle", case_stale_handle },
 	{ "foreign-handle", case_foreign_handle },

@@ -91,6 +91,13 @@ class Server:
         self.log.close()
 
 
+def sanitizer_report(lines):
+    """True if ASan, LSan or UBSan wrote a report (sanitizer builds)."""
+    keys = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+            "runtime error:")
+    return any(k in line for line in lines for k in keys)
+
+
 def run(cmd, timeout=STEP_TIMEOUT, quiet=False):
     """Run cmd, print its output (quiet: only when it fails); its status."""
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -155,6 +162,9 @@ def bad_input(a, srv):
     print(f"== SIGTERM: server exit status {rc}")
     if rc != 0:
         print("FAIL: the server did not stop cleanly on SIGTERM")
+        failed = True
+    if sanitizer_report(srv.lines()):
+        print("FAIL: a sanitizer reported an error in the server")
         failed = True
     return 1 if failed else 0
 

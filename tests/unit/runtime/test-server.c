@@ -63,16 +63,35 @@ send_msg(struct ava_conn *c, uint8_t type, uint32_t fn, uint64_t seq,
 	return ava_transport_conn_send(c, &h, p);
 }
 
+/* HELLO on a new connection; *r gets the answer's receive result. */
 static struct ava_conn *
-hello(uint32_t hash, struct ava_frame *f)
+join_r(uint32_t hash, uint64_t session, uint64_t token, struct ava_frame *f,
+       int *r)
 {
 	struct ava_conn *c;
 	CHECK_EQ(ava_transport_connect(addr, &c), 0);
 	uint8_t w[32] = { 0 };
 	ava_wire_put_le(w, hash, 4);
+	ava_wire_put_le(w + 8, session, 8);
+	ava_wire_put_le(w + 16, token, 8);
 	CHECK_EQ(send_msg(c, AVA_MSG_HELLO, 0, 0, w, sizeof(w)), 0);
-	CHECK_EQ(ava_transport_conn_recv(c, f), 0);
+	*r = ava_transport_conn_recv(c, f);
 	return c;
+}
+
+static struct ava_conn *
+join(uint32_t hash, uint64_t session, uint64_t token, struct ava_frame *f)
+{
+	int r;
+	struct ava_conn *c = join_r(hash, session, token, f, &r);
+	CHECK_EQ(r, 0);
+	return c;
+}
+
+static struct ava_conn *
+hello(uint32_t hash, struct ava_frame *f)
+{
+	return join(hash, 0, 0, f);
 }
 
 /* A plain socket with a finished handshake, for writing broken frames. */
@@ -114,6 +133,66 @@ expect_closed(struct ava_conn *c, struct ava_frame *f)
 {
 	CHECK_EQ(ava_transport_conn_recv(c, f), AVA_ECLOSED);
 	ava_transport_conn_destroy(c);
+}
+
+/* create_ctx({PLAT, plat, 0}, &err) on c; returns the context's id. */
+static uint64_t
+create_ctx(struct ava_conn *c, struct ava_frame *f, uint64_t plat)
+{
+	uint64_t w[6] = { 3, FAKE_KEY_PLAT, plat, 0, 1 };
+	CHECK_EQ(send_msg(c, AVA_MSG_CALL, FAKE_FN_create_ctx, 9, w,
+			  5 * 8), 0);
+	CHECK_EQ(ava_transport_conn_recv(c, f), 0);
+	CHECK_EQ(f->h.type, AVA_MSG_REPLY);
+	CHECK_EQ(ava_wire_get_le(f->payload.data + 8, 8), 0);   /* err */
+	return ava_wire_get_le(f->payload.data, 8);
+}
+
+static uint64_t
+first_plat(struct ava_conn *c, struct ava_frame *f)
+{
+	uint64_t w[3] = { 1, 1, 0 };
+	CHECK_EQ(send_msg(c, AVA_MSG_CALL, FAKE_FN_get_plats, 8, w,
+			  sizeof(w)), 0);
+	CHECK_EQ(ava_transport_conn_recv(c, f), 0);
+	CHECK_EQ(ava_wire_get_le(f->payload.data + 8, 8), 1);   /* count */
+	return ava_wire_get_le(f->payload.data + 16, 8);
+}
+
+/* A guest's further threads join its session: they share its handles. */
+static void
+joined_connections(void)
+{
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	struct ava_conn *a = hello(fake_api.spec_hash, &f);
+	uint64_t session = ava_wire_get_le(f.payload.data, 8);
+	uint64_t token = ava_wire_get_le(f.payload.data + 8, 8);
+	uint64_t ctx = create_ctx(a, &f, first_plat(a, &f));
+	CHECK(ctx != 0);
+	struct ava_conn *b = join(fake_api.spec_hash, session, token, &f);
+	CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
+	CHECK_EQ(ava_wire_get_le(f.payload.data, 8), session);
+	uint64_t w[1] = { ctx };
+	CHECK_EQ(send_msg(b, AVA_MSG_CALL, FAKE_FN_release_ctx, 1, w, 8), 0);
+	CHECK_EQ(ava_transport_conn_recv(b, &f), 0);
+	CHECK_EQ(ava_wire_get_le(f.payload.data, 8), FAKE_OK);
+	/* Released through b, so stale through a. */
+	CHECK_EQ(send_msg(a, AVA_MSG_CALL, FAKE_FN_retain_ctx, 10, w, 8), 0);
+	CHECK_EQ(ava_transport_conn_recv(a, &f), 0);
+	CHECK_EQ((int64_t)ava_wire_get_le(f.payload.data, 8), FAKE_E_CTX);
+	/* A wrong token does not join; nor does a session that is gone. */
+	int r;
+	struct ava_conn *x = join_r(fake_api.spec_hash, session, token ^ 1,
+				    &f, &r);
+	CHECK_EQ(r, AVA_ECLOSED);
+	ava_transport_conn_destroy(x);
+	struct ava_conn *y = join(fake_api.spec_hash, 999, token, &f);
+	CHECK_EQ(f.h.type, AVA_MSG_ERROR);
+	ava_transport_conn_destroy(y);
+	ava_transport_conn_destroy(a);
+	ava_transport_conn_destroy(b);
+	ava_buf_finish(&f.payload);
 }
 
 static bool
@@ -195,13 +274,14 @@ static void
 logs_and_shutdown(void)
 {
 	/* Workers log asynchronously; give them a moment. */
-	for (int i = 0; i < 50 && !log_has("unknown function id 999"); i++)
+	for (int i = 0; i < 100 && !log_has("closed by guest after 4"); i++)
 		usleep(20000);
 	CHECK(log_has("closed: spec mismatch: guest spec_hash 0x00001234"));
 	CHECK(log_has("closed: frame length 9999999999 exceeds limit"));
 	CHECK(log_has("closed: unknown function id 999"));
 	CHECK(log_has("closed: truncated frame (10 of 100 payload bytes)"));
 	CHECK(log_has("closed: bad frame magic 0xa5a5a5a5"));
+	CHECK(log_has("closed: cannot join session 999"));
 	CHECK(log_has("closed by guest after 4 calls"));
 	CHECK(log_has("fake_retain_ctx (seq 2): argument ctx: invalid fake_ctx "
 		      "id 0x12ffff0000000001, answered -34 (later ones"));
@@ -225,6 +305,7 @@ main(void)
 	start_server();
 	atexit(stop_server);
 	RUN(sessions);
+	RUN(joined_connections);
 	RUN(logs_and_shutdown);
 	return 0;
 }
