@@ -151,6 +151,23 @@ send_frame(struct tconn *t, uint8_t type, uint32_t fn)
 	return ava_transport_conn_send(t->conn, &h, t->out.data);
 }
 
+/*
+ * At process exit, say goodbye on the exiting thread's connection, so the
+ * server (and its journal) can tell a clean exit from a guest that
+ * vanished. Other threads' connections simply close.
+ */
+__attribute__((destructor)) static void
+say_goodbye(void)
+{
+	struct tconn *t = T;
+	if (t == NULL || t->conn == NULL || atomic_load(&G.dead))
+		return;
+	ava_buf_reset(&t->out);
+	if (send_frame(t, AVA_MSG_BYE, 0) < 0) {
+		/* The server is gone already; nothing left to tell it. */
+	}
+}
+
 /* An ERROR frame: the server refused us and closes; say why. */
 static void
 fail_refused(struct tconn *t)

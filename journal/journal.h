@@ -129,6 +129,7 @@ enum ava_journal_end {
 	AVA_JOURNAL_END_CLEAN = 1,    /* the guest said goodbye */
 	AVA_JOURNAL_END_VANISHED = 2, /* the connection dropped */
 	AVA_JOURNAL_END_FAULT = 3,    /* the server faulted at fault_seq */
+	AVA_JOURNAL_END_SERVER_STOP = 4, /* the server was shut down */
 	AVA_JOURNAL_END_COUNT
 };
 

@@ -26,7 +26,8 @@ ava_server_run_api(const struct ava_server_config *cfg,
  */
 int
 ava_session_serve(struct ava_conn *conn, uint64_t id,
-		  const struct ava_server_api *server, bool verbose);
+		  const struct ava_server_api *server,
+		  const struct ava_server_config *cfg);
 
 /* Log "ava server: session ID (pid PID): MESSAGE" as one line. */
 void

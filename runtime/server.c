@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ava-error.h"
@@ -141,11 +143,18 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* The session takes SIGTERM/SIGINT in a thread of its own, to end
+	 * its calls and its journal cleanly (session.c). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	for (size_t i = 0; i < s->nls; i++)
 		ava_transport_listener_abandon(s->ls[i]);
-	int r = ava_session_serve(c, session, s->api, s->cfg->verbose);
+	int r = ava_session_serve(c, session, s->api, s->cfg);
 	_exit(r == 0 ? 0 : 1);
 }
 
@@ -213,19 +222,40 @@ announce_ready(int fd)
 	close(fd);
 }
 
+/* How long workers get to finish their calls and journals on shutdown. */
+#define WORKER_STOP_MS 5000
+
 static void
 shutdown_workers(struct server *s)
 {
 	for (size_t i = 0; i < s->nw; i++)
 		kill(s->w[i].pid, SIGTERM);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool killed = false;
 	while (s->nw > 0) {
 		int status;
-		pid_t pid = waitpid(-1, &status, 0);
-		if (pid < 0 && errno == EINTR)
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			forget(s, pid, status);
 			continue;
-		if (pid < 0)
+		}
+		if (pid < 0 && errno != EINTR)
 			break;
-		forget(s, pid, status);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long ms = (now.tv_sec - t0.tv_sec) * 1000 +
+			  (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (!killed && ms > WORKER_STOP_MS) {
+			/* A call stuck in the driver: end it the hard way. */
+			for (size_t i = 0; i < s->nw; i++) {
+				ava_session_log(s->w[i].session, s->w[i].pid,
+						"did not stop in %d ms; killed",
+						WORKER_STOP_MS);
+				kill(s->w[i].pid, SIGKILL);
+			}
+			killed = true;
+		}
+		usleep(2000);
 	}
 }
 

@@ -20,29 +20,12 @@
 #include "server-private.h"
 #include "session-journal.h"
 
-#define MAX_TAGS 64
-
 struct ava_session_journal {
 	struct ava_journal *j;
 	uint64_t jsession;         /* the journal's own session id */
 	uint64_t id;               /* the server's session id, for logs */
 	bool dead;                 /* after an error: record nothing more */
-	bool in_call;              /* call_begin split the payload */
-
-	const struct ava_fn_desc *fn;
-	uint32_t thread;
-	uint64_t seq;
-	bool async;
-	uint64_t start_ns;         /* CLOCK_REALTIME, for the record */
-	struct timespec t0;        /* CLOCK_MONOTONIC, for the duration */
-
-	struct ava_buf args, outs;
-	struct ava_span in[AVA_MARSHAL_MAX_SPANS], out[AVA_MARSHAL_MAX_SPANS];
-	uint32_t nin, nout;
-	struct ava_journal_buf payloads[AVA_MARSHAL_MAX_SPANS];
-	uint64_t digests[AVA_MARSHAL_MAX_SPANS];
-	struct ava_journal_tag tags[MAX_TAGS];
-	uint32_t ntags;
+	uint64_t next_seq;         /* the session's global call order */
 };
 
 static uint64_t
@@ -105,8 +88,6 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 	if (sj == NULL)
 		return -ENOMEM;
 	sj->id = id;
-	ava_buf_init(&sj->args);
-	ava_buf_init(&sj->outs);
 
 	struct ava_journal_options opts;
 	ava_journal_options_init(&opts);
@@ -131,90 +112,119 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 err_close:
 	ava_journal_close(sj->j);
 err_free:
-	ava_buf_finish(&sj->args);
-	ava_buf_finish(&sj->outs);
 	free(sj);
 	return err;
 }
 
 void
-ava_session_journal_call_begin(struct ava_session_journal *sj,
-			       const struct ava_fn_desc *fn, uint32_t thread,
-			       uint64_t seq, uint8_t *payload, size_t len,
-			       bool async)
+ava_journal_rec_init(struct ava_journal_rec *rec)
 {
-	if (sj == NULL || sj->dead)
-		return;
-	sj->fn = fn;
-	sj->thread = thread;
-	sj->seq = seq;
-	sj->async = async;
-	sj->ntags = 0;
-	ava_buf_reset(&sj->args);
-	/* A payload that does not split is malformed: the session refuses it
-	 * and closes, and the session's end says so. */
-	sj->in_call = ava_marshal_split(fn, false, payload, len, &sj->args,
-					sj->in, AVA_MARSHAL_MAX_SPANS,
-					&sj->nin) == 0;
-	sj->start_ns = realtime_ns();
-	clock_gettime(CLOCK_MONOTONIC, &sj->t0);
+	memset(rec, 0, sizeof(*rec));
+	ava_buf_init(&rec->args);
+	ava_buf_init(&rec->outs);
 }
 
 void
-ava_session_journal_tag(struct ava_session_journal *sj, uint8_t kind,
-			uint64_t id)
+ava_journal_rec_finish(struct ava_journal_rec *rec)
 {
-	if (sj == NULL || !sj->in_call || id == 0 || sj->ntags == MAX_TAGS)
+	ava_buf_finish(&rec->args);
+	ava_buf_finish(&rec->outs);
+}
+
+static uint64_t
+monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ns_of(&ts);
+}
+
+static bool
+is_dead(struct ava_session_journal *sj)
+{
+	return __atomic_load_n(&sj->dead, __ATOMIC_RELAXED);
+}
+
+void
+ava_session_journal_call_begin(struct ava_session_journal *sj,
+			       struct ava_journal_rec *rec,
+			       const struct ava_fn_desc *fn, uint32_t thread,
+			       uint8_t *payload, size_t len, bool async)
+{
+	rec->in_call = false;
+	if (sj == NULL || is_dead(sj))
 		return;
-	sj->tags[sj->ntags++] = (struct ava_journal_tag){ kind, id };
+	rec->fn = fn;
+	rec->thread = thread;
+	rec->async = async;
+	rec->ntags = 0;
+	ava_buf_reset(&rec->args);
+	/* A payload that does not split is malformed: the session refuses it
+	 * and closes, and the session's end says so. */
+	if (ava_marshal_split(fn, false, payload, len, &rec->args, rec->in,
+			      AVA_MARSHAL_MAX_SPANS, &rec->nin) != 0)
+		return;
+	rec->in_call = true;
+	rec->seq = __atomic_add_fetch(&sj->next_seq, 1, __ATOMIC_RELAXED);
+	rec->start_ns = realtime_ns();
+	rec->t0 = monotonic_ns();
+}
+
+void
+ava_journal_rec_tag(struct ava_journal_rec *rec, uint8_t kind, uint64_t id)
+{
+	if (!rec->in_call || id == 0 || rec->ntags == AVA_JOURNAL_REC_MAX_TAGS)
+		return;
+	rec->tags[rec->ntags++] = (struct ava_journal_tag){ kind, id };
 }
 
 static void
-fail(struct ava_session_journal *sj, int err)
+fail(struct ava_session_journal *sj, uint64_t seq, int err)
 {
-	ava_session_log(sj->id, getpid(), "journal: stopped recording after "
-			"seq %" PRIu64 ": %s; the session goes on unjournaled",
-			sj->seq, ava_strerror(err));
-	sj->dead = true;
+	if (__atomic_exchange_n(&sj->dead, true, __ATOMIC_RELAXED))
+		return;
+	ava_session_log(sj->id, getpid(), "journal: stopped recording at "
+			"call #%" PRIu64 ": %s; the session goes on unjournaled",
+			seq, ava_strerror(err));
 }
 
 int
-ava_session_journal_call_end(struct ava_session_journal *sj, uint8_t *reply,
+ava_session_journal_call_end(struct ava_session_journal *sj,
+			     struct ava_journal_rec *rec, uint8_t *reply,
 			     size_t rlen)
 {
-	if (sj == NULL || sj->dead || !sj->in_call)
+	if (sj == NULL || !rec->in_call || is_dead(sj))
 		return 0;
-	sj->in_call = false;
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ava_buf_reset(&sj->outs);
-	int err = ava_marshal_split(sj->fn, true, reply, rlen, &sj->outs,
-				    sj->out, AVA_MARSHAL_MAX_SPANS, &sj->nout);
+	rec->in_call = false;
+	uint64_t duration = monotonic_ns() - rec->t0;
+	ava_buf_reset(&rec->outs);
+	int err = ava_marshal_split(rec->fn, true, reply, rlen, &rec->outs,
+				    rec->out, AVA_MARSHAL_MAX_SPANS, &rec->nout);
 	if (err != 0) {
-		fail(sj, err);
+		fail(sj, rec->seq, err);
 		return err;
 	}
-	for (uint32_t i = 0; i < sj->nin; i++)
-		sj->payloads[i] = (struct ava_journal_buf){ sj->in[i].data,
-							    sj->in[i].len };
-	for (uint32_t i = 0; i < sj->nout; i++)
-		sj->digests[i] = ava_journal_digest(sj->out[i].data,
-						    sj->out[i].len);
+	for (uint32_t i = 0; i < rec->nin; i++)
+		rec->payloads[i] = (struct ava_journal_buf){ rec->in[i].data,
+							     rec->in[i].len };
+	for (uint32_t i = 0; i < rec->nout; i++)
+		rec->digests[i] = ava_journal_digest(rec->out[i].data,
+						     rec->out[i].len);
 	/* The return value as the guest saw it: an id, never a pointer. */
-	int64_t ret = (int64_t)ava_wire_get_le(sj->outs.data, 8);
+	int64_t ret = (int64_t)ava_wire_get_le(rec->outs.data, 8);
 	struct ava_journal_entry e = {
-		.session = sj->jsession, .seq = sj->seq, .thread = sj->thread,
-		.fn = sj->fn->id, .args = sj->args.data, .args_len = sj->args.len,
-		.payloads = sj->payloads, .npayloads = sj->nin, .ret = ret,
-		.outs = sj->outs.data, .outs_len = sj->outs.len,
-		.digests = sj->digests, .ndigests = sj->nout,
-		.start_ns = sj->start_ns,
-		.duration_ns = ns_of(&t1) - ns_of(&sj->t0),
-		.async = sj->async, .tags = sj->tags, .ntags = sj->ntags,
+		.session = sj->jsession, .seq = rec->seq, .thread = rec->thread,
+		.fn = rec->fn->id, .args = rec->args.data,
+		.args_len = rec->args.len, .payloads = rec->payloads,
+		.npayloads = rec->nin, .ret = ret, .outs = rec->outs.data,
+		.outs_len = rec->outs.len, .digests = rec->digests,
+		.ndigests = rec->nout, .start_ns = rec->start_ns,
+		.duration_ns = duration, .async = rec->async,
+		.tags = rec->tags, .ntags = rec->ntags,
 	};
 	err = ava_journal_append(sj->j, &e, 0);
 	if (err != 0)
-		fail(sj, err);
+		fail(sj, rec->seq, err);
 	return err;
 }
 
@@ -231,10 +241,8 @@ ava_session_journal_close(struct ava_session_journal *sj, int how,
 		err = ava_journal_close(sj->j);
 	else
 		ava_journal_close(sj->j);
-	if (err != 0 && !sj->dead)
+	if (err != 0 && !is_dead(sj))
 		ava_session_log(sj->id, getpid(), "journal: closing failed: %s",
 				ava_strerror(err));
-	ava_buf_finish(&sj->args);
-	ava_buf_finish(&sj->outs);
 	free(sj);
 }

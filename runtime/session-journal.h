@@ -9,7 +9,10 @@
  * guest's crash cannot damage another's record. `ava journal` reads DIR as
  * the set of those journals (doc/journal.md).
  *
- * Thread safety: one per session, used by the session's thread only.
+ * Thread safety: a session journal is shared by the session's connection
+ * threads; each thread records its calls through its own struct
+ * ava_journal_rec. The journal's global sequence numbers follow the order
+ * in which calls started on the server.
  */
 #ifndef AVA_SESSION_JOURNAL_H
 #define AVA_SESSION_JOURNAL_H
@@ -21,7 +24,36 @@
 #include "ava-desc.h"
 #include "server.h"
 
+#include "marshal-split.h"
+#include "journal.h"
+
 struct ava_session_journal;
+
+#define AVA_JOURNAL_REC_MAX_TAGS 64
+
+/* One call being recorded: per connection thread, reused for each call. */
+struct ava_journal_rec {
+	bool in_call;              /* call_begin split the payload */
+	const struct ava_fn_desc *fn;
+	uint32_t thread;
+	uint64_t seq;
+	bool async;
+	uint64_t start_ns;         /* CLOCK_REALTIME, for the record */
+	uint64_t t0;               /* CLOCK_MONOTONIC ns, for the duration */
+	struct ava_buf args, outs;
+	struct ava_span in[AVA_MARSHAL_MAX_SPANS], out[AVA_MARSHAL_MAX_SPANS];
+	uint32_t nin, nout;
+	struct ava_journal_buf payloads[AVA_MARSHAL_MAX_SPANS];
+	uint64_t digests[AVA_MARSHAL_MAX_SPANS];
+	struct ava_journal_tag tags[AVA_JOURNAL_REC_MAX_TAGS];
+	uint32_t ntags;
+};
+
+void
+ava_journal_rec_init(struct ava_journal_rec *rec);
+
+void
+ava_journal_rec_finish(struct ava_journal_rec *rec);
 
 /* The name of session `id`'s journal inside a server's journal DIR. */
 #define AVA_SESSION_JOURNAL_FMT "session-%llu"
@@ -38,7 +70,7 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 			 struct ava_session_journal **out);
 
 /*
- * Before a call is decoded (decoding rewrites handle ids in place): take
+ * Before a call is decoded (sj may be NULL: no journal) (decoding rewrites handle ids in place): take
  * its skeleton and input spans from the CALL payload. The spans point into
  * payload, which must stay unchanged in its buffer bytes until
  * ava_session_journal_call_end(). A payload that does not split is still
@@ -46,14 +78,13 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
  */
 void
 ava_session_journal_call_begin(struct ava_session_journal *sj,
+			       struct ava_journal_rec *rec,
 			       const struct ava_fn_desc *fn, uint32_t thread,
-			       uint64_t seq, uint8_t *payload, size_t len,
-			       bool async);
+			       uint8_t *payload, size_t len, bool async);
 
 /* An object the call created (its id), wrote, or released for good. */
 void
-ava_session_journal_tag(struct ava_session_journal *sj, uint8_t kind,
-			uint64_t id);
+ava_journal_rec_tag(struct ava_journal_rec *rec, uint8_t kind, uint64_t id);
 
 /*
  * After the call: record it with its REPLY payload (reply, rlen). Returns
@@ -62,7 +93,8 @@ ava_session_journal_tag(struct ava_session_journal *sj, uint8_t kind,
  * failure has been logged once).
  */
 int
-ava_session_journal_call_end(struct ava_session_journal *sj, uint8_t *reply,
+ava_session_journal_call_end(struct ava_session_journal *sj,
+			     struct ava_journal_rec *rec, uint8_t *reply,
 			     size_t rlen);
 
 /* Record how the session ended, flush and close. Accepts NULL. */

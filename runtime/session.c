@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "handle-table.h"
 #include "server-ctx.h"
 #include "server-private.h"
+#include "session-journal.h"
 
 /*
  * One guest process's session, shared by the worker's connection threads:
@@ -34,14 +36,19 @@ struct ava_session {
 	uint64_t id;
 	uint64_t token;          /* a joining connection must present it */
 	bool verbose;
+	bool said_bye;           /* the first connection ended with BYE */
+	uint32_t guest_pid;
+	const struct ava_server_config *cfg;
+	struct ava_session_journal *journal;  /* NULL: not journaled */
 	const struct ava_server_api *server;
 	const struct ava_api_desc *api;
 	char *addr;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;     /* signalled when nconns drops */
 	struct ava_handle_table *handles;
-	struct ava_handle_ops hops;
 	struct ava_listener *joins;
+	struct conn *conns;      /* live connections, for a stop request */
+	bool stopping;           /* the server asked the session to end */
 	uint32_t nconns;
 	uint64_t ncalls;
 	uint32_t nrefused;
@@ -55,6 +62,9 @@ struct conn {
 	struct ava_buf out;
 	struct ava_call call;
 	struct ava_server_ctx ctx;
+	struct ava_handle_ops hops;  /* ctx: this conn, for journal tags */
+	struct ava_journal_rec rec;
+	struct conn *next;           /* in s->conns */
 };
 
 void
@@ -78,23 +88,30 @@ static int
 hop_to_wire(void *ctx, uint16_t type, uint64_t real, bool creates,
 	    uint64_t *id)
 {
-	struct ava_session *s = ctx;
-	return ava_handle_table_intern(s->handles, type, real, creates, id);
+	struct conn *c = ctx;
+	int r = ava_handle_table_intern(c->s->handles, type, real, creates, id);
+	if (r == 0 && creates)
+		ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_CREATED, *id);
+	return r;
 }
 
 static int
 hop_from_wire(void *ctx, uint16_t type, uint64_t id, bool creates,
 	      uint64_t *real, uint16_t *type_out)
 {
-	struct ava_session *s = ctx;
-	return ava_handle_table_lookup(s->handles, id, type, real, type_out);
+	struct conn *c = ctx;
+	return ava_handle_table_lookup(c->s->handles, id, type, real,
+				       type_out);
 }
 
 static void
 hop_ref(void *ctx, uint64_t id, int delta)
 {
-	struct ava_session *s = ctx;
-	ava_handle_table_ref(s->handles, id, delta, NULL);
+	struct conn *c = ctx;
+	bool freed = false;
+	ava_handle_table_ref(c->s->handles, id, delta, &freed);
+	if (freed)
+		ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_RELEASED, id);
 }
 
 /* ---- frames ----------------------------------------------------------- */
@@ -197,7 +214,7 @@ decode(struct conn *c, const struct ava_fn_desc *fn, bool *ran)
 	struct ava_session *s = c->s;
 	pthread_mutex_lock(&s->lock);
 	int r = ava_marshal_call_decode(s->api, fn, c->in.payload.data,
-					c->in.payload.len, &s->hops, &c->call);
+					c->in.payload.len, &c->hops, &c->call);
 	if (r == AVA_EHANDLE) {
 		int64_t err = invalid_error(s, c->call.bad_type);
 		log_refusal(c, fn, err);
@@ -208,19 +225,30 @@ decode(struct conn *c, const struct ava_fn_desc *fn, bool *ran)
 	return r;
 }
 
+/* Objects the spec says this call writes, for the journal's state mode. */
+static void
+tag_writes(struct conn *c)
+{
+	const struct ava_fn_desc *fn = c->call.fn;
+	for (unsigned i = 0; i < fn->nargs; i++)
+		if (fn->args[i].kind == AVA_ARG_HANDLE &&
+		    (fn->args[i].flags & AVA_ARGF_WRITES))
+			ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_WRITTEN,
+					    c->call.ev[i]);
+}
+
 /* The real call runs unlocked, so one guest thread blocking in the
- * driver does not stall the others. The journal hook will sit between
- * invoke() and the reply, where arguments, result and outputs are all
- * known. */
+ * driver does not stall the others. */
 static int
 run_call(struct conn *c)
 {
 	struct ava_session *s = c->s;
+	tag_writes(c);
 	ava_marshal_call_override(&c->call);
 	c->ctx.call = &c->call;
 	uint64_t ret = s->server->invoke(c->call.fn->id, c->call.v, &c->ctx);
 	pthread_mutex_lock(&s->lock);
-	int r = ava_marshal_reply_encode(&c->call, ret, &s->hops, &c->out);
+	int r = ava_marshal_reply_encode(&c->call, ret, &c->hops, &c->out);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -253,7 +281,15 @@ serve_call(struct conn *c)
 	c->ctx.thread = h->thread;
 	c->ctx.seq = h->seq;
 	ava_buf_reset(&c->out);
+	/* The journal takes its view of the CALL before decoding rewrites
+	 * handle ids in place, and of the REPLY before it is sent. */
+	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
+				       c->in.payload.data, c->in.payload.len,
+				       h->flags & AVA_FRAME_ASYNC);
 	int r = answer_call(c, fn);
+	if (r >= 0)
+		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
+					     c->out.len);
 	ava_call_finish(&c->call);
 	if (r < 0) {
 		LOG(s, "closed: %s in call to %s (seq %" PRIu64 ")",
@@ -275,6 +311,8 @@ loop(struct conn *c)
 {
 	for (;;) {
 		int r = recv_frame(c);
+		if (r == 0 && c->in.h.type == AVA_MSG_BYE)
+			c->s->said_bye = true;
 		if (r == AVA_ECLOSED ||
 		    (r == 0 && c->in.h.type == AVA_MSG_BYE))
 			return 0;
@@ -303,7 +341,10 @@ conn_create(struct ava_session *s, struct ava_conn *conn)
 	c->s = s;
 	c->conn = conn;
 	c->ctx = (struct ava_server_ctx){ .session = s, .server = s->server,
-		.session_id = s->id };
+		.session_id = s->id, .journal = s->journal };
+	c->hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
+		.from_wire = hop_from_wire, .ref = hop_ref, .ctx = c };
+	ava_journal_rec_init(&c->rec);
 	ava_buf_init(&c->out);
 	ava_buf_init(&c->in.payload);
 	return c;
@@ -312,6 +353,7 @@ conn_create(struct ava_session *s, struct ava_conn *conn)
 static void
 conn_destroy(struct conn *c)
 {
+	ava_journal_rec_finish(&c->rec);
 	ava_buf_finish(&c->out);
 	ava_buf_finish(&c->in.payload);
 	ava_transport_conn_destroy(c->conn);
@@ -331,7 +373,36 @@ welcome(struct conn *c)
 	return send_frame(c, AVA_MSG_WELCOME, 0, 0, 0);
 }
 
-/* Serve a connection to its end; the session ends with its last one. */
+static void
+add_conn(struct ava_session *s, struct conn *c)
+{
+	pthread_mutex_lock(&s->lock);
+	c->next = s->conns;
+	s->conns = c;
+	s->nconns++;
+	if (s->stopping)
+		ava_transport_conn_shutdown(c->conn);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Unlink and free c; the session ends when its last connection goes. */
+static void
+drop_conn(struct ava_session *s, struct conn *c)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct conn **p = &s->conns; *p != NULL; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	s->nconns--;
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	conn_destroy(c);
+}
+
+/* Serve a connection to its end. */
 static int
 serve_conn(struct conn *c)
 {
@@ -339,11 +410,7 @@ serve_conn(struct conn *c)
 	int r = welcome(c);
 	if (r == 0)
 		r = loop(c);
-	conn_destroy(c);
-	pthread_mutex_lock(&s->lock);
-	s->nconns--;
-	pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->lock);
+	drop_conn(s, c);
 	return r;
 }
 
@@ -370,19 +437,13 @@ start_conn(struct ava_session *s, struct ava_conn *conn)
 	pthread_t t;
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&s->lock);
-	s->nconns++;
-	pthread_mutex_unlock(&s->lock);
+	add_conn(s, c);
 	if (pthread_create(&t, NULL, conn_thread, c) == 0) {
 		pthread_detach(t);
 		return;
 	}
 	LOG(s, "cannot start a thread for a joining connection");
-	conn_destroy(c);
-	pthread_mutex_lock(&s->lock);
-	s->nconns--;
-	pthread_cond_broadcast(&s->idle);
-	pthread_mutex_unlock(&s->lock);
+	drop_conn(s, c);
 }
 
 /* Accept the guest's further connections for as long as the worker runs. */
@@ -461,6 +522,7 @@ hello(struct conn *c, uint64_t *session, uint64_t *token)
 	}
 	*session = ava_wire_get_le(p + 8, 8);
 	*token = ava_wire_get_le(p + 16, 8);
+	c->s->guest_pid = (uint32_t)ava_wire_get_le(p + 4, 4);
 	if (c->s->verbose)
 		LOG(c->s, "guest pid %u %s on %s",
 		    (unsigned)ava_wire_get_le(p + 4, 4),
@@ -502,6 +564,57 @@ listen_joins(struct ava_session *s, pthread_t *t)
 	return r;
 }
 
+/*
+ * The worker blocks SIGTERM and SIGINT in every thread (server.c); this
+ * thread takes them. On the server's stop request the session closes its
+ * connections, so each thread finishes the call it is in, and the journal
+ * records the end. Once the session is over, run_session() wakes this
+ * thread with a SIGTERM of its own, which then finds nconns at 0.
+ */
+static void *
+stop_thread(void *arg)
+{
+	struct ava_session *s = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	int sig;
+	if (sigwait(&set, &sig) != 0)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->nconns > 0) {
+		s->stopping = true;
+		for (struct conn *c = s->conns; c != NULL; c = c->next)
+			ava_transport_conn_shutdown(c->conn);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* With --journal, a session that cannot be recorded is refused: the
+ * operator asked for every call to be kept. */
+static int
+open_journal(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	const struct ava_server_config *cfg = s->cfg;
+	if (cfg->journal_dir == NULL || cfg->journal_mode == AVA_JOURNAL_OFF)
+		return 0;
+	char guest[32], why[256] = "", text[320];
+	snprintf(guest, sizeof(guest), "pid %u", (unsigned)s->guest_pid);
+	int r = ava_session_journal_open(cfg->journal_dir, cfg->journal_mode,
+					 s->api, s->id, guest, why,
+					 sizeof(why), &s->journal);
+	if (r == 0) {
+		c->ctx.journal = s->journal;
+		return 0;
+	}
+	snprintf(text, sizeof(text), "journal unavailable: %s",
+		 why[0] ? why : ava_strerror(r));
+	return refuse_hello(c, r, text);
+}
+
 /* A new session: serve its first connection, accept the guest's further
  * ones, and end when the last of them closes. */
 static int
@@ -514,13 +627,16 @@ run_session(struct conn *c)
 	while (owner == 0);
 	s->token = random_u64();
 	int r = ava_handle_table_create(s->api, owner, &s->handles);
+	if (r == 0)
+		r = open_journal(c);
 	if (r < 0) {
 		conn_destroy(c);
 		return r;
 	}
-	pthread_t t;
+	pthread_t t, st;
 	bool joins = listen_joins(s, &t) == 0;
-	s->nconns = 1;
+	bool stopper = pthread_create(&st, NULL, stop_thread, s) == 0;
+	add_conn(s, c);
 	r = serve_conn(c);
 	pthread_mutex_lock(&s->lock);
 	while (s->nconns > 0)
@@ -531,26 +647,35 @@ run_session(struct conn *c)
 		pthread_join(t, NULL);
 		ava_transport_listener_destroy(s->joins);
 	}
+	if (stopper) {
+		pthread_kill(st, SIGTERM);  /* wakes its sigwait() */
+		pthread_join(st, NULL);
+	}
 	if (s->verbose && r == 0)
-		LOG(s, "closed by guest after %" PRIu64 " calls (%" PRIu32
-		    " refused for invalid handles)", s->ncalls, s->nrefused);
+		LOG(s, "closed %s after %" PRIu64 " calls (%" PRIu32
+		    " refused for invalid handles)",
+		    s->stopping ? "by the server" : "by guest", s->ncalls,
+		    s->nrefused);
+	ava_session_journal_close(s->journal, s->stopping
+				  ? AVA_JOURNAL_END_SERVER_STOP
+				  : s->said_bye ? AVA_JOURNAL_END_CLEAN
+				  : AVA_JOURNAL_END_VANISHED, 0);
 	return r;
 }
 
 int
 ava_session_serve(struct ava_conn *conn, uint64_t id,
-		  const struct ava_server_api *server, bool verbose)
+		  const struct ava_server_api *server,
+		  const struct ava_server_config *cfg)
 {
 	struct ava_session *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		ava_transport_conn_destroy(conn);
 		return -ENOMEM;
 	}
-	*s = (struct ava_session){ .id = id, .verbose = verbose,
-		.server = server, .api = server->api,
+	*s = (struct ava_session){ .id = id, .verbose = cfg->verbose,
+		.cfg = cfg, .server = server, .api = server->api,
 		.addr = strdup(ava_transport_conn_addr(conn)) };
-	s->hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
-		.from_wire = hop_from_wire, .ref = hop_ref, .ctx = s };
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	struct conn *c = conn_create(s, conn);

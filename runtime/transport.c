@@ -96,6 +96,13 @@ ava_transport_listener_shutdown(struct ava_listener *l)
 }
 
 void
+ava_transport_conn_shutdown(struct ava_conn *c)
+{
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+void
 ava_transport_listener_destroy(struct ava_listener *l)
 {
 	if (l != NULL)

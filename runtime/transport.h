@@ -112,6 +112,11 @@ ava_transport_conn_recv(struct ava_conn *c, struct ava_frame *f);
 const char *
 ava_transport_conn_addr(const struct ava_conn *c);
 
+/* Make the connection's pending and later send/recv fail (AVA_ECLOSED)
+ * without freeing it; safe from another thread while one is blocked. */
+void
+ava_transport_conn_shutdown(struct ava_conn *c);
+
 /* Close and free. Accepts NULL. */
 void
 ava_transport_conn_destroy(struct ava_conn *c);

@@ -13,23 +13,6 @@
 #include "journal-view.h"
 #include "tool.h"
 
-static int
-open_reader(const char *sub, const char *dir, struct ava_journal_reader **r)
-{
-	char why[256] = "";
-	int err = ava_journal_reader_open(dir, why, sizeof(why), r);
-	if (err != 0) {
-		/* The reader's reason already names the directory. */
-		if (why[0] != '\0')
-			tool_error("journal %s: %s", sub, why);
-		else
-			tool_error("journal %s: %s: %s", sub, dir,
-				   ava_strerror(err));
-		return AVA_EXIT_FAILURE;
-	}
-	return 0;
-}
-
 static void
 format_time(uint64_t ns, char *buf, size_t len)
 {
@@ -47,6 +30,7 @@ end_name(const struct ava_journal_session *s, char *buf, size_t len)
 	switch (s->end) {
 	case AVA_JOURNAL_END_CLEAN: return "clean exit";
 	case AVA_JOURNAL_END_VANISHED: return "guest vanished";
+	case AVA_JOURNAL_END_SERVER_STOP: return "server stopped";
 	case AVA_JOURNAL_END_FAULT:
 		snprintf(buf, len, "fault at #%" PRIu64, s->fault_seq);
 		return buf;
@@ -55,8 +39,11 @@ end_name(const struct ava_journal_session *s, char *buf, size_t len)
 }
 
 static int
-ls_one(const struct ava_journal_session *s, void *data)
+ls_one(struct ava_journal_reader *r, const struct ava_journal_session *s,
+       uint64_t own_id, void *data)
 {
+	(void)r;
+	(void)own_id;
 	char start[32], end[48];
 	format_time(s->start_ns, start, sizeof(start));
 	double secs = s->end_ns > s->start_ns
@@ -69,18 +56,14 @@ ls_one(const struct ava_journal_session *s, void *data)
 }
 
 static int
-journal_ls(struct ava_journal_reader *r, int argc, char **argv)
+journal_ls(struct journal_set *set, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
 	printf("%7s  %-20s  %-8s  %9s  %11s  %-22s  %s\n", "session", "start",
 	       "api", "calls", "duration", "ended", "guest");
-	int err = ava_journal_session_foreach(r, ls_one, NULL);
-	if (err != 0) {
-		tool_error("journal ls: %s", ava_strerror(err));
-		return AVA_EXIT_FAILURE;
-	}
-	return 0;
+	return journal_set_sessions(set, "ls", 0, ls_one, NULL) == 0
+	       ? 0 : AVA_EXIT_FAILURE;
 }
 
 /* Options common to the per-call commands. */
@@ -147,7 +130,7 @@ dump_call(const struct ava_journal_session *s,
 }
 
 static int
-journal_dump(struct ava_journal_reader *r, int argc, char **argv)
+journal_dump(struct journal_set *r, int argc, char **argv)
 {
 	struct call_opts o = { 0 };
 	int rc = parse_call_opts("dump", argc, argv, &o);
@@ -158,7 +141,7 @@ journal_dump(struct ava_journal_reader *r, int argc, char **argv)
 }
 
 static int
-journal_verify(const char *dir)
+verify_one(const char *dir)
 {
 	struct ava_journal_verify_report rep;
 	int err = ava_journal_verify(dir, &rep);
@@ -180,7 +163,7 @@ journal_verify(const char *dir)
 }
 
 static int
-journal_stats(struct ava_journal_reader *r, int argc, char **argv)
+journal_stats(struct journal_set *r, int argc, char **argv)
 {
 	struct call_opts o = { 0 };
 	int rc = parse_call_opts("stats", argc, argv, &o);
@@ -190,7 +173,7 @@ journal_stats(struct ava_journal_reader *r, int argc, char **argv)
 }
 
 static int
-journal_export(struct ava_journal_reader *r, int argc, char **argv)
+journal_export(struct journal_set *r, int argc, char **argv)
 {
 	struct call_opts o = { 0 };
 	int rc = parse_call_opts("export", argc, argv, &o);
@@ -217,10 +200,25 @@ journal_export(struct ava_journal_reader *r, int argc, char **argv)
 	return err == 0 ? 0 : AVA_EXIT_FAILURE;
 }
 
+static int
+journal_verify(struct journal_set *set, int argc, char **argv)
+{
+	if (argc > 1) {
+		tool_error("journal verify: unexpected argument '%s'", argv[1]);
+		return AVA_EXIT_USAGE;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < journal_set_count(set); i++)
+		if (verify_one(journal_set_path(set, i)) != 0)
+			rc = AVA_EXIT_FAILURE;
+	return rc;
+}
+
 static void
 journal_usage(FILE *f)
 {
 	fprintf(f,
+		"DIR is a journal, or a server's --journal DIR of session-N journals.\n"
 		"usage: ava journal ls DIR\n"
 		"       ava journal dump DIR [--session S] [--from SEQ] [--until SEQ] [--json]\n"
 		"       ava journal stats DIR [--session S]\n"
@@ -241,27 +239,24 @@ cmd_journal(int argc, char **argv)
 		return AVA_EXIT_USAGE;
 	}
 	const char *sub = argv[1], *dir = argv[2];
-	if (strcmp(sub, "verify") == 0)
-		return journal_verify(dir);
-
 	static const struct {
 		const char *name;
-		int (*run)(struct ava_journal_reader *, int, char **);
+		int (*run)(struct journal_set *, int, char **);
 	} subs[] = {
 		{ "ls", journal_ls }, { "dump", journal_dump },
-		{ "stats", journal_stats }, { "export", journal_export },
+		{ "stats", journal_stats }, { "verify", journal_verify },
+		{ "export", journal_export },
 	};
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(sub, subs[i].name) != 0)
 			continue;
-		struct ava_journal_reader *r;
-		int rc = open_reader(sub, dir, &r);
-		if (rc != 0)
-			return rc;
+		struct journal_set *set;
+		if (journal_set_open(sub, dir, &set) != 0)
+			return AVA_EXIT_FAILURE;
 		/* The subcommand sees "SUB [OPTION]..." after DIR. */
 		argv[2] = argv[1];
-		rc = subs[i].run(r, argc - 2, argv + 2);
-		ava_journal_reader_close(r);
+		int rc = subs[i].run(set, argc - 2, argv + 2);
+		journal_set_close(set);
 		return rc;
 	}
 	tool_error("journal: unknown subcommand '%s' (ls, dump, stats, verify, "

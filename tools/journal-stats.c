@@ -106,7 +106,7 @@ print_functions(const struct stats *st)
 }
 
 int
-journal_view_stats(struct ava_journal_reader *r, uint64_t session)
+journal_view_stats(struct journal_set *r, uint64_t session)
 {
 	struct stats st = { 0 };
 	int err = journal_view_walk(r, "stats", session, 0, 0, stat_call, &st);
@@ -192,7 +192,7 @@ chrome_call(const struct ava_journal_session *s,
 }
 
 int
-journal_view_chrome(struct ava_journal_reader *r, uint64_t session, FILE *f)
+journal_view_chrome(struct journal_set *r, uint64_t session, FILE *f)
 {
 	struct chrome ch = { .f = f, .first = true };
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", f);

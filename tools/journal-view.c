@@ -2,7 +2,12 @@
  * journal-view.c - reading a journal for people: dump lines, statistics
  * and the Chrome trace.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +15,7 @@
 #include "journal-view.h"
 #include "opencl-desc.h"
 #include "pretty.h"
+#include "session-journal.h"
 #include "tool.h"
 
 const struct ava_api_desc *
@@ -20,23 +26,197 @@ journal_view_api(const char *name)
 	return NULL;
 }
 
-struct walk {
-	const char *sub;
-	uint64_t session, from, until;
-	int (*fn)(const struct ava_journal_session *s,
-		  const struct ava_journal_call *c, void *data);
+struct journal_set {
+	char **paths;
+	uint64_t *ids;   /* the server's session numbers; 0: a single journal */
+	size_t n;
+};
+
+static bool
+is_journal(const char *dir)
+{
+	char path[PATH_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    sizeof(path))
+		return false;
+	return access(path, F_OK) == 0;
+}
+
+static int
+add_entry(struct journal_set *set, const char *path, uint64_t id)
+{
+	char **p = realloc(set->paths, (set->n + 1) * sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	set->paths = p;
+	uint64_t *ids = realloc(set->ids, (set->n + 1) * sizeof(*ids));
+	if (ids == NULL)
+		return -ENOMEM;
+	set->ids = ids;
+	if ((set->paths[set->n] = strdup(path)) == NULL)
+		return -ENOMEM;
+	set->ids[set->n++] = id;
+	return 0;
+}
+
+static int
+scan_sessions(struct journal_set *set, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -errno;
+	struct dirent *de;
+	int err = 0;
+	while (err == 0 && (de = readdir(d)) != NULL) {
+		unsigned long long id;
+		char tail, path[PATH_MAX];
+		if (sscanf(de->d_name, AVA_SESSION_JOURNAL_FMT "%c", &id,
+			   &tail) != 1 || id == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+				     de->d_name) >= sizeof(path))
+			continue;
+		if (is_journal(path))
+			err = add_entry(set, path, id);
+	}
+	closedir(d);
+	return err;
+}
+
+/* Sort the entries by session number (insertion sort: sets are small). */
+static void
+sort_set(struct journal_set *set)
+{
+	for (size_t i = 1; i < set->n; i++)
+		for (size_t j = i; j > 0 && set->ids[j - 1] > set->ids[j]; j--) {
+			uint64_t id = set->ids[j];
+			char *p = set->paths[j];
+			set->ids[j] = set->ids[j - 1];
+			set->paths[j] = set->paths[j - 1];
+			set->ids[j - 1] = id;
+			set->paths[j - 1] = p;
+		}
+}
+
+int
+journal_set_open(const char *sub, const char *dir, struct journal_set **out)
+{
+	struct journal_set *set = calloc(1, sizeof(*set));
+	if (set == NULL)
+		return -ENOMEM;
+	int err = is_journal(dir) ? add_entry(set, dir, 0)
+				  : scan_sessions(set, dir);
+	if (err == 0 && set->n == 0)
+		err = -ENOENT;
+	if (err != 0) {
+		if (err == -ENOENT)
+			tool_error("journal %s: %s: not a journal (no data.mdb, "
+				   "and no session-N journals inside)", sub, dir);
+		else
+			tool_error("journal %s: %s: %s", sub, dir,
+				   ava_strerror(err));
+		journal_set_close(set);
+		return err;
+	}
+	sort_set(set);
+	*out = set;
+	return 0;
+}
+
+void
+journal_set_close(struct journal_set *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; i < set->n; i++)
+		free(set->paths[i]);
+	free(set->paths);
+	free(set->ids);
+	free(set);
+}
+
+size_t
+journal_set_count(const struct journal_set *set)
+{
+	return set->n;
+}
+
+const char *
+journal_set_path(const struct journal_set *set, size_t i)
+{
+	return set->paths[i];
+}
+
+struct sessions {
+	uint64_t want, id;   /* id: the set's name for the journal's session */
+	int (*fn)(struct ava_journal_reader *r,
+		  const struct ava_journal_session *s, uint64_t own_id,
+		  void *data);
 	void *data;
 	struct ava_journal_reader *r;
+	bool found;
 };
 
 static int
-walk_session(const struct ava_journal_session *s, void *data)
+one_session(const struct ava_journal_session *s, void *data)
+{
+	struct sessions *w = data;
+	struct ava_journal_session view = *s;
+	if (w->id != 0)
+		view.id = w->id;
+	if (w->want != 0 && view.id != w->want)
+		return 0;
+	w->found = true;
+	return w->fn(w->r, &view, s->id, w->data);
+}
+
+int
+journal_set_sessions(struct journal_set *set, const char *sub,
+		     uint64_t session,
+		     int (*fn)(struct ava_journal_reader *r,
+			       const struct ava_journal_session *s,
+			       uint64_t own_id, void *data),
+		     void *data)
+{
+	struct sessions w = { .want = session, .fn = fn, .data = data };
+	int err = 0;
+	for (size_t i = 0; i < set->n && err == 0; i++) {
+		if (session != 0 && set->ids[i] != 0 && set->ids[i] != session)
+			continue;
+		char why[256] = "";
+		err = ava_journal_reader_open(set->paths[i], why, sizeof(why),
+					      &w.r);
+		if (err != 0) {
+			tool_error("journal %s: %s", sub,
+				   why[0] ? why : ava_strerror(err));
+			break;
+		}
+		w.id = set->ids[i];
+		err = ava_journal_session_foreach(w.r, one_session, &w);
+		ava_journal_reader_close(w.r);
+	}
+	if (err == 0 && session != 0 && !w.found) {
+		tool_error("journal %s: no session %" PRIu64, sub, session);
+		err = -ENOENT;
+	}
+	return err;
+}
+
+struct walk {
+	const char *sub;
+	uint64_t from, until;
+	int (*fn)(const struct ava_journal_session *s,
+		  const struct ava_journal_call *c, void *data);
+	void *data;
+};
+
+static int
+walk_session(struct ava_journal_reader *r, const struct ava_journal_session *s,
+	     uint64_t own_id, void *data)
 {
 	struct walk *w = data;
-	if (w->session != 0 && s->id != w->session)
-		return 0;
 	struct ava_journal_cursor *cur;
-	int err = ava_journal_cursor_create(w->r, s->id, w->from, &cur);
+	int err = ava_journal_cursor_create(r, own_id, w->from, &cur);
 	if (err != 0) {
 		tool_error("journal %s: session %" PRIu64 ": %s", w->sub, s->id,
 			   ava_strerror(err));
@@ -61,27 +241,17 @@ walk_session(const struct ava_journal_session *s, void *data)
 }
 
 int
-journal_view_walk(struct ava_journal_reader *r, const char *sub,
+journal_view_walk(struct journal_set *set, const char *sub,
 		  uint64_t session, uint64_t from, uint64_t until,
 		  int (*fn)(const struct ava_journal_session *s,
 			    const struct ava_journal_call *c, void *data),
 		  void *data)
 {
 	struct walk w = {
-		.sub = sub, .session = session, .from = from, .until = until,
-		.fn = fn, .data = data, .r = r,
+		.sub = sub, .from = from, .until = until, .fn = fn,
+		.data = data,
 	};
-	int err = ava_journal_session_foreach(r, walk_session, &w);
-	if (err == 0 && session != 0) {
-		struct ava_journal_session *s;
-		err = ava_journal_session_get(r, session, &s);
-		if (err == 0)
-			ava_journal_session_free(s);
-		else
-			tool_error("journal %s: no session %" PRIu64, sub,
-				   session);
-	}
-	return err;
+	return journal_set_sessions(set, sub, session, walk_session, &w);
 }
 
 int

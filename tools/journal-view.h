@@ -19,13 +19,50 @@ const struct ava_api_desc *
 journal_view_api(const char *name);
 
 /*
+ * A journal as the tools see it: either one journal directory (data.mdb
+ * inside), or a server's --journal DIR holding one journal per guest
+ * session, DIR/session-N. In the second form, session N is the server's
+ * session number, and that is the id the tools show and accept.
+ */
+struct journal_set;
+
+/* Open dir; on failure print one line ("ava journal SUB: ...") and
+ * return an error. */
+int
+journal_set_open(const char *sub, const char *dir, struct journal_set **out);
+
+void
+journal_set_close(struct journal_set *set);
+
+/* The journal directories of the set, in session order. */
+size_t
+journal_set_count(const struct journal_set *set);
+
+const char *
+journal_set_path(const struct journal_set *set, size_t i);
+
+/*
+ * Call fn for each session (0: every one; else only that one, which must
+ * exist) with the session as the tools name it, and its id inside its own
+ * journal (for cursors). Returns 0, fn's nonzero
+ * return, or an error (reported).
+ */
+int
+journal_set_sessions(struct journal_set *set, const char *sub,
+		     uint64_t session,
+		     int (*fn)(struct ava_journal_reader *r,
+			       const struct ava_journal_session *s,
+			       uint64_t own_id, void *data),
+		     void *data);
+
+/*
  * Call fn for each call of session (0: every session) with seq in
  * [from, until] (until 0: no bound), in order. Errors (a damaged record,
  * an unknown API) are reported as one line naming the record, prefixed
  * with "ava journal SUB: ". Returns 0, fn's nonzero return, or an error.
  */
 int
-journal_view_walk(struct ava_journal_reader *r, const char *sub,
+journal_view_walk(struct journal_set *set, const char *sub,
 		  uint64_t session, uint64_t from, uint64_t until,
 		  int (*fn)(const struct ava_journal_session *s,
 			    const struct ava_journal_call *c, void *data),
@@ -39,10 +76,10 @@ journal_view_format(const struct ava_journal_session *s,
 
 /* Print calls, time and bytes per function and per session. */
 int
-journal_view_stats(struct ava_journal_reader *r, uint64_t session);
+journal_view_stats(struct journal_set *set, uint64_t session);
 
 /* Write a Chrome trace (JSON) of the journal's calls to f. */
 int
-journal_view_chrome(struct ava_journal_reader *r, uint64_t session, FILE *f);
+journal_view_chrome(struct journal_set *set, uint64_t session, FILE *f);
 
 #endif

@@ -7,7 +7,8 @@
  *     CL_DEVICE_MAX_COMPUTE_UNITS), timed one call at a time, N times
  *     after a warm-up; prints p50, p99 and the mean.
  * (b) Bandwidth of blocking clEnqueueWriteBuffer and clEnqueueReadBuffer
- *     for 1 MiB up to M MiB (powers of two); each size is repeated (after
+ *     for 1 MiB up to M MiB (powers of two; M = 0 skips this part); each
+ *     size is repeated (after
  *     one untimed warm-up transfer) and the median is printed. The data read
  *     back is checked against what was written, once per size.
  *
@@ -161,7 +162,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--max-mib") == 0)
 			max_mib = strtoul(argv[i + 1], NULL, 10);
 	}
-	if (iters == 0 || max_mib == 0) {
+	if (iters == 0) {
 		fprintf(stderr, "usage: bench [--iters N] [--max-mib M]\n");
 		return 99;
 	}

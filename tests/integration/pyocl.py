@@ -132,7 +132,7 @@ def arrays(ctx, queue):
     check("array sum == numpy", s == int(h.sum()))
 
 
-def errors(ctx, queue, dev):
+def errors(ctx):
     try:
         cl.Program(ctx, "__kernel void f() { nope(); }").build(cache_dir=False)
         check("broken build raises", False)
@@ -177,7 +177,7 @@ def main():
     queue = cl.CommandQueue(ctx)
     kernels(ctx, queue, sys.argv[1])
     arrays(ctx, queue)
-    errors(ctx, queue, dev)
+    errors(ctx)
     queue.finish()
     return 0 if failures == 0 else 1
 
