@@ -18,11 +18,19 @@ enum ava_journal_mode {
 	AVA_JOURNAL_FULL,
 };
 
+/* Journal durability (doc/journal.md says what each guarantees). */
+enum ava_journal_sync_mode {
+	AVA_SYNC_BATCH,   /* the default: each committed batch is synced */
+	AVA_SYNC_NONE,    /* survives a server crash, not a power loss */
+	AVA_SYNC_STRICT,  /* a call's reply waits until its record is synced */
+};
+
 struct ava_server_config {
 	const char *const *listen;  /* addresses: unix:PATH, tcp:H:P, shm:PATH */
 	size_t nlisten;
 	const char *journal_dir;    /* NULL: no journal */
 	enum ava_journal_mode journal_mode;
+	enum ava_journal_sync_mode journal_sync;
 	const char *config_file;    /* NULL: defaults */
 	int ready_fd;               /* if >= 0: "ready\n" is written and the fd
 				     * closed once every address listens */

@@ -74,6 +74,7 @@ session_info(const struct ava_api_desc *api, const char *guest,
 
 int
 ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
+			 enum ava_journal_sync_mode sync,
 			 const struct ava_api_desc *api, uint64_t id,
 			 const char *guest, char *why, size_t why_len,
 			 struct ava_session_journal **out)
@@ -93,6 +94,9 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 	ava_journal_options_init(&opts);
 	opts.level = mode == AVA_JOURNAL_STATE ? AVA_JOURNAL_LEVEL_STATE
 					       : AVA_JOURNAL_LEVEL_FULL;
+	opts.sync = sync == AVA_SYNC_NONE ? AVA_JOURNAL_SYNC_NONE
+		    : sync == AVA_SYNC_STRICT ? AVA_JOURNAL_SYNC_STRICT
+		    : AVA_JOURNAL_SYNC_BATCH;
 	opts.log = journal_log;
 	opts.log_data = sj;
 	err = ava_journal_open(path, &opts, why, why_len, &sj->j);

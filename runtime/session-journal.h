@@ -65,6 +65,7 @@ ava_journal_rec_finish(struct ava_journal_rec *rec);
  */
 int
 ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
+			 enum ava_journal_sync_mode sync,
 			 const struct ava_api_desc *api, uint64_t id,
 			 const char *guest, char *why, size_t why_len,
 			 struct ava_session_journal **out);

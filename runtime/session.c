@@ -604,7 +604,7 @@ open_journal(struct conn *c)
 	char guest[32], why[256] = "", text[320];
 	snprintf(guest, sizeof(guest), "pid %u", (unsigned)s->guest_pid);
 	int r = ava_session_journal_open(cfg->journal_dir, cfg->journal_mode,
-					 s->api, s->id, guest, why,
+					 cfg->journal_sync, s->api, s->id, guest, why,
 					 sizeof(why), &s->journal);
 	if (r == 0) {
 		c->ctx.journal = s->journal;

@@ -53,6 +53,23 @@ tool_parse_journal_mode(const char *s, enum ava_journal_mode *out)
 	return false;
 }
 
+bool
+tool_parse_sync(const char *s, enum ava_journal_sync_mode *out)
+{
+	static const char *const names[] = {
+		[AVA_SYNC_BATCH] = "batch", [AVA_SYNC_NONE] = "none",
+		[AVA_SYNC_STRICT] = "strict",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum ava_journal_sync_mode)i;
+			return true;
+		}
+	}
+	tool_error("unknown sync mode '%s' (expected none, batch or strict)", s);
+	return false;
+}
+
 static void
 usage(FILE *f)
 {

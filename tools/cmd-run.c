@@ -42,12 +42,14 @@ run_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ava run [--server ADDR] [--journal DIR]"
-		" [--journal-mode full|state|off] [--verbose] -- CMD [ARG...]\n"
+		" [--journal-mode full|state|off]\n"
+		"               [--sync none|batch|strict] [--verbose] -- CMD [ARG...]\n"
 		"\n"
 		"  --server ADDR       use the running server at ADDR instead of a\n"
 		"                      private one\n"
 		"  --journal DIR       journal the private server's calls into DIR\n"
 		"  --journal-mode M    full, state or off (default full with --journal)\n"
+		"  --sync S            journal durability: none, batch (default), strict\n"
 		"  --verbose           log the private server's sessions\n");
 }
 
@@ -58,6 +60,7 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 		{ "server", required_argument, NULL, 's' },
 		{ "journal", required_argument, NULL, 'j' },
 		{ "journal-mode", required_argument, NULL, 'm' },
+		{ "sync", required_argument, NULL, 'y' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -65,7 +68,7 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 	bool mode_set = false;
 	int c;
 	/* '+': stop at the command, so its own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+s:j:m:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:j:m:y:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o->server = optarg; break;
 		case 'j': o->cfg.journal_dir = optarg; break;
@@ -73,6 +76,10 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 			if (!tool_parse_journal_mode(optarg, &o->cfg.journal_mode))
 				return AVA_EXIT_USAGE;
 			mode_set = true;
+			break;
+		case 'y':
+			if (!tool_parse_sync(optarg, &o->cfg.journal_sync))
+				return AVA_EXIT_USAGE;
 			break;
 		case 'v': o->cfg.verbose = true; break;
 		case 'h': run_usage(stdout); exit(0);

@@ -17,13 +17,15 @@ server_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ava server [--listen ADDR]... [--journal DIR]"
-		" [--journal-mode full|state|off] [--config FILE] [--verbose]\n"
+		" [--journal-mode full|state|off] [--sync none|batch|strict]\n"
+		"                  [--config FILE] [--verbose]\n"
 		"\n"
 		"  --listen ADDR       accept guests at ADDR (unix:PATH); may be repeated\n"
 		"                      default: unix:$XDG_RUNTIME_DIR/ava.sock, else\n"
 		"                      unix:/tmp/ava-UID.sock\n"
 		"  --journal DIR       journal every forwarded call into DIR\n"
 		"  --journal-mode M    full, state or off (default full with --journal)\n"
+		"  --sync S            journal durability: none, batch (default), strict\n"
 		"  --config FILE       operator policy file (quotas, sharing)\n"
 		"  --verbose           log every session's start and end\n");
 }
@@ -50,6 +52,7 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 		{ "listen", required_argument, NULL, 'l' },
 		{ "journal", required_argument, NULL, 'j' },
 		{ "journal-mode", required_argument, NULL, 'm' },
+		{ "sync", required_argument, NULL, 'y' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -57,7 +60,7 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 	};
 	bool mode_set = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "l:j:m:c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:j:m:y:c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cfg->nlisten == MAX_LISTEN) {
@@ -77,6 +80,10 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 			break;
 		case 'c':
 			cfg->config_file = optarg;
+			break;
+		case 'y':
+			if (!tool_parse_sync(optarg, &cfg->journal_sync))
+				return AVA_EXIT_USAGE;
 			break;
 		case 'v':
 			cfg->verbose = true;

@@ -26,6 +26,10 @@ struct ava_cmd {
 void
 tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Parse "none|batch|strict"; false (and one error line) if it is none. */
+bool
+tool_parse_sync(const char *s, enum ava_journal_sync_mode *out);
+
 /* Parse "full|state|off"; false (and one error line) if it is none. */
 bool
 tool_parse_journal_mode(const char *s, enum ava_journal_mode *out);
