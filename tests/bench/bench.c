@@ -141,7 +141,8 @@ bandwidth(cl_context ctx, cl_command_queue q, size_t max_mib)
 		if (rc == 0)
 			rc = transfer(q, m, back, size, 0, reps);
 		if (rc == 0 && memcmp(src, back, size) != 0) {
-			fprintf(stderr, "bench: %zu MiB: data read back differs\n",
+			fprintf(stderr,
+				"bench: %zu MiB: data read back differs\n",
 				mib);
 			rc = 1;
 		}

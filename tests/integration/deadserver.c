@@ -56,9 +56,9 @@ main(int argc, char **argv)
 				  &err);
 	if (itest_status("clCreateBuffer", err) != CL_SUCCESS)
 		return 99;
-	if (itest_status("clEnqueueWriteBuffer",
-			 clEnqueueWriteBuffer(q, m, CL_TRUE, 0, sizeof(data),
-					      data, 0, NULL, NULL)) != CL_SUCCESS)
+	err = clEnqueueWriteBuffer(q, m, CL_TRUE, 0, sizeof(data), data, 0,
+				   NULL, NULL);
+	if (itest_status("clEnqueueWriteBuffer", err) != CL_SUCCESS)
 		return 99;
 
 	if (midcall) {

@@ -128,7 +128,9 @@ print_value(const struct query *q, const unsigned char *v, size_t n)
 		for (i = 0; i < n / sizeof(size_t); i++)
 			printf("%s%zu", i ? " " : "", ((const size_t *)v)[i]);
 		break;
-	case 's': printf("\"%.*s\"", (int)strnlen((const char *)v, n), v); break;
+	case 's':
+		printf("\"%.*s\"", (int)strnlen((const char *)v, n), v);
+		break;
 	case 'd': printf("digest %016" PRIx64, itest_digest(v, n)); break;
 	case 'h':
 	case 'H':
@@ -308,9 +310,10 @@ context_info(cl_context ctx, cl_device_id d, cl_platform_id p)
 	size_t size = 0;
 	err = clGetContextInfo(c2, CL_CONTEXT_PROPERTIES, sizeof(got), got,
 			       &size);
-	printf("context2 CL_CONTEXT_PROPERTIES: %s size %zu", itest_err_name(err),
-	       size);
-	for (size_t i = 0; err == CL_SUCCESS && i < size / sizeof(got[0]); i++) {
+	printf("context2 CL_CONTEXT_PROPERTIES: %s size %zu",
+	       itest_err_name(err), size);
+	size_t nprops = err == CL_SUCCESS ? size / sizeof(got[0]) : 0;
+	for (size_t i = 0; i < nprops; i++) {
 		if (i % 2 == 1 && got[i - 1] == CL_CONTEXT_PLATFORM)
 			printf(" %s", got[i] == (cl_context_properties)p ?
 			       "same" : "DIFFERENT");
@@ -328,7 +331,8 @@ context_info(cl_context ctx, cl_device_id d, cl_platform_id p)
 	printf("clGetSupportedImageFormats: %s %u digest %016" PRIx64 "\n",
 	       itest_err_name(err), n,
 	       itest_digest(fmts, (n < 256 ? n : 256) * sizeof(fmts[0])));
-	printf("clReleaseContext(props): %s\n", itest_err_name(clReleaseContext(c2)));
+	printf("clReleaseContext(props): %s\n",
+	       itest_err_name(clReleaseContext(c2)));
 }
 
 static void
@@ -402,7 +406,8 @@ mem_info(cl_context ctx, cl_command_queue q)
 	show("mem", get_mem, m, &after);
 	printf("mem bogus param: %s\n",
 	       itest_err_name(clGetMemObjectInfo(m, 0x7fff, 0, NULL, NULL)));
-	printf("clReleaseMemObject: %s\n", itest_err_name(clReleaseMemObject(m)));
+	printf("clReleaseMemObject: %s\n",
+	       itest_err_name(clReleaseMemObject(m)));
 }
 
 static const char *src =
@@ -513,7 +518,8 @@ event_run(cl_command_queue q, cl_context ctx, cl_kernel k)
 	if (ev != NULL) {
 		event_info("event", ev, q, ctx);
 		profile_info(ev);
-		printf("clReleaseEvent: %s\n", itest_err_name(clReleaseEvent(ev)));
+		printf("clReleaseEvent: %s\n",
+		       itest_err_name(clReleaseEvent(ev)));
 	}
 	memset(out, 0, sizeof(out));
 	printf("clEnqueueReadBuffer: %s\n",
@@ -522,7 +528,8 @@ event_run(cl_command_queue q, cl_context ctx, cl_kernel k)
 	bool ok = true;
 	for (size_t i = 0; i < 16; i++)
 		ok = ok && out[i] == 6.0f;
-	printf("fixed digest: %016" PRIx64 "\n", itest_digest(out, sizeof(out)));
+	printf("fixed digest: %016" PRIx64 "\n",
+	       itest_digest(out, sizeof(out)));
 	itest_check("fixed kernel output", ok);
 	clReleaseMemObject(m);
 
@@ -542,7 +549,8 @@ event_run(cl_command_queue q, cl_context ctx, cl_kernel k)
 		event_info("marker", mk, q, ctx);
 		clReleaseEvent(mk);
 	}
-	printf("clReleaseEvent(user): %s\n", itest_err_name(clReleaseEvent(ue)));
+	printf("clReleaseEvent(user): %s\n",
+	       itest_err_name(clReleaseEvent(ue)));
 }
 
 static void
@@ -598,13 +606,15 @@ program_info(cl_context ctx, cl_device_id d, cl_command_queue q)
 	static const char *const names[] = { "fixed", "other" };
 	for (size_t i = 0; i < 2; i++) {
 		cl_kernel k = clCreateKernel(prog, names[i], &err);
-		printf("clCreateKernel(%s): %s\n", names[i], itest_err_name(err));
+		printf("clCreateKernel(%s): %s\n", names[i],
+		       itest_err_name(err));
 		if (k == NULL)
 			continue;
 		kernel_info(k, ctx, prog, d);
 		if (i == 0)
 			event_run(q, ctx, k);
-		printf("clReleaseKernel: %s\n", itest_err_name(clReleaseKernel(k)));
+		printf("clReleaseKernel: %s\n",
+		       itest_err_name(clReleaseKernel(k)));
 	}
 	cl_kernel ks[4] = { 0 };
 	cl_uint nk = 0;
@@ -615,12 +625,14 @@ program_info(cl_context ctx, cl_device_id d, cl_command_queue q)
 		clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, sizeof(name),
 				name, NULL);
 		cl_program kp = NULL;
-		clGetKernelInfo(ks[i], CL_KERNEL_PROGRAM, sizeof(kp), &kp, NULL);
+		clGetKernelInfo(ks[i], CL_KERNEL_PROGRAM, sizeof(kp), &kp,
+				NULL);
 		printf("  kernel %u: %s program %s\n", i, name,
 		       kp == prog ? "same" : "DIFFERENT");
 		clReleaseKernel(ks[i]);
 	}
-	printf("clReleaseProgram: %s\n", itest_err_name(clReleaseProgram(prog)));
+	printf("clReleaseProgram: %s\n",
+	       itest_err_name(clReleaseProgram(prog)));
 }
 
 int

@@ -82,8 +82,9 @@ mapping(cl_context ctx, cl_command_queue q, cl_kernel inc)
 {
 	unsigned char host[N], got[N];
 	cl_int err;
-	cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
-				  N, NULL, &err);
+	cl_mem m = clCreateBuffer(ctx,
+				  CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, N,
+				  NULL, &err);
 	itest_status("clCreateBuffer(ALLOC_HOST_PTR)", err);
 	if (m == NULL)
 		exit(99);

@@ -76,8 +76,9 @@ get_device(struct raw_conn *c, uint64_t platform)
 static uint64_t
 create_context(struct raw_conn *c, uint64_t device)
 {
-	struct raw_arg a[] = { { .p = NULL }, { .v = 1 }, { .p = &device, .n = 1 },
-			   { .v = 0 }, { .v = 0 }, PRESENT };
+	struct raw_arg a[] = { { .p = NULL }, { .v = 1 },
+			       { .p = &device, .n = 1 }, { .v = 0 },
+			       { .v = 0 }, PRESENT };
 	struct raw_reply r;
 	raw_call(c, FN(clCreateContext), a, &r);
 	raw_must_reply(&r, "clCreateContext");
@@ -140,7 +141,8 @@ static int failures;
 static void
 expect(const char *what, cl_int got, cl_int want)
 {
-	raw_say("%s: %d (want %d) %s", what, got, want, got == want ? "ok" : "FAIL");
+	raw_say("%s: %d (want %d) %s", what, got, want,
+		got == want ? "ok" : "FAIL");
 	if (got != want)
 		failures++;
 }
@@ -167,8 +169,8 @@ open_session(const char *addr, struct session *s)
 	s->mem = s->ctx ? create_buffer(&s->c, s->ctx, 4096, &err) : 0;
 	if (s->mem == 0 || err != CL_SUCCESS) {
 		raw_say("setup failed: platform %#" PRIx64 " device %#" PRIx64
-		    " context %#" PRIx64 " buffer %#" PRIx64 " (error %d)",
-		    s->platform, s->device, s->ctx, s->mem, err);
+			" context %#" PRIx64 " buffer %#" PRIx64 " (error %d)",
+			s->platform, s->device, s->ctx, s->mem, err);
 		exit(99);
 	}
 }
@@ -181,7 +183,8 @@ still_usable(struct session *s)
 	expect("valid call afterwards", mem_size(&s->c, s->mem, &size),
 	       CL_SUCCESS);
 	if (size != 4096) {
-		raw_say("valid call afterwards: size %" PRIu64 ", want 4096", size);
+		raw_say("valid call afterwards: size %" PRIu64 ", want 4096",
+			size);
 		failures++;
 	}
 }
@@ -197,10 +200,11 @@ expect_closed(struct raw_conn *c, const char *what)
 	close(c->fd);
 	if (t == 0 || t == AVA_MSG_ERROR) {
 		raw_say("%s: session closed (%s): ok", what,
-		    t == 0 ? "end of file" : "ERROR frame");
+			t == 0 ? "end of file" : "ERROR frame");
 		return 0;
 	}
-	raw_say("%s: FAIL: %s", what, t < 0 ? "no answer" : "the server answered");
+	raw_say("%s: FAIL: %s", what,
+		t < 0 ? "no answer" : "the server answered");
 	return 1;
 }
 
@@ -210,8 +214,8 @@ case_valid(const char *addr)
 	struct session s;
 	open_session(addr, &s);
 	still_usable(&s);
-	expect("clReleaseMemObject", release(&s.c, FN(clReleaseMemObject), s.mem),
-	       CL_SUCCESS);
+	expect("clReleaseMemObject",
+	       release(&s.c, FN(clReleaseMemObject), s.mem), CL_SUCCESS);
 	expect("clReleaseContext", release(&s.c, FN(clReleaseContext), s.ctx),
 	       CL_SUCCESS);
 	bye(&s.c);
@@ -382,7 +386,8 @@ case_forged_handle(const char *addr)
 	uint64_t m = create_buffer(&s.c, 0x1234567812345678ull, 64, &err);
 	expect("clCreateBuffer(made-up context id)", err, CL_INVALID_CONTEXT);
 	if (m != 0) {
-		raw_say("clCreateBuffer(made-up context id) returned %#" PRIx64, m);
+		raw_say("clCreateBuffer(made-up context id) returned %#"
+			PRIx64, m);
 		failures++;
 	}
 	expect("clReleaseMemObject(made-up id)",
@@ -441,7 +446,8 @@ case_foreign_handle(const char *addr)
 	expect("clCreateBuffer(other session's context)", err,
 	       CL_INVALID_CONTEXT);
 	if (m != 0) {
-		raw_say("clCreateBuffer(other session's context) returned an id");
+		raw_say("clCreateBuffer(other session's context) returned "
+			"an id");
 		failures++;
 	}
 	expect("clReleaseMemObject(other session's mem)",

@@ -117,7 +117,7 @@ recv_all(struct raw_conn *c, void *p, size_t n)
 			continue;
 		if (r == 0) {
 			raw_say("no answer from the server in %d ms",
-			    READ_TIMEOUT_MS);
+				READ_TIMEOUT_MS);
 			return -1;
 		}
 		ssize_t got = recv(c->fd, b, n, 0);
@@ -145,7 +145,8 @@ raw_conn_open(const char *addr, struct raw_conn *c)
 	strcpy(sa.sun_path, addr + 5);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	c->seq = 1;
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (c->fd < 0 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		raw_say("connect %s: %s", addr, strerror(errno));
 		return false;
 	}
@@ -179,8 +180,9 @@ raw_recv_frame(struct raw_conn *c, uint8_t **payload, uint64_t *len)
 		return -1;
 	}
 	if (type == AVA_MSG_ERROR && *len >= 4)
-		raw_say("server ERROR %d: %.*s", (int)(int32_t)raw_get_le(*payload, 4),
-		    (int)(*len - 4), *payload + 4);
+		raw_say("server ERROR %d: %.*s",
+			(int)(int32_t)raw_get_le(*payload, 4),
+			(int)(*len - 4), *payload + 4);
 	return type;
 }
 
@@ -249,8 +251,8 @@ encode_arg(const struct ava_arg_desc *a, const struct raw_arg *x,
 		}
 		n = (a->count ? a->count(ev, none) : 1) * a->elem_size;
 		if (n > x->n) {
-			raw_say("%s needs %" PRIu64 " bytes, test gave %" PRIu64,
-			    a->name, n, x->n);
+			raw_say("%s needs %" PRIu64 " bytes, test gave %"
+				PRIu64, a->name, n, x->n);
 			exit(99);
 		}
 		raw_put_le(o, n, 8);
@@ -355,7 +357,8 @@ raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 		exit(1);
 	r->kind = t;
 	if (t == AVA_MSG_REPLY && !decode_reply(fn, p, len, r)) {
-		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name, len);
+		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name,
+			len);
 		exit(1);
 	}
 	free(p);

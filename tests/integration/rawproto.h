@@ -31,7 +31,7 @@ struct raw_conn {
 
 /* What came back for one call. */
 struct raw_reply {
-	int kind;                        /* AVA_MSG_REPLY, AVA_MSG_ERROR, 0: EOF */
+	int kind;                        /* AVA_MSG_REPLY, _ERROR, 0: EOF */
 	uint64_t ret;
 	uint64_t out[AVA_MAX_ARGS];      /* OUT_SCALAR, OUT_HANDLE, counts */
 	uint64_t ids[AVA_MAX_ARGS][8];   /* OUT_HANDLES: the first ids */

@@ -110,7 +110,8 @@ main(void)
 	for (size_t i = 0; i < n; i++)
 		want += in[i];
 
-	cl_mem min = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+	cl_mem min = clCreateBuffer(ctx,
+				    CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
 				    n * sizeof(uint32_t), in, &err);
 	itest_status("clCreateBuffer(in, COPY_HOST_PTR)", err);
 	size_t g1 = (n + local - 1) / local;
@@ -128,8 +129,8 @@ main(void)
 	err = clGetKernelWorkGroupInfo(k, device, CL_KERNEL_LOCAL_MEM_SIZE,
 				       sizeof(lmem), &lmem, NULL);
 	printf("clGetKernelWorkGroupInfo(LOCAL_MEM_SIZE): %s %s\n",
-	       itest_err_name(err),
-	       lmem >= local * sizeof(cl_uint) ? "covers scratch" : "too small");
+	       itest_err_name(err), lmem >= local * sizeof(cl_uint) ?
+	       "covers scratch" : "too small");
 	printf("clEnqueueReadBuffer(partials): %s\n",
 	       itest_err_name(clEnqueueReadBuffer(q, mp, CL_TRUE, 0,
 						  groups * sizeof(uint32_t),

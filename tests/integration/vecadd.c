@@ -93,8 +93,8 @@ run_size(struct env *e, size_t n)
 				     wev ? 1 : 0, wev ? &wev : NULL, &kev);
 	printf("%s clEnqueueNDRangeKernel(vadd): %s\n", tag,
 	       itest_err_name(err));
-	printf("%s clWaitForEvents(kernel): %s\n", tag,
-	       itest_err_name(kev ? clWaitForEvents(1, &kev) : CL_INVALID_EVENT));
+	err = kev ? clWaitForEvents(1, &kev) : CL_INVALID_EVENT;
+	printf("%s clWaitForEvents(kernel): %s\n", tag, itest_err_name(err));
 	cl_int st = 1;
 	if (kev != NULL)
 		clGetEventInfo(kev, CL_EVENT_COMMAND_EXECUTION_STATUS,
