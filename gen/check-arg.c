@@ -497,6 +497,11 @@ modifiers(struct checker *c, struct ava_m_fn *fn, struct ava_m_arg *ma,
 		ma->flags |= a->writes ? AVA_ARGF_WRITES : 0;
 		ma->reads = a->reads;
 	}
+	if (a->always) {
+		if (ma->kind != AVA_ARG_OUT_BUF && ma->kind != AVA_ARG_INOUT_BUF)
+			ok = misplaced(a->name.loc, "always", "an out buffer");
+		ma->flags |= AVA_ARGF_ALWAYS;
+	}
 	if (a->nul_terminated && ma->kind != AVA_ARG_IN_BUFS)
 		ok = misplaced(a->name.loc, "nul_terminated", "buffers()");
 	if (a->cb_policy && ma->kind != AVA_ARG_CALLBACK)

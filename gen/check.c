@@ -184,7 +184,8 @@ static bool
 ret_kind(struct checker *c, struct ava_m_fn *fn)
 {
 	const struct ava_ctype *t = fn->c->ret;
-	bool lenient = (fn->flags & AVA_FN_UNSUPPORTED) || (fn->hooks & AVA_HOOK_GUEST);
+	bool lenient = (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED)) ||
+		       (fn->hooks & AVA_HOOK_GUEST);
 	int h = t->tdname ? ava_model_handle(c->m, t->tdname) : 0;
 	if (t->cls == AVA_CT_VOID) {
 		fn->ret = AVA_RET_VOID;
@@ -197,7 +198,7 @@ ret_kind(struct checker *c, struct ava_m_fn *fn)
 		fn->ret_handle = h;
 	} else if ((t->cls == AVA_CT_POINTER || t->cls == AVA_CT_FNPTR) && lenient) {
 		fn->ret = AVA_RET_POINTER;
-	} else if (fn->flags & AVA_FN_UNSUPPORTED) {
+	} else if (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED)) {
 		fn->ret = AVA_RET_SCALAR;  /* a float or struct: the stub returns 0 */
 	} else {
 		ava_error(fn->ast->name.loc, "'%s' returns '%s', which cannot be "
@@ -267,10 +268,21 @@ fill_fn(struct checker *c, struct ava_m_fn *fn)
 		fn->why = a->why ? a->why : "not supported";
 		return ret_kind(c, fn) && ok;
 	}
+	if (a->emulated) {
+		/* Never on the wire: like an unsupported function, it has no
+		 * argument descriptors, and a server that receives it anyway
+		 * answers the api's unsupported_error. */
+		fn->flags = AVA_FN_EMULATED;
+		fn->unsupported_error = c->m->unsupported_error;
+		fn->unsupported_error_name = c->spec->api.unsupported_error.name;
+		fn->why = a->why ? a->why : "emulated in the guest";
+		return ret_kind(c, fn);
+	}
 	fn->flags = (a->async ? AVA_FN_ASYNC : 0) | (a->query ? AVA_FN_QUERY : 0) |
 		    (a->mutates ? AVA_FN_MUTATES : 0) |
 		    (a->sync ? AVA_FN_SYNC_POINT : 0) |
-		    (a->ret_creates ? AVA_FN_CREATES : 0);
+		    (a->ret_creates ? AVA_FN_CREATES : 0) |
+		    (fn->c->is_private ? AVA_FN_PRIVATE : 0);
 	bool ok = check_args(c, fn);
 	ok &= ret_kind(c, fn);
 	ok &= fn_consumes(c, fn);
@@ -316,9 +328,11 @@ match_fns(struct checker *c, struct ava_fn_ast **by_pos)
 		const struct ava_cfunc *f = h->funcs.items[i];
 		if (by_pos[i] != NULL || c->lax)
 			continue;
-		ava_error(c->spec->api.header.loc, "function '%s' of %s is missing from "
+		const struct ava_name *hn = f->is_private ? &c->spec->api.private_header
+							  : &c->spec->api.header;
+		ava_error(hn->loc, "function '%s' of %s is missing from "
 			  "the spec (forward it or mark it unsupported)", f->name,
-			  c->spec->api.header.name);
+			  hn->name);
 		ok = false;
 	}
 	return ok;
@@ -373,7 +387,7 @@ lifetime_fn(struct checker *c, int h, const struct ava_name *n, uint32_t flag,
 	if (n->name == NULL)
 		return true;
 	struct ava_m_fn *fn = (struct ava_m_fn *)ava_model_fn(c->m, n->name);
-	if (fn == NULL || (fn->flags & AVA_FN_UNSUPPORTED)) {
+	if (fn == NULL || (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED))) {
 		ava_error(n->loc, "'%s' is not a forwarded function of the spec",
 			  n->name);
 		return false;

@@ -63,7 +63,7 @@ ava_emit_server_c(const struct ava_model *m)
 		    "static uint64_t\ninvoke(uint32_t fn, const uint64_t *v, "
 		    "struct ava_server_ctx *ctx)\n{\n\t(void)ctx;\n\tswitch (fn) {\n");
 	for (size_t i = 0; i < m->nfns; i++) {
-		if (!(m->fns[i].flags & AVA_FN_UNSUPPORTED))
+		if (!(m->fns[i].flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED)))
 			server_case(&s, m, &m->fns[i]);
 	}
 	ava_str_printf(&s, "\tdefault:\n\t\treturn (uint64_t)ava_%s_api.unsupported_error;\n"
@@ -164,7 +164,9 @@ guest_unsupported_body(struct ava_str *s, const struct ava_m_fn *fn)
 static void
 guest_stub(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
 {
-	ava_str_add(s, "AVA_EXPORT ");
+	/* Private functions are for the guest hooks, not the application. */
+	if (!(fn->flags & AVA_FN_PRIVATE))
+		ava_str_add(s, "AVA_EXPORT ");
 	emit_proto(s, fn->c, "", fn->name);
 	ava_str_add(s, "\n");
 	if (fn->flags & AVA_FN_UNSUPPORTED) {
@@ -179,6 +181,8 @@ guest_stub(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *
 		       "" : "return ", m->name, fn->name);
 	emit_arg_names(s, fn->c);
 	ava_str_add(s, ");\n}\n\n");
+	if (fn->flags & AVA_FN_EMULATED)
+		return;  /* no forwarding body: it is never sent */
 	char *prefix = xasprintf("ava_%s_forward_", m->name);
 	emit_proto(s, fn->c, prefix, fn->name);
 	free(prefix);
@@ -253,12 +257,16 @@ ava_emit_guest_h(const struct ava_model *m)
 		const struct ava_m_fn *fn = &m->fns[i];
 		if (!(fn->hooks & AVA_HOOK_GUEST) || (fn->flags & AVA_FN_UNSUPPORTED))
 			continue;
-		ava_str_printf(&s, "\n/* %s: the hook is hand-written; the forward is "
-			       "the default body. */\n", fn->name);
+		bool emulated = fn->flags & AVA_FN_EMULATED;
+		ava_str_printf(&s, "\n/* %s: the hook is hand-written; %s */\n",
+			       fn->name, emulated ? "it builds the call from others."
+			       : "the forward is the default body.");
 		char *prefix = xasprintf("ava_%s_guest_hook_", m->name);
 		emit_proto(&s, fn->c, prefix, fn->name);
 		free(prefix);
 		ava_str_add(&s, ";\n");
+		if (emulated)
+			continue;
 		prefix = xasprintf("ava_%s_forward_", m->name);
 		emit_proto(&s, fn->c, prefix, fn->name);
 		free(prefix);

@@ -120,7 +120,7 @@ flag_list(struct ava_str *s, uint32_t flags, const char *const *names,
 static const char *const argf_names[] = {
 	"AVA_ARGF_SIGNED", "AVA_ARGF_NUL_TERMINATED", "AVA_ARGF_CREATES",
 	"AVA_ARGF_RETAINS", "AVA_ARGF_RELEASES", "AVA_ARGF_OVERRIDE",
-	"AVA_ARGF_ERRCODE", "AVA_ARGF_WRITES",
+	"AVA_ARGF_ERRCODE", "AVA_ARGF_WRITES", "AVA_ARGF_ALWAYS",
 };
 
 static const char *const kind_enums[AVA_ARG_KIND_COUNT] = {
@@ -304,7 +304,7 @@ static const char *const ret_enums[AVA_RET_KIND_COUNT] = {
 
 static const char *const fnf_names[] = {
 	"AVA_FN_UNSUPPORTED", "AVA_FN_ASYNC", "AVA_FN_CREATES", "AVA_FN_QUERY",
-	"AVA_FN_MUTATES", "AVA_FN_SYNC_POINT",
+	"AVA_FN_MUTATES", "AVA_FN_SYNC_POINT", "AVA_FN_PRIVATE", "AVA_FN_EMULATED",
 };
 
 static void
@@ -324,7 +324,7 @@ fn_desc(struct ava_str *s, struct xfns *x, const struct ava_model *m,
 	handle_ref(s, m, fn->ret_handle);
 	ava_str_printf(s, ",\n\t\t.errcode_arg = %d, .flags = ", fn->errcode_arg);
 	flag_list(s, fn->flags, fnf_names, sizeof(fnf_names) / sizeof(fnf_names[0]));
-	if (fn->flags & AVA_FN_UNSUPPORTED) {
+	if (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED)) {
 		ava_str_add(s, ",\n\t\t.unsupported_error = ");
 		int64_lit(s, fn->unsupported_error);
 		ava_str_printf(s, ", /* %s */\n\t\t.unsupported_why = ",

@@ -54,6 +54,8 @@ emit_api_includes(struct ava_str *s, const struct ava_model *m, bool icd)
 	ava_str_printf(s, "#include <%s>\n", api->header.name);
 	if (icd && api->icd_header.name)
 		ava_str_printf(s, "#include <%s>\n", api->icd_header.name);
+	if (api->private_header.name)
+		ava_str_printf(s, "#include <%s>\n", api->private_header.name);
 }
 
 static void
@@ -180,7 +182,7 @@ wire_arg(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn
 {
 	static const char *const flag_names[] = {
 		"signed", "nul_terminated", "creates", "retains", "releases",
-		"override", "errcode", "writes",
+		"override", "errcode", "writes", "always",
 	};
 	ava_str_printf(s, "  %s %s", a->name, emit_kind_name(a->kind));
 	if (a->handle)
@@ -237,11 +239,15 @@ wire_fn(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
 		ava_str_add(s, " unsupported\n");
 		return;
 	}
+	if (fn->flags & AVA_FN_EMULATED) {
+		ava_str_add(s, " emulated\n");
+		return;
+	}
 	ava_str_printf(s, " -> %s", ret_names[fn->ret]);
 	if (fn->ret == AVA_RET_HANDLE)
 		ava_str_printf(s, " %s", m->handles[fn->ret_handle].name);
 	static const char *const fl[] = { "", "async", "creates", "query",
-					  "mutates", "sync" };
+					  "mutates", "sync", "private" };
 	for (size_t b = 1; b < sizeof(fl) / sizeof(fl[0]); b++) {
 		if (fn->flags & (1u << b))
 			ava_str_printf(s, " %s", fl[b]);
@@ -290,10 +296,11 @@ ava_emit_coverage(const struct ava_model *m)
 {
 	struct ava_str s = { 0 };
 	const struct ava_vec *funcs = &m->hdr->funcs;
-	size_t fwd = 0, hidden = 0, missing = 0;
+	size_t fwd = 0, hidden = 0, missing = 0, emulated = 0, priv = 0, napi = 0;
 	for (size_t i = 0; i < funcs->n; i++) {
 		const struct ava_cfunc *f = funcs->items[i];
 		const struct ava_m_fn *fn = ava_model_fn(m, f->name);
+		napi += !f->is_private;
 		ava_str_printf(&s, "%-44s ", f->name);
 		if (fn == NULL) {
 			ava_str_add(&s, "missing from the spec\n");
@@ -302,6 +309,13 @@ ava_emit_coverage(const struct ava_model *m)
 			ava_str_printf(&s, "hidden (%s): %s\n",
 				       fn->unsupported_error_name, fn->why);
 			hidden++;
+		} else if (fn->flags & AVA_FN_EMULATED) {
+			ava_str_printf(&s, "emulated (hook guest): %s\n", fn->why);
+			emulated++;
+		} else if (f->is_private) {
+			ava_str_printf(&s, "private%s\n",
+				       fn->hooks & AVA_HOOK_SERVER ? " (hook server)" : "");
+			priv++;
 		} else {
 			ava_str_printf(&s, "forwarded%s%s\n",
 				       fn->hooks & AVA_HOOK_GUEST ? " (hook guest)" : "",
@@ -309,8 +323,11 @@ ava_emit_coverage(const struct ava_model *m)
 			fwd++;
 		}
 	}
-	ava_str_printf(&s, "# %zu forwarded, %zu hidden, %zu missing, of %zu "
-		       "functions in %s\n", fwd, hidden, missing, funcs->n,
-		       m->spec->api.header.name);
+	ava_str_printf(&s, "# %zu forwarded, %zu emulated, %zu hidden, %zu missing, "
+		       "of %zu functions in %s\n", fwd, emulated, hidden, missing,
+		       napi, m->spec->api.header.name);
+	if (m->spec->api.private_header.name)
+		ava_str_printf(&s, "# %zu private functions in %s\n", priv,
+			       m->spec->api.private_header.name);
 	return ava_str_take(&s);
 }

@@ -53,6 +53,7 @@ struct ava_cfunc {
 	size_t nparams;
 	struct ava_cparam *params;
 	bool variadic;
+	bool is_private;           /* declared by the private header */
 };
 
 struct ava_cconst {
@@ -74,7 +75,9 @@ struct ava_cfield {
 
 struct ava_header {
 	char *main_path;           /* the file the spec's `header` named */
-	struct ava_vec funcs;      /* struct ava_cfunc *, in header order */
+	struct ava_vec funcs;      /* struct ava_cfunc *, in header order:
+				    * the main header's, then the private
+				    * header's */
 	struct ava_vec consts;     /* struct ava_cconst *, sorted by name */
 	struct ava_vec typedefs;   /* struct ava_ctypedef *, sorted by name */
 	bool have_icd;
@@ -88,6 +91,7 @@ struct ava_header {
 struct ava_header_opts {
 	const char *header;        /* include path, e.g. "CL/cl.h" */
 	const char *icd_header;    /* or NULL */
+	const char *private_header; /* ava's own entry points, or NULL */
 	const char *icd_struct;    /* struct tag of the dispatch table */
 	const struct ava_vec *defines;   /* struct ava_define * (spec.h) */
 	const struct ava_vec *sections;  /* struct ava_section * (spec.h) */

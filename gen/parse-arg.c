@@ -204,6 +204,8 @@ arg_attr(struct parser *p, struct ava_arg_ast *a)
 		return flag(p, &a->writes);
 	if (parser_is_word(p, "reads"))
 		return flag(p, &a->reads);
+	if (parser_is_word(p, "always"))
+		return flag(p, &a->always);
 	if (parser_is_word(p, "filled"))
 		return parser_paren_expr(p, &a->filled, "filled");
 	if (parser_is_word(p, "when"))
@@ -306,7 +308,8 @@ static void
 free_api(struct ava_api_ast *api)
 {
 	struct ava_name *names[] = {
-		&api->name, &api->header, &api->icd_header, &api->icd_dispatch,
+		&api->name, &api->header, &api->icd_header, &api->private_header,
+		&api->icd_dispatch,
 		&api->success, &api->transport_error, &api->unsupported_error,
 		&api->errcode, &api->status,
 	};

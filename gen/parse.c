@@ -95,6 +95,7 @@ api_stmt(struct parser *p, struct ava_api_ast *api)
 	} simple[] = {
 		{ "header", offsetof(struct ava_api_ast, header), true },
 		{ "icd_header", offsetof(struct ava_api_ast, icd_header), true },
+		{ "private_header", offsetof(struct ava_api_ast, private_header), true },
 		{ "icd_dispatch", offsetof(struct ava_api_ast, icd_dispatch), false },
 		{ "success", offsetof(struct ava_api_ast, success), false },
 		{ "transport_error", offsetof(struct ava_api_ast, transport_error), false },
@@ -324,6 +325,20 @@ fn_unsupported(struct parser *p, struct ava_fn_ast *fn)
 	return end_stmt(p, "unsupported");
 }
 
+/* `emulated "why";`: the guest hook builds the call from others. */
+static bool
+fn_emulated(struct parser *p, struct ava_fn_ast *fn)
+{
+	parser_next(p);
+	fn->emulated = true;
+	fn->hooks = AVA_HOOK_GUEST;
+	fn->hook_loc = fn->name.loc;
+	if (p->tok.kind == T_STRING &&
+	    !parser_string(p, &fn->why, "the reason"))
+		return false;
+	return end_stmt(p, "emulated");
+}
+
 static bool
 parse_fn(struct parser *p)
 {
@@ -338,6 +353,8 @@ parse_fn(struct parser *p)
 	}
 	if (parser_is_word(p, "unsupported"))
 		return fn_unsupported(p, fn);
+	if (parser_is_word(p, "emulated"))
+		return fn_emulated(p, fn);
 	if (!parser_expect(p, T_LBRACE, "after the function name"))
 		return false;
 	while (p->tok.kind != T_RBRACE) {

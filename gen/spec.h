@@ -90,6 +90,7 @@ struct ava_arg_ast {
 	bool creates;
 	bool writes;
 	bool reads;
+	bool always;                     /* out buffer: sent even on failure */
 	struct ava_name userdata;        /* callback(user_data) */
 	int cb_policy;                   /* 0 unset, 1 on_return, 2 drop */
 	struct ava_vec prop_keys;        /* struct ava_prop_key * */
@@ -103,6 +104,7 @@ enum { AVA_HOOK_GUEST = 1u << 0, AVA_HOOK_SERVER = 1u << 1 };
 struct ava_fn_ast {
 	struct ava_name name;
 	bool unsupported;
+	bool emulated;                   /* `emulated "why"`: the guest hook does it */
 	struct ava_name unsupported_error;  /* NULL name: the api default */
 	char *why;
 	unsigned hooks;                  /* AVA_HOOK_* */
@@ -139,6 +141,7 @@ struct ava_api_ast {
 	struct ava_name name;
 	struct ava_name header;          /* name = the include path */
 	struct ava_name icd_header;
+	struct ava_name private_header;  /* ava's own entry points (AVA_FN_PRIVATE) */
 	struct ava_name icd_dispatch;    /* struct tag; default _cl_icd_dispatch */
 	char *library;
 	bool guest_icd;

@@ -28,6 +28,8 @@
 
 #include "ava-error.h"
 #include "ava-generated.h"
+#include "guest.h"
+#include "guest-private.h"
 #include "marshal.h"
 #include "registry.h"
 #include "transport.h"
@@ -45,15 +47,6 @@ struct guest {
 	uint64_t session, token; /* from the first WELCOME */
 	struct ava_registry reg;
 	struct ava_handle_ops hops;
-};
-
-/* One guest thread's connection. */
-struct tconn {
-	struct ava_conn *conn;
-	uint64_t seq;
-	uint32_t thread;
-	struct ava_buf out;
-	struct ava_frame in;
 };
 
 static struct guest G = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -101,6 +94,8 @@ hop_ref(void *ctx, uint64_t id, int delta)
 {
 	struct guest *s = ctx;
 	ava_registry_ref(&s->reg, id, delta);
+	if (delta < 0 && !ava_u64map_get(&s->reg.by_id, id, NULL))
+		ava_guest_async_forget(id);
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -114,6 +109,7 @@ tconn_destroy(void *p)
 	ava_transport_conn_destroy(t->conn);
 	ava_buf_finish(&t->out);
 	ava_buf_finish(&t->in.payload);
+	ava_buf_finish(&t->batch);
 	free(t);
 }
 
@@ -160,7 +156,11 @@ __attribute__((destructor)) static void
 say_goodbye(void)
 {
 	struct tconn *t = T;
-	if (t == NULL || t->conn == NULL || atomic_load(&G.dead))
+	if (atomic_load(&G.dead))
+		return;
+	/* Queued calls go out first: the server runs them before BYE. */
+	ava_batch_exit(t);
+	if (t == NULL || t->conn == NULL)
 		return;
 	ava_buf_reset(&t->out);
 	if (send_frame(t, AVA_MSG_BYE, 0) < 0) {
@@ -250,6 +250,7 @@ thread_conn(const struct ava_guest_api *g, struct tconn **out)
 	t->thread = atomic_fetch_add(&next_thread, 1);
 	ava_buf_init(&t->out);
 	ava_buf_init(&t->in.payload);
+	ava_buf_init(&t->batch);
 	const char *why = NULL;
 	int r = AVA_EADDR;
 	pthread_mutex_lock(&G.lock);
@@ -274,6 +275,39 @@ thread_conn(const struct ava_guest_api *g, struct tconn **out)
 	return r;
 }
 
+/* ---- for batch.c (guest-private.h) ------------------------------------ */
+
+int
+ava_guest_thread_conn(struct tconn **out)
+{
+	return thread_conn(G.g, out);
+}
+
+const struct ava_api_desc *
+ava_guest_api(void)
+{
+	return G.g->api;
+}
+
+uint16_t
+ava_guest_object(const void *p, uint64_t *id)
+{
+	pthread_mutex_lock(&G.lock);
+	struct ava_guest_obj *o = G.inited ? ava_registry_lookup(&G.reg, p)
+					   : NULL;
+	uint16_t type = o ? o->type : 0;
+	if (o != NULL && id != NULL)
+		*id = o->id;
+	pthread_mutex_unlock(&G.lock);
+	return type;
+}
+
+void
+ava_guest_lost(int err)
+{
+	fail("lost connection to server %s: %s", G.addr, ava_strerror(err));
+}
+
 /* ---- one call --------------------------------------------------------- */
 
 struct call {
@@ -282,12 +316,23 @@ struct call {
 	uint64_t ev[AVA_MAX_ARGS];
 	uint64_t outv[AVA_MAX_ARGS];
 	uint64_t ret;
+	bool queued;             /* batched: no reply will come */
+	bool flush;              /* and the queue goes out now */
 };
 
 static int
 await_reply(struct tconn *t, const struct call *c)
 {
-	int r = ava_transport_conn_recv(t->conn, &t->in);
+	int r;
+	/* Failures of this thread's queued calls come first. */
+	while ((r = ava_transport_conn_recv(t->conn, &t->in)) == 0 &&
+	       t->in.h.type == AVA_MSG_DEFERRED)
+		if ((r = ava_batch_deferred(t)) < 0)
+			break;
+	if (r == AVA_EPROTO && t->in.h.type == AVA_MSG_DEFERRED) {
+		fail("server %s sent a malformed deferred error", G.addr);
+		return r;
+	}
 	if (r < 0) {
 		fail("lost connection to server %s: %s", G.addr,
 		     r == AVA_ECLOSED ? "server closed the connection"
@@ -307,13 +352,61 @@ await_reply(struct tconn *t, const struct call *c)
 	return 0;
 }
 
+/* What the spec's expressions see before a call: scalars, and pointers
+ * and handles as nonzero when present. */
+static void
+presence(const struct ava_fn_desc *fn, const uint64_t *v, uint64_t *pv)
+{
+	for (int i = 0; i < fn->nargs; i++)
+		pv[i] = fn->args[i].kind == AVA_ARG_SCALAR ?
+			ava_marshal_scalar(&fn->args[i], v[i]) : v[i] != 0;
+}
+
+/* Should this call be queued rather than sent (guest-private.h)? */
+static bool
+may_queue(struct call *c)
+{
+	const struct ava_fn_desc *fn = c->fn;
+	if (!(fn->flags & AVA_FN_ASYNC) || !ava_batch_enabled())
+		return false;
+	if (fn->async_unless != NULL) {
+		uint64_t pv[AVA_MAX_ARGS], none[AVA_MAX_ARGS] = { 0 };
+		presence(fn, c->v, pv);
+		if (fn->async_unless(pv, none) != 0)
+			return false;
+	}
+	enum ava_async_verdict a = ava_guest_async_check(fn, c->v);
+	c->flush = a == AVA_ASYNC_QUEUE_FLUSH;
+	return a != AVA_ASYNC_SEND;
+}
+
+/* A queued call's retains and releases count at once: the application
+ * may use or drop the object before the queue goes out. G.lock held. */
+static void
+apply_refs_locked(const struct call *c)
+{
+	for (int i = 0; i < c->fn->nargs; i++) {
+		uint32_t f = c->fn->args[i].flags;
+		if (c->fn->args[i].kind == AVA_ARG_HANDLE &&
+		    (f & (AVA_ARGF_RETAINS | AVA_ARGF_RELEASES)) &&
+		    c->ev[i] != 0)
+			hop_ref(&G, c->ev[i], f & AVA_ARGF_RETAINS ? 1 : -1);
+	}
+}
+
 static int
 exchange(struct tconn *t, struct call *c)
 {
+	c->queued = may_queue(c);
 	ava_buf_reset(&t->out);
 	pthread_mutex_lock(&G.lock);
 	int r = ava_marshal_call_encode(G.g->api, c->fn, c->v, &G.hops,
 					c->ev, &t->out);
+	/* Batching saves a round trip, which a large call's copy dwarfs. */
+	if (r == 0 && c->queued && t->out.len > BATCH_CALL_MAX)
+		c->queued = false;
+	if (r == 0 && c->queued)
+		apply_refs_locked(c);
 	pthread_mutex_unlock(&G.lock);
 	if (r < 0) {
 		/* Not a transport failure: this call alone cannot be sent. */
@@ -321,11 +414,15 @@ exchange(struct tconn *t, struct call *c)
 			c->fn->name, ava_strerror(r));
 		return r;
 	}
-	if ((r = send_frame(t, AVA_MSG_CALL, c->fn->id)) < 0) {
+	r = c->queued ? ava_batch_queue(t, c->fn, c->flush)
+		      : ava_batch_send_call(t, c->fn);
+	if (r < 0) {
 		fail("lost connection to server %s: %s", G.addr,
 		     ava_strerror(r));
 		return r;
 	}
+	if (c->queued)
+		return 0;
 	if ((r = await_reply(t, c)) < 0)
 		return r;
 	pthread_mutex_lock(&G.lock);
@@ -394,6 +491,27 @@ run_callbacks(const struct call *c)
 	}
 }
 
+/*
+ * A synchronizing call (spec: `sync`) that succeeded returns the first
+ * failure of the thread's queued calls not yet returned, unless it made
+ * objects the application would then never see as made.
+ */
+static uint64_t
+deferred_error(struct tconn *t, const struct call *c)
+{
+	if (!t->deferred_pending || !(c->fn->flags & AVA_FN_SYNC_POINT) ||
+	    c->fn->ret != AVA_RET_STATUS)
+		return c->ret;
+	for (int i = 0; i < c->fn->nargs; i++) {
+		enum ava_arg_kind k = c->fn->args[i].kind;
+		if ((k == AVA_ARG_OUT_HANDLE || k == AVA_ARG_OUT_HANDLES) &&
+		    c->v[i] != 0)
+			return c->ret;
+	}
+	t->deferred_pending = false;
+	return t->deferred;
+}
+
 uint64_t
 ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 {
@@ -408,7 +526,48 @@ ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 		r = exchange(t, &c);
 	if (r < 0)
 		return failed(g->api, c.fn, v, g->api->transport_error);
-	if (ava_marshal_succeeded(g->api, c.fn, c.ret, c.outv))
-		run_callbacks(&c);
-	return c.ret;
+	if (c.queued) {
+		ava_guest_async_note(c.fn, v, 0, true);
+		return c.fn->ret == AVA_RET_STATUS ? (uint64_t)g->api->success
+						   : 0;
+	}
+	if (!ava_marshal_succeeded(g->api, c.fn, c.ret, c.outv))
+		return c.ret;
+	ava_guest_async_note(c.fn, v, c.ret, false);
+	run_callbacks(&c);
+	return deferred_error(t, &c);
+}
+
+/* ---- per-object extensions for guest hooks (guest.h) ------------------ */
+
+/* The live object obj of handle type `type`, or NULL. G.lock held. */
+static struct ava_guest_obj *
+typed_obj(const void *obj, uint16_t type)
+{
+	struct ava_guest_obj *o = G.inited ? ava_registry_lookup(&G.reg, obj)
+					   : NULL;
+	return o != NULL && o->type == type ? o : NULL;
+}
+
+struct ava_guest_ext *
+ava_guest_ext_get(const void *obj, uint16_t type)
+{
+	pthread_mutex_lock(&G.lock);
+	struct ava_guest_obj *o = typed_obj(obj, type);
+	struct ava_guest_ext *ext = o ? o->ext : NULL;
+	pthread_mutex_unlock(&G.lock);
+	return ext;
+}
+
+struct ava_guest_ext *
+ava_guest_ext_attach(const void *obj, uint16_t type,
+		     struct ava_guest_ext *ext)
+{
+	pthread_mutex_lock(&G.lock);
+	struct ava_guest_obj *o = typed_obj(obj, type);
+	if (o != NULL && o->ext == NULL)
+		o->ext = ext;
+	struct ava_guest_ext *now = o ? o->ext : NULL;
+	pthread_mutex_unlock(&G.lock);
+	return now;
 }

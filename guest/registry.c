@@ -13,12 +13,20 @@ ava_registry_init(struct ava_registry *reg, const struct ava_api_desc *api,
 	ava_u64map_init(&reg->by_ptr);
 }
 
+static void
+free_obj(struct ava_guest_obj *o)
+{
+	if (o->ext != NULL)
+		o->ext->destroy(o->ext);
+	free(o);
+}
+
 void
 ava_registry_finish(struct ava_registry *reg)
 {
 	for (size_t i = 0; i < reg->by_id.cap; i++)
 		if (reg->by_id.slots[i].key != 0)
-			free((void *)(uintptr_t)reg->by_id.slots[i].val);
+			free_obj((void *)(uintptr_t)reg->by_id.slots[i].val);
 	ava_u64map_finish(&reg->by_id);
 	ava_u64map_finish(&reg->by_ptr);
 }
@@ -66,6 +74,13 @@ ava_registry_id(const struct ava_registry *reg, const void *p, uint64_t *id)
 	return p != NULL && ava_u64map_get(&reg->by_ptr, (uintptr_t)p, id);
 }
 
+struct ava_guest_obj *
+ava_registry_lookup(const struct ava_registry *reg, const void *p)
+{
+	uint64_t id;
+	return ava_registry_id(reg, p, &id) ? (struct ava_guest_obj *)p : NULL;
+}
+
 static bool
 is_static(const struct ava_registry *reg, uint16_t type)
 {
@@ -90,5 +105,5 @@ ava_registry_ref(struct ava_registry *reg, uint64_t id, int delta)
 		return;
 	ava_u64map_del(&reg->by_id, id);
 	ava_u64map_del(&reg->by_ptr, (uintptr_t)o);
-	free(o);
+	free_obj(o);
 }

@@ -19,11 +19,21 @@
 #include "ava-desc.h"
 #include "u64map.h"
 
+/*
+ * What a guest hook remembers about one object beyond its id (for OpenCL:
+ * a buffer's host pointer and its mappings). Embedded first in the hook's
+ * own struct; the registry calls destroy when the object goes away.
+ */
+struct ava_guest_ext {
+	void (*destroy)(struct ava_guest_ext *ext);
+};
+
 struct ava_guest_obj {
 	const void *dispatch;   /* must stay first: the ICD loader reads it */
 	uint64_t id;
 	uint16_t type;
 	uint32_t refs;
+	struct ava_guest_ext *ext;  /* owned; NULL until a hook attaches one */
 };
 
 struct ava_registry {
@@ -51,6 +61,11 @@ ava_registry_obj(struct ava_registry *reg, uint16_t type, uint64_t id,
 /* The id of p if p is a live object; never dereferences an unknown p. */
 bool
 ava_registry_id(const struct ava_registry *reg, const void *p, uint64_t *id);
+
+/* The object p if p is a live object, else NULL; never dereferences an
+ * unknown p. */
+struct ava_guest_obj *
+ava_registry_lookup(const struct ava_registry *reg, const void *p);
 
 /* Apply a retain (+1) or release (-1) that succeeded on the server. */
 void

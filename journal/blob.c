@@ -55,6 +55,8 @@ seg_add(struct blobstore *bs, uint32_t id, const struct jf_segrec *rec)
 	}
 	struct seginfo *s = &bs->segs[bs->nsegs++];
 	*s = (struct seginfo){ .id = id, .rec = *rec, .fd = -1 };
+	if (id > bs->last_id)
+		bs->last_id = id;
 	return s;
 }
 
@@ -204,7 +206,10 @@ static int
 seg_new(struct ava_journal *j)
 {
 	struct blobstore *bs = &j->bs;
-	uint32_t id = bs->nsegs ? bs->segs[bs->nsegs - 1].id + 1 : 1;
+	/* A deleted segment's id is not reused while the journal is open:
+	 * a reader holding an older snapshot must not find another file
+	 * under the name its blob index gives. */
+	uint32_t id = bs->last_id + 1;
 	char name[32];
 	seg_name(id, name);
 	uint8_t *hdr = malloc(JF_SEGFILE_HDR);
@@ -244,6 +249,9 @@ seg_for(struct ava_journal *j, uint64_t need, struct seginfo **out)
 		}
 		s->rec.flags |= JF_SEG_SEALED;
 		s->dirty = true;
+		/* Every blob in it may have died before it filled (STATE). */
+		if (s->rec.live == 0)
+			s->dead = true;
 		bs->cur = -1;
 	}
 	int err = seg_new(j);
@@ -397,10 +405,33 @@ put_segrec(struct ava_journal *j, MDB_txn *txn, struct seginfo *s)
 	return store_err(mdb_put(txn, j->st.segments, &k, &v, 0));
 }
 
+/*
+ * At STATE level blobs die with their objects, and a sealed segment with
+ * no live blob is deleted. A run that keeps creating, writing and
+ * releasing objects would still grow the open segment to its full size
+ * with dead bytes, so the open one is sealed early, and so deleted, once
+ * no blob in it lives and it holds 1/64 of a segment.
+ */
+static void
+retire_open_segment(struct ava_journal *j)
+{
+	struct blobstore *bs = &j->bs;
+	if (bs->cur < 0 || j->opt.level != AVA_JOURNAL_LEVEL_STATE)
+		return;
+	struct seginfo *s = &bs->segs[bs->cur];
+	if (s->rec.live != 0 || s->rec.size < j->opt.segment_bytes / 64)
+		return;
+	s->rec.flags |= JF_SEG_SEALED;
+	s->dirty = s->dead = true;
+	bs->cur = -1;
+}
+
 int
 blob_precommit(struct ava_journal *j, MDB_txn *txn)
 {
 	int err = jio_wait(&j->io);
+	if (!err)
+		retire_open_segment(j);
 	if (!err && j->opt.sync != AVA_JOURNAL_SYNC_NONE)
 		err = sync_segments(j);
 	for (size_t i = 0; i < j->bs.nsegs && !err; i++)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "journal-reader.h"
 
@@ -115,8 +116,13 @@ seek(struct ava_journal_cursor *c, MDB_val *k, MDB_val *v)
 		return 0;
 	if (rc)
 		return store_err(rc);
-	if (k->mv_size != 16)
+	/* MDB_SET_RANGE lands on a key at or after the one asked for,
+	 * unless damage has broken the tree's order; seeking on from a key
+	 * behind could then go round for ever. */
+	if (k->mv_size != 16 || memcmp(k->mv_data, key, 16) < 0) {
+		c->done = true;
 		return AVA_ECORRUPT;
+	}
 	return get_be64(k->mv_data) == c->session ? 1 : 0;
 }
 

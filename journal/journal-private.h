@@ -120,6 +120,7 @@ struct blobstore {
 	struct seginfo *segs;
 	size_t nsegs, cap;
 	int cur;             /* index of the segment being appended, or -1 */
+	uint32_t last_id;    /* the highest segment id seen: never reused */
 	bool new_file;       /* a segment file was created this batch */
 	void **scratch;      /* buffers that must live until jio_wait */
 	size_t nscratch, scratch_cap;

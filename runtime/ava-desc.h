@@ -55,6 +55,9 @@ enum {
 	AVA_ARGF_OVERRIDE = 1u << 5,     /* SCALAR: server uses override_value */
 	AVA_ARGF_ERRCODE = 1u << 6,      /* OUT_SCALAR: the API's error out */
 	AVA_ARGF_WRITES = 1u << 7,       /* HANDLE: call writes object state */
+	AVA_ARGF_ALWAYS = 1u << 8,       /* OUT_BUF: the callee writes it even
+					  * when the call fails, so it is sent
+					  * then too */
 };
 
 /*
@@ -124,6 +127,10 @@ enum {
 	AVA_FN_QUERY = 1u << 3,       /* reads state only */
 	AVA_FN_MUTATES = 1u << 4,     /* writes object state */
 	AVA_FN_SYNC_POINT = 1u << 5,  /* flushes pending async calls */
+	AVA_FN_PRIVATE = 1u << 6,     /* ava's own entry point (the spec's
+				       * private_header), not the API's */
+	AVA_FN_EMULATED = 1u << 7,    /* built by a guest hook from other
+				       * calls; never sent */
 };
 
 struct ava_fn_desc {
@@ -137,7 +144,8 @@ struct ava_fn_desc {
 	int8_t errcode_arg;          /* index of the error out-argument, -1 */
 	uint32_t flags;              /* AVA_FN_* */
 	int64_t unsupported_error;   /* AVA_FN_UNSUPPORTED: the defined error */
-	const char *unsupported_why; /* AVA_FN_UNSUPPORTED: reason, for --coverage */
+	const char *unsupported_why; /* AVA_FN_UNSUPPORTED, AVA_FN_EMULATED:
+				      * reason or method, for --coverage */
 	ava_expr_fn async_unless;    /* AVA_FN_ASYNC: sync when nonzero; NULL */
 	uint8_t nconsumes;
 	const struct ava_consume *consumes;

@@ -20,6 +20,7 @@ ava_strerror(int err)
 	case AVA_EQUOTA: return "quota exceeded";
 	case AVA_ESPEC: return "guest and server specs differ";
 	case AVA_ENOTSUP: return "not supported yet";
+	case AVA_ESHM: return "peer broke the shared-memory transport's rules";
 	}
 	if (err < 0 && err > -4096)
 		return strerror(-err);

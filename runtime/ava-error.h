@@ -21,6 +21,7 @@ enum ava_error {
 	AVA_EQUOTA = -1010,   /* a per-guest quota would be exceeded */
 	AVA_ESPEC = -1011,    /* guest and server were built from different specs */
 	AVA_ENOTSUP = -1012,  /* recognised but not supported yet (e.g. tcp:) */
+	AVA_ESHM = -1013,     /* peer broke the shm: transport's shared region */
 };
 
 /*

@@ -442,7 +442,7 @@ put_out_buf(struct ava_call *c, int i, bool ok, const struct ava_handle_ops *h,
 {
 	const struct ava_arg_desc *a = &c->fn->args[i];
 	uint64_t n = 0;
-	if (ok && c->ev[i] != 0)
+	if ((ok || (a->flags & AVA_ARGF_ALWAYS)) && c->ev[i] != 0)
 		n = filled(c, i) * ava_marshal_elem(a);  /* <= FRAME_MAX */
 	uint8_t *p = (uint8_t *)(uintptr_t)c->v[i];
 	int r = n ? ava_marshal_typed(a, c->ev, p, (size_t)n, h, true) : 0;

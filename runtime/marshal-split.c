@@ -87,10 +87,10 @@ split_karg(struct walk *w)
 {
 	uint64_t len, is_handle, id;
 	int err = copy_word(w, &len);
+	/* is_handle is there, as 0, for a NULL argument too (local memory). */
+	if (err == 0)
+		err = copy_word(w, &is_handle);
 	if (err != 0 || len == AVA_WIRE_NULL)
-		return err;
-	err = copy_word(w, &is_handle);
-	if (err != 0)
 		return err;
 	if (is_handle)
 		return copy_word(w, &id);

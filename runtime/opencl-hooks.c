@@ -1,15 +1,19 @@
 /*
  * opencl-hooks.c - hand-written server hooks for OpenCL, named by the spec
- * and declared in the generated opencl-server.h.
+ * and declared in the generated opencl-server.h. ava's own calls are in
+ * opencl-calls.c.
  */
 #ifndef CL_TARGET_OPENCL_VERSION
 #define CL_TARGET_OPENCL_VERSION 300
 #endif
 #include <CL/cl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "opencl-ava.h"
+#include "opencl-server-private.h"
 #include "opencl-server.h"
 #include "server-ctx.h"
 
@@ -86,4 +90,61 @@ ava_opencl_server_hook_clGetProgramInfo(const uint64_t *v,
 		return (uint64_t)(int64_t)CL_INVALID_OPERATION;
 	return (uint64_t)(int64_t)clGetProgramInfo(prog, name, size, value,
 						   size_ret);
+}
+
+/* ---- buffers over host memory ---------------------------------------- */
+
+static uint64_t
+create_buffer(cl_context ctx, const cl_mem_properties *props, bool with_props,
+	      cl_mem_flags flags, size_t size, void *host_ptr, cl_int *err)
+{
+	void *copy;
+	if (!ava_cl_host_copy(flags, host_ptr, size, &copy)) {
+		if (err != NULL)
+			*err = CL_OUT_OF_HOST_MEMORY;
+		return 0;
+	}
+	void *hp = copy != NULL ? copy : host_ptr;
+	cl_mem mem = with_props
+		? clCreateBufferWithProperties(ctx, props, flags, size, hp, err)
+		: clCreateBuffer(ctx, flags, size, hp, err);
+	ava_cl_host_copy_keep(mem, copy);
+	return (uint64_t)(uintptr_t)mem;
+}
+
+uint64_t
+ava_opencl_server_hook_clCreateBuffer(const uint64_t *v,
+				      struct ava_server_ctx *ctx)
+{
+	return create_buffer((cl_context)(uintptr_t)v[0], NULL, false,
+			     (cl_mem_flags)v[1], (size_t)v[2],
+			     (void *)(uintptr_t)v[3],
+			     (cl_int *)(uintptr_t)v[4]);
+}
+
+uint64_t
+ava_opencl_server_hook_clCreateBufferWithProperties(
+	const uint64_t *v, struct ava_server_ctx *ctx)
+{
+	return create_buffer((cl_context)(uintptr_t)v[0],
+			     (const cl_mem_properties *)(uintptr_t)v[1], true,
+			     (cl_mem_flags)v[2], (size_t)v[3],
+			     (void *)(uintptr_t)v[4],
+			     (cl_int *)(uintptr_t)v[5]);
+}
+
+/* CL_MEM_HOST_PTR is a server address: it never leaves the server (the
+ * guest answers with the application's own pointer). */
+uint64_t
+ava_opencl_server_hook_clGetMemObjectInfo(const uint64_t *v,
+					  struct ava_server_ctx *ctx)
+{
+	cl_mem_info name = (cl_mem_info)v[1];
+	size_t size = (size_t)v[2];
+	void *value = (void *)(uintptr_t)v[3];
+	cl_int err = clGetMemObjectInfo((cl_mem)(uintptr_t)v[0], name, size,
+					value, (size_t *)(uintptr_t)v[4]);
+	if (err == CL_SUCCESS && name == CL_MEM_HOST_PTR && value != NULL)
+		memset(value, 0, size < sizeof(void *) ? size : sizeof(void *));
+	return (uint64_t)(int64_t)err;
 }

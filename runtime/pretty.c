@@ -305,6 +305,8 @@ arg_value(struct pr *p, const struct ava_arg_desc *a)
 		return;
 	}
 	if (v == AVA_WIRE_NULL) {
+		if (a->kind == AVA_ARG_IN_KARG)
+			word(p, &p->a);  /* its is_handle word, 0 */
 		bprintf(p->out, "NULL");
 		return;
 	}
@@ -416,13 +418,18 @@ format_tail(struct pr *p, struct ava_buf *dst)
 			c->async ? "true" : "false", c->deferred_error);
 		if (p->bad != NULL)
 			bprintf(dst, ",\"malformed\":\"%s\"", p->bad);
+		if (c->outs == NULL)
+			bprintf(dst, ",\"no_reply\":true");
 		bprintf(dst, "}");
 		return;
 	}
 	if (p->bad != NULL)
 		bprintf(dst, "<malformed: %s>", p->bad);
 	bprintf(dst, ")");
-	if (c->fn->ret != AVA_RET_VOID) {
+	if (c->outs == NULL) {
+		/* The call never returned: the server faulted in it. */
+		bprintf(dst, " = <no reply>");
+	} else if (c->fn->ret != AVA_RET_VOID) {
 		bprintf(dst, " = ");
 		ava_buf_put_bytes(dst, p->out->data, p->out->len);
 	}

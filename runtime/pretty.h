@@ -38,7 +38,8 @@ struct ava_pretty_call {
 	size_t args_len;
 	const struct ava_pretty_span *in; /* its spans, in order */
 	uint32_t nin;
-	const uint8_t *outs;           /* REPLY skeleton, or NULL */
+	const uint8_t *outs;           /* REPLY skeleton, or NULL: none was
+					* recorded (the call faulted) */
 	size_t outs_len;
 	const uint64_t *digests;       /* one per REPLY span, or NULL */
 	uint32_t ndigests;

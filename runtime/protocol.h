@@ -13,6 +13,12 @@
  *   server -> guest  ERROR     payload: int32 code + UTF-8 text (no NUL);
  *                              the server closes the connection after it.
  *   guest -> server  BYE       empty; the guest is leaving cleanly.
+ *   guest -> server  BATCH     payload: u64 base, then whole CALL frames
+ *                              (header and payload each), back to back:
+ *                              every one but the last ASYNC. See below.
+ *   server -> guest  DEFERRED  fn, thread, seq of an ASYNC call that
+ *                              failed; payload: u64 its return value. Sent
+ *                              only right before a REPLY to that thread.
  *
  * CALL payload: for each argument of the function's descriptor, in order:
  *   SCALAR            u64 value
@@ -45,6 +51,16 @@
  * Bounds: a frame payload is at most AVA_FRAME_MAX bytes; every count is
  * checked against the bytes remaining in the frame before anything is
  * allocated.
+ *
+ * Async calls and batches (doc/protocol.md, "Batches"). The ASYNC calls of
+ * a session are numbered 0, 1, 2, ... in the order the guest queued them,
+ * across all its threads and connections; a BATCH's `base` is the number
+ * of its first ASYNC call. The server runs a BATCH only once exactly
+ * `base` ASYNC calls of the session have run (at least `base` if the
+ * BATCH holds no ASYNC call: then it is a fence for its last, synchronous
+ * call), so async calls run in queue order whichever connection carried
+ * them. A failed ASYNC call is reported by DEFERRED before the next REPLY
+ * to its thread. ASYNC is only allowed for functions marked AVA_FN_ASYNC.
  */
 #ifndef AVA_PROTOCOL_H
 #define AVA_PROTOCOL_H
@@ -64,6 +80,8 @@ enum ava_msg_type {
 	AVA_MSG_REPLY = 4,
 	AVA_MSG_ERROR = 5,
 	AVA_MSG_BYE = 6,
+	AVA_MSG_BATCH = 7,
+	AVA_MSG_DEFERRED = 8,
 	AVA_MSG_TYPE_COUNT
 };
 

@@ -21,6 +21,7 @@
 
 #include "ava-error.h"
 #include "server-private.h"
+#include "session-fault.h"
 
 struct worker {
 	pid_t pid;
@@ -88,6 +89,26 @@ log_exit(const struct worker *w, int status, bool verbose)
 				WEXITSTATUS(status));
 }
 
+/* A worker killed by a signal (a fault in the driver): its journal must
+ * say so, and name the call (session-fault.h). */
+static void
+seal_fault(const struct server *s, const struct worker *w, int status)
+{
+	const struct ava_server_config *cfg = s->cfg;
+	uint64_t seq = 0;
+	if (!WIFSIGNALED(status) || cfg->journal_dir == NULL ||
+	    cfg->journal_mode == AVA_JOURNAL_OFF)
+		return;
+	int r = ava_session_fault_seal(cfg->journal_dir, w->session, &seq);
+	if (r < 0)
+		ava_session_log(w->session, w->pid, "journal: cannot record "
+				"the fault: %s", ava_strerror(r));
+	else if (seq != 0)
+		ava_session_log(w->session, w->pid, "journal: the session "
+				"ended in a fault at call #%llu",
+				(unsigned long long)seq);
+}
+
 static void
 forget(struct server *s, pid_t pid, int status)
 {
@@ -95,6 +116,7 @@ forget(struct server *s, pid_t pid, int status)
 		if (s->w[i].pid != pid)
 			continue;
 		log_exit(&s->w[i], status, s->cfg->verbose);
+		seal_fault(s, &s->w[i], status);
 		s->w[i] = s->w[--s->nw];
 		return;
 	}

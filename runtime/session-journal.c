@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "marshal-split.h"
 #include "server-private.h"
+#include "session-fault.h"
 #include "session-journal.h"
 
 struct ava_session_journal {
@@ -46,6 +47,10 @@ static void
 journal_log(void *data, const char *line)
 {
 	const struct ava_session_journal *sj = data;
+	/* The library names itself; the session's prefix already does. */
+	static const char own[] = "ava journal: ";
+	if (strncmp(line, own, sizeof(own) - 1) == 0)
+		line += sizeof(own) - 1;
 	ava_session_log(sj->id, getpid(), "journal: %s", line);
 }
 
@@ -110,6 +115,8 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 			 path, ava_strerror(err));
 		goto err_close;
 	}
+	/* A driver fault kills the worker: record which call it hit. */
+	ava_session_fault_arm(sj->j, sj->jsession, path);
 	*out = sj;
 	return 0;
 
@@ -161,6 +168,7 @@ ava_session_journal_call_begin(struct ava_session_journal *sj,
 	rec->fn = fn;
 	rec->thread = thread;
 	rec->async = async;
+	rec->deferred_error = 0;
 	rec->ntags = 0;
 	ava_buf_reset(&rec->args);
 	/* A payload that does not split is malformed: the session refuses it
@@ -172,6 +180,7 @@ ava_session_journal_call_begin(struct ava_session_journal *sj,
 	rec->seq = __atomic_add_fetch(&sj->next_seq, 1, __ATOMIC_RELAXED);
 	rec->start_ns = realtime_ns();
 	rec->t0 = monotonic_ns();
+	ava_session_fault_enter(rec);
 }
 
 void
@@ -200,6 +209,7 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 	if (sj == NULL || !rec->in_call || is_dead(sj))
 		return 0;
 	rec->in_call = false;
+	ava_session_fault_leave(rec);
 	uint64_t duration = monotonic_ns() - rec->t0;
 	ava_buf_reset(&rec->outs);
 	int err = ava_marshal_split(rec->fn, true, reply, rlen, &rec->outs,
@@ -224,6 +234,7 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 		.outs_len = rec->outs.len, .digests = rec->digests,
 		.ndigests = rec->nout, .start_ns = rec->start_ns,
 		.duration_ns = duration, .async = rec->async,
+		.deferred_error = rec->deferred_error,
 		.tags = rec->tags, .ntags = rec->ntags,
 	};
 	err = ava_journal_append(sj->j, &e, 0);
@@ -232,15 +243,51 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 	return err;
 }
 
+/*
+ * With AVA_JOURNAL_STATS=1 in the server's environment, a session logs its
+ * journal's counters as it closes: which write path ran (io_uring or the
+ * pwrite fallback) and how much it did, seen without tracing the worker.
+ */
+static void
+log_stats(struct ava_session_journal *sj)
+{
+	const char *env = getenv("AVA_JOURNAL_STATS");
+	if (env == NULL || strcmp(env, "1") != 0 || is_dead(sj) ||
+	    ava_journal_flush(sj->j) != 0)
+		return;
+	struct ava_journal_stats st;
+	ava_journal_get_stats(sj->j, &st);
+	ava_session_log(sj->id, getpid(), "journal stats: io=%s appended=%"
+			PRIu64 " committed=%" PRIu64 " batches=%" PRIu64
+			" inline_payloads=%" PRIu64 " blobs_written=%" PRIu64
+			" blobs_deduped=%" PRIu64 " blob_bytes=%" PRIu64
+			" uring_submissions=%" PRIu64 " uring_completions=%"
+			PRIu64 " pwrite_calls=%" PRIu64 " fsyncs=%" PRIu64
+			" backpressure_waits=%" PRIu64 " heap_staged=%" PRIu64
+			" state_skipped=%"
+			PRIu64 " compacted=%" PRIu64 " blobs_freed=%" PRIu64
+			" segments_deleted=%" PRIu64,
+			ava_journal_uses_uring(sj->j) ? "io_uring" : "pwrite",
+			st.appended, st.committed, st.batches,
+			st.inline_payloads, st.blobs_written, st.blobs_deduped,
+			st.blob_bytes_stored, st.uring_submissions,
+			st.uring_completions, st.pwrite_calls, st.fsyncs,
+			st.backpressure_waits, st.heap_staged, st.state_skipped,
+			st.compacted,
+			st.blobs_freed, st.segments_deleted);
+}
+
 void
 ava_session_journal_close(struct ava_session_journal *sj, int how,
 			  uint64_t fault_seq)
 {
 	if (sj == NULL)
 		return;
+	ava_session_fault_disarm();
 	int err = ava_journal_session_end(sj->j, sj->jsession,
 					  (enum ava_journal_end)how, fault_seq,
 					  realtime_ns());
+	log_stats(sj);
 	if (err == 0)
 		err = ava_journal_close(sj->j);
 	else

@@ -38,6 +38,7 @@ struct ava_journal_rec {
 	uint32_t thread;
 	uint64_t seq;
 	bool async;
+	int64_t deferred_error;    /* an async call's failure, reported later */
 	uint64_t start_ns;         /* CLOCK_REALTIME, for the record */
 	uint64_t t0;               /* CLOCK_MONOTONIC ns, for the duration */
 	struct ava_buf args, outs;
@@ -98,7 +99,9 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 			     struct ava_journal_rec *rec, uint8_t *reply,
 			     size_t rlen);
 
-/* Record how the session ended, flush and close. Accepts NULL. */
+/* Record how the session ended, flush and close. Accepts NULL. With
+ * AVA_JOURNAL_STATS=1 in the environment, first log one line of the
+ * journal's counters ("journal stats: io=io_uring|pwrite ..."). */
 void
 ava_session_journal_close(struct ava_session_journal *sj, int how,
 			  uint64_t fault_seq);

@@ -23,6 +23,7 @@
 #include "handle-table.h"
 #include "server-ctx.h"
 #include "server-private.h"
+#include "session-async.h"
 #include "session-journal.h"
 
 /*
@@ -46,6 +47,7 @@ struct ava_session {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;     /* signalled when nconns drops */
 	struct ava_handle_table *handles;
+	struct ava_session_async *async;  /* BATCH order, deferred errors */
 	struct ava_listener *joins;
 	struct conn *conns;      /* live connections, for a stop request */
 	bool stopping;           /* the server asked the session to end */
@@ -64,6 +66,8 @@ struct conn {
 	struct ava_server_ctx ctx;
 	struct ava_handle_ops hops;  /* ctx: this conn, for journal tags */
 	struct ava_journal_rec rec;
+	uint8_t *payload;            /* the CALL being served: in `in`, */
+	size_t len;                  /* or inside a BATCH there */
 	struct conn *next;           /* in s->conns */
 };
 
@@ -117,15 +121,23 @@ hop_ref(void *ctx, uint64_t id, int delta)
 /* ---- frames ----------------------------------------------------------- */
 
 static int
-send_frame(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
-	   uint64_t seq)
+send_bytes(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
+	   uint64_t seq, const void *p, size_t n)
 {
 	struct ava_frame_header h = {
 		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
 		.type = type, .api = c->s->api->api_id, .fn = fn,
-		.thread = thread, .seq = seq, .len = c->out.len,
+		.thread = thread, .seq = seq, .len = n,
 	};
-	return ava_transport_conn_send(c->conn, &h, c->out.data);
+	return ava_transport_conn_send(c->conn, &h, p);
+}
+
+/* c->out as the payload. */
+static int
+send_frame(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
+	   uint64_t seq)
+{
+	return send_bytes(c, type, fn, thread, seq, c->out.data, c->out.len);
 }
 
 static void
@@ -213,8 +225,8 @@ decode(struct conn *c, const struct ava_fn_desc *fn, bool *ran)
 {
 	struct ava_session *s = c->s;
 	pthread_mutex_lock(&s->lock);
-	int r = ava_marshal_call_decode(s->api, fn, c->in.payload.data,
-					c->in.payload.len, &c->hops, &c->call);
+	int r = ava_marshal_call_decode(s->api, fn, c->payload, c->len,
+					&c->hops, &c->call);
 	if (r == AVA_EHANDLE) {
 		int64_t err = invalid_error(s, c->call.bad_type);
 		log_refusal(c, fn, err);
@@ -266,27 +278,80 @@ answer_call(struct conn *c, const struct ava_fn_desc *fn)
 	return run_call(c);
 }
 
-static int
-serve_call(struct conn *c)
+/* The ASYNC call just answered in c->out failed: its thread hears of it
+ * before its next REPLY, and the journal keeps the error with the call. */
+static void
+note_async_failure(struct conn *c, const struct ava_frame_header *h,
+		   const struct ava_fn_desc *fn)
 {
 	struct ava_session *s = c->s;
-	const struct ava_frame_header *h = &c->in.h;
+	if (fn->ret != AVA_RET_STATUS || c->out.len < 8)
+		return;
+	uint64_t ret = ava_wire_get_le(c->out.data, 8);
+	if ((int64_t)ret == s->api->success)
+		return;
+	c->rec.deferred_error = (int64_t)ret;
+	struct ava_deferred d = { .thread = h->thread, .fn = h->fn,
+				  .seq = h->seq, .ret = ret };
+	ava_session_async_failed(s->async, &d);
+	if (s->verbose)
+		LOG(s, "%s (thread %" PRIu32 ", seq %" PRIu64 ", queued) "
+		    "failed with %" PRId64 "; deferred to the thread's next "
+		    "synchronizing call", fn->name, h->thread, h->seq,
+		    (int64_t)ret);
+}
+
+/* Before a REPLY to thread: the failures of its queued calls, oldest
+ * first (doc/protocol.md, "Deferred errors"). */
+static int
+send_deferred(struct conn *c, uint32_t thread)
+{
+	struct ava_deferred d[16];
+	size_t n;
+	uint8_t w[8];
+	int r = 0;
+	while (r == 0 && (n = ava_session_async_take(c->s->async, thread, d,
+						     16)) > 0) {
+		for (size_t i = 0; i < n && r == 0; i++) {
+			ava_wire_put_le(w, d[i].ret, 8);
+			r = send_bytes(c, AVA_MSG_DEFERRED, d[i].fn, thread,
+				       d[i].seq, w, sizeof(w));
+		}
+	}
+	return r;
+}
+
+static int
+serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
+{
+	struct ava_session *s = c->s;
 	const struct ava_fn_desc *fn = ava_api_fn(s->api, h->fn);
+	bool async = h->flags & AVA_FRAME_ASYNC;
 	if (h->api != s->api->api_id || fn == NULL) {
 		LOG(s, "closed: unknown %s %" PRIu32 " (seq %" PRIu64 ")",
 		    fn == NULL ? "function id" : "api id",
 		    fn == NULL ? h->fn : h->api, h->seq);
 		return AVA_ENOFN;
 	}
+	if (async && !(fn->flags & AVA_FN_ASYNC)) {
+		/* It has results, or it creates objects: the guest could
+		 * never learn them. */
+		LOG(s, "closed: queued call to %s, which is never async (seq %"
+		    PRIu64 ")", fn->name, h->seq);
+		return AVA_EPROTO;
+	}
 	c->ctx.thread = h->thread;
 	c->ctx.seq = h->seq;
+	c->payload = payload;
+	c->len = (size_t)h->len;
 	ava_buf_reset(&c->out);
 	/* The journal takes its view of the CALL before decoding rewrites
 	 * handle ids in place, and of the REPLY before it is sent. */
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
-				       c->in.payload.data, c->in.payload.len,
-				       h->flags & AVA_FRAME_ASYNC);
+				       payload, c->len, async);
 	int r = answer_call(c, fn);
+	if (r >= 0 && async)
+		note_async_failure(c, h, fn);
 	if (r >= 0)
 		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
 					     c->out.len);
@@ -298,11 +363,86 @@ serve_call(struct conn *c)
 		return r;
 	}
 	__atomic_add_fetch(&s->ncalls, 1, __ATOMIC_RELAXED);
-	if (h->flags & AVA_FRAME_ASYNC)
+	if (async)
 		return 0;
-	r = send_frame(c, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
+	r = send_deferred(c, h->thread);
+	if (r == 0)
+		r = send_frame(c, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
 	if (r < 0)
 		LOG(s, "closed: cannot send reply: %s", ava_strerror(r));
+	return r;
+}
+
+/*
+ * Check a BATCH's frames before anything runs: each a CALL within the
+ * batch, all ASYNC but perhaps the last. *has_async: any ASYNC at all.
+ */
+static int
+check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async)
+{
+	struct ava_frame_header h;
+	uint8_t *p;
+	bool sync_seen = false;
+	int r;
+	*has_async = false;
+	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
+		if (sync_seen) {
+			LOG(c->s, "closed: a synchronous call inside a batch");
+			return AVA_EPROTO;
+		}
+		sync_seen = !(h.flags & AVA_FRAME_ASYNC);
+		*has_async |= !sync_seen;
+	}
+	if (r < 0)
+		LOG(c->s, "closed: malformed batch: %s", ava_strerror(r));
+	return r;
+}
+
+/*
+ * A BATCH (doc/protocol.md, "Batches"): wait until the session's ASYNC
+ * calls before it have run, wherever they came from, then serve its calls
+ * in order.
+ */
+static int
+serve_batch(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	struct ava_batch_reader br;
+	struct ava_frame_header h;
+	uint8_t *p;
+	uint64_t base;
+	bool has_async;
+	int r = ava_batch_begin(&br, c->in.payload.data, c->in.payload.len,
+				&base);
+	if (r < 0) {
+		LOG(s, "closed: malformed batch: no base");
+		return r;
+	}
+	if ((r = check_batch(c, br, &has_async)) < 0)
+		return r;
+	r = ava_session_async_fence(s->async, base, has_async);
+	if (r < 0) {
+		LOG(s, "closed: %s %" PRIu64, r == AVA_EDEAD ?
+		    "a batch waits for queued calls that never came: base" :
+		    "a batch numbered twice: base", base);
+		return r;
+	}
+	/* The count goes up once, before a synchronous last call: that one
+	 * may block (clWaitForEvents), and other connections' batches must
+	 * not wait for it. Fences only ever wait for whole batches. */
+	uint64_t ran = 0;
+	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
+		bool async = h.flags & AVA_FRAME_ASYNC;
+		if (!async && ran > 0) {
+			ava_session_async_ran(s->async, ran);
+			ran = 0;
+		}
+		if ((r = serve_call(c, &h, p)) < 0)
+			return r;
+		ran += async;
+	}
+	if (ran > 0)
+		ava_session_async_ran(s->async, ran);
 	return r;
 }
 
@@ -318,12 +458,16 @@ loop(struct conn *c)
 			return 0;
 		if (r < 0)
 			return r;
-		if (c->in.h.type != AVA_MSG_CALL) {
+		if (c->in.h.type == AVA_MSG_BATCH)
+			r = serve_batch(c);
+		else if (c->in.h.type == AVA_MSG_CALL)
+			r = serve_call(c, &c->in.h, c->in.payload.data);
+		else {
 			LOG(c->s, "closed: unexpected message type %u",
 			    c->in.h.type);
 			return AVA_EPROTO;
 		}
-		if ((r = serve_call(c)) < 0)
+		if (r < 0)
 			return r;
 	}
 }
@@ -380,6 +524,7 @@ add_conn(struct ava_session *s, struct conn *c)
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
+	ava_session_async_conns(s->async, 1);
 	if (s->stopping)
 		ava_transport_conn_shutdown(c->conn);
 	pthread_mutex_unlock(&s->lock);
@@ -397,6 +542,7 @@ drop_conn(struct ava_session *s, struct conn *c)
 		}
 	}
 	s->nconns--;
+	ava_session_async_conns(s->async, -1);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 	conn_destroy(c);
@@ -476,6 +622,7 @@ join_thread(void *arg)
 static int
 finish_session(struct ava_session *s, int r)
 {
+	ava_session_async_destroy(s->async, s->api);
 	ava_handle_table_destroy(s->handles);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
@@ -583,6 +730,7 @@ stop_thread(void *arg)
 	if (sigwait(&set, &sig) != 0)
 		return NULL;
 	pthread_mutex_lock(&s->lock);
+	ava_session_async_stop(s->async);
 	if (s->nconns > 0) {
 		s->stopping = true;
 		for (struct conn *c = s->conns; c != NULL; c = c->next)
@@ -627,6 +775,8 @@ run_session(struct conn *c)
 	while (owner == 0);
 	s->token = random_u64();
 	int r = ava_handle_table_create(s->api, owner, &s->handles);
+	if (r == 0)
+		r = ava_session_async_create(s->id, getpid(), &s->async);
 	if (r == 0)
 		r = open_journal(c);
 	if (r < 0) {

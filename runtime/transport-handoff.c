@@ -6,6 +6,11 @@
  * process the accept loop forked for it; that process passes the
  * connection to the session's worker and exits. The receiving side checks
  * the sender's uid, and the session checks the token in the message.
+ *
+ * One message carries the socket, the transport's second descriptor if
+ * it has one (shm:: the region's memfd), the caller's n bytes, then
+ * u8 kind, u8 nstate and nstate bytes of the transport's own state (shm::
+ * its private ring positions), which the receiving side adopts.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +21,9 @@
 
 #include "ava-error.h"
 #include "transport-private.h"
+
+/* The callers' part of a handoff message (session id and token). */
+#define HANDOFF_MSG_MAX 64
 
 static socklen_t
 abstract_addr(const char *name, struct sockaddr_un *sun)
@@ -78,18 +86,19 @@ err_free:
 }
 
 static int
-send_fd(int sock, int fd, const void *msg, size_t n)
+send_fds(int sock, const int *fds, int nfds, const void *msg, size_t n)
 {
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } u;
 	struct iovec iov = { .iov_base = (void *)msg, .iov_len = n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+			    .msg_control = u.b,
+			    .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
 	memset(&u, 0, sizeof(u));
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	ssize_t k;
 	do
 		k = sendmsg(sock, &m, MSG_NOSIGNAL);
@@ -105,23 +114,37 @@ ava_transport_conn_handoff(struct ava_conn *c, const char *name,
 {
 	if (c->fd < 0)
 		return AVA_ENOTSUP;
+	struct ava_conn_export e = { .kind = AVA_HANDOFF_STREAM, .fd2 = -1 };
+	int r = c->ops->handoff != NULL ? c->ops->handoff(c, &e) : 0;
+	if (r < 0)
+		return r;
+	uint8_t buf[HANDOFF_MSG_MAX + 2 + AVA_HANDOFF_STATE_MAX];
+	if (n > HANDOFF_MSG_MAX || e.nstate > AVA_HANDOFF_STATE_MAX)
+		return AVA_ETOOBIG;
+	memcpy(buf, msg, n);
+	buf[n] = e.kind;
+	buf[n + 1] = (uint8_t)e.nstate;
+	memcpy(buf + n + 2, e.state, e.nstate);
+	int fds[2] = { c->fd, e.fd2 };
 	struct sockaddr_un sun;
 	socklen_t len = abstract_addr(name, &sun);
 	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return -errno;
-	int r = connect(sock, (struct sockaddr *)&sun, len) == 0 ? 0 : -errno;
+	r = connect(sock, (struct sockaddr *)&sun, len) == 0 ? 0 : -errno;
 	if (r == 0)
-		r = send_fd(sock, c->fd, msg, n);
+		r = send_fds(sock, fds, e.fd2 >= 0 ? 2 : 1, buf,
+			     n + 2 + e.nstate);
 	close(sock);
 	return r;
 }
 
-/* Receive one fd and exactly n message bytes from a connected sender. */
+/* Receive one message of at most n bytes (*got) and up to two fds
+ * (*nfds, the rest unset). */
 static int
-recv_fd(int sock, void *msg, size_t n, int *fd)
+recv_fds(int sock, void *msg, size_t n, size_t *got, int fds[2], int *nfds)
 {
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	union { struct cmsghdr h; char b[CMSG_SPACE(2 * sizeof(int))]; } u;
 	struct iovec iov = { .iov_base = msg, .iov_len = n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
 			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
@@ -132,15 +155,39 @@ recv_fd(int sock, void *msg, size_t n, int *fd)
 	if (k < 0)
 		return -errno;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	if (c == NULL || c->cmsg_type != SCM_RIGHTS ||
-	    c->cmsg_len != CMSG_LEN(sizeof(int)))
-		return AVA_EPROTO;
-	memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if ((size_t)k != n || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		close(*fd);
+	*nfds = 0;
+	if (c != NULL && c->cmsg_level == SOL_SOCKET &&
+	    c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+		*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	if (*nfds > 2)
+		*nfds = 2;  /* the buffer holds two: MSG_CTRUNC below */
+	if (*nfds > 0)
+		memcpy(fds, CMSG_DATA(c), (size_t)*nfds * sizeof(int));
+	*got = (size_t)k;
+	if (*nfds == 0 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		for (int i = 0; i < *nfds; i++)
+			close(fds[i]);
 		return AVA_EPROTO;
 	}
 	return 0;
+}
+
+/* Build the connection the message describes; owns the fds. */
+static int
+adopt(const uint8_t *tail, size_t left, const int *fds, int nfds,
+      const char *addr, struct ava_conn **out)
+{
+	size_t nstate = left >= 2 ? tail[1] : SIZE_MAX;
+	uint8_t kind = left >= 2 ? tail[0] : 0xff;
+	if (nstate == left - 2 && kind == AVA_HANDOFF_STREAM && nfds == 1 &&
+	    nstate == 0)
+		return ava_stream_conn_create(fds[0], addr, out);
+	if (nstate == left - 2 && kind == AVA_HANDOFF_SHM && nfds == 2)
+		return ava_shm_adopt(fds[0], fds[1], tail + 2, nstate, addr,
+				     out);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return AVA_EPROTO;
 }
 
 static bool
@@ -156,13 +203,25 @@ int
 ava_transport_handoff_accept(struct ava_listener *l, const char *addr,
 			     void *msg, size_t n, struct ava_conn **out)
 {
+	if (n > HANDOFF_MSG_MAX)
+		return AVA_ETOOBIG;
 	int sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (sock < 0)
 		return -errno;
-	int fd = -1;
-	int r = same_user(sock) ? recv_fd(sock, msg, n, &fd) : AVA_EAUTH;
+	uint8_t buf[HANDOFF_MSG_MAX + 2 + AVA_HANDOFF_STATE_MAX];
+	int fds[2], nfds = 0;
+	size_t got = 0;
+	int r = same_user(sock) ? recv_fds(sock, buf, n + 2 +
+					    AVA_HANDOFF_STATE_MAX, &got, fds,
+					    &nfds) : AVA_EAUTH;
 	close(sock);
 	if (r < 0)
 		return r;
-	return ava_stream_conn_create(fd, addr, out);
+	if (got < n) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return AVA_EPROTO;
+	}
+	memcpy(msg, buf, n);
+	return adopt(buf + n, got - n, fds, nfds, addr, out);
 }

@@ -2,19 +2,44 @@
  * transport-private.h - what a transport implements. Not for callers.
  *
  * A transport provides frame-level send/recv rather than a byte stream, so
- * that a shared-memory transport can later pass bulk payloads in place.
- * Stream transports (unix, tcp, vsock) share the helpers below.
+ * that a shared-memory transport can pass payloads in place.
+ * Stream transports (unix, tcp, vsock) share the helpers below; shm:
+ * (transport-shm.c) keeps a unix socket beside its rings.
  */
 #ifndef AVA_TRANSPORT_PRIVATE_H
 #define AVA_TRANSPORT_PRIVATE_H
 
 #include "transport.h"
 
+/*
+ * What a connection hands to another process besides its socket (see
+ * ava_transport_conn_handoff): a second descriptor and a few bytes of
+ * state, which the receiving side passes to the transport's adopt
+ * function. Stream connections hand over the socket alone.
+ */
+enum {
+	AVA_HANDOFF_STREAM = 0,
+	AVA_HANDOFF_SHM = 1,
+};
+
+#define AVA_HANDOFF_STATE_MAX 64
+
+struct ava_conn_export {
+	uint8_t kind;                /* AVA_HANDOFF_* */
+	int fd2;                     /* -1, or borrowed from the connection */
+	uint8_t state[AVA_HANDOFF_STATE_MAX];
+	size_t nstate;
+};
+
 struct ava_conn_ops {
 	int (*send)(struct ava_conn *c, const struct ava_frame_header *h,
 		    const void *payload);
 	int (*recv)(struct ava_conn *c, struct ava_frame *f);
 	void (*destroy)(struct ava_conn *c);
+	/* Optional: wake blocked send/recv (default: shutdown(fd)). */
+	void (*shutdown)(struct ava_conn *c);
+	/* Optional: fill e for a handoff (default: the socket alone). */
+	int (*handoff)(struct ava_conn *c, struct ava_conn_export *e);
 };
 
 struct ava_conn {
@@ -41,6 +66,29 @@ ava_unix_listen(const struct ava_addr *a, const char *addr,
 int
 ava_unix_connect(const struct ava_addr *a, const char *addr,
 		 struct ava_conn **out);
+
+/* A connected unix stream socket to a->path, for transports built on one. */
+int
+ava_unix_connect_fd(const struct ava_addr *a, int *out);
+
+/* The unix listener's destroy, for listeners that reuse its socket. */
+void
+ava_unix_listener_destroy(struct ava_listener *l, int unlink_path);
+
+/* shm: (transport-shm.c). The listener is a unix socket at a->path. */
+int
+ava_shm_listen(const struct ava_addr *a, const char *addr,
+	       struct ava_listener **out);
+
+int
+ava_shm_connect(const struct ava_addr *a, const char *addr,
+		struct ava_conn **out);
+
+/* Rebuild a handed-off shm: connection from its socket fd and memfd (both
+ * owned from now on, closed on failure) and the exported state. */
+int
+ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
+	      const char *addr, struct ava_conn **out);
 
 /* Frame I/O over a connected stream fd. */
 int

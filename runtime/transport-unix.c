@@ -21,8 +21,8 @@ fill_sockaddr(const struct ava_addr *a, struct sockaddr_un *sun)
 	memcpy(sun->sun_path, a->path, strlen(a->path) + 1);
 }
 
-static int
-connect_fd(const struct ava_addr *a, int *out)
+int
+ava_unix_connect_fd(const struct ava_addr *a, int *out)
 {
 	struct sockaddr_un sun;
 	fill_sockaddr(a, &sun);
@@ -55,7 +55,7 @@ clear_stale(const struct ava_addr *a)
 	if (!S_ISSOCK(st.st_mode))
 		return -EADDRINUSE;
 	int fd;
-	int r = connect_fd(a, &fd);
+	int r = ava_unix_connect_fd(a, &fd);
 	if (r == 0) {
 		close(fd);
 		return -EADDRINUSE;
@@ -76,8 +76,8 @@ unix_accept(struct ava_listener *l, struct ava_conn **out)
 	return ava_stream_conn_create(fd, l->addr, out);
 }
 
-static void
-unix_destroy(struct ava_listener *l, int unlink_path)
+void
+ava_unix_listener_destroy(struct ava_listener *l, int unlink_path)
 {
 	struct ava_addr a;
 	if (unlink_path && ava_transport_addr_parse(l->addr, &a) == 0)
@@ -89,7 +89,7 @@ unix_destroy(struct ava_listener *l, int unlink_path)
 
 static const struct ava_listener_ops unix_listener_ops = {
 	.accept = unix_accept,
-	.destroy = unix_destroy,
+	.destroy = ava_unix_listener_destroy,
 };
 
 static int
@@ -143,7 +143,7 @@ ava_unix_connect(const struct ava_addr *a, const char *addr,
 		 struct ava_conn **out)
 {
 	int fd;
-	int r = connect_fd(a, &fd);
+	int r = ava_unix_connect_fd(a, &fd);
 	if (r < 0)
 		return r;
 	return ava_stream_conn_create(fd, addr, out);

@@ -72,6 +72,8 @@ ava_transport_listen(const char *addr, struct ava_listener **out)
 	int r = ava_transport_addr_parse(addr, &a);
 	if (r < 0)
 		return r;
+	if (a.kind == AVA_ADDR_SHM)
+		return ava_shm_listen(&a, addr, out);
 	if (a.kind != AVA_ADDR_UNIX)
 		return AVA_ENOTSUP;
 	return ava_unix_listen(&a, addr, out);
@@ -98,7 +100,9 @@ ava_transport_listener_shutdown(struct ava_listener *l)
 void
 ava_transport_conn_shutdown(struct ava_conn *c)
 {
-	if (c->fd >= 0)
+	if (c->ops->shutdown != NULL)
+		c->ops->shutdown(c);
+	else if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
 }
 
@@ -123,6 +127,8 @@ ava_transport_connect(const char *addr, struct ava_conn **out)
 	int r = ava_transport_addr_parse(addr, &a);
 	if (r < 0)
 		return r;
+	if (a.kind == AVA_ADDR_SHM)
+		return ava_shm_connect(&a, addr, out);
 	if (a.kind != AVA_ADDR_UNIX)
 		return AVA_ENOTSUP;
 	return ava_unix_connect(&a, addr, out);

@@ -1,10 +1,14 @@
 /*
  * transport.h - one interface over every way a guest reaches a server.
  *
- * An address is `unix:PATH` (implemented), `tcp:HOST:PORT` or `shm:PATH`
- * (recognised; AVA_ENOTSUP until they exist). Callers only see listeners,
- * connections and frames, so a new transport is one more ops table in its
- * own file (see transport-private.h) and no caller changes.
+ * An address is `unix:PATH`, `shm:PATH` (a unix socket at PATH plus a
+ * shared-memory ring pair per connection, transport-shm.c) or
+ * `tcp:HOST:PORT` (recognised; AVA_ENOTSUP until it exists). Callers only
+ * see listeners, connections and frames, so a new transport is one more
+ * ops table in its own file (see transport-private.h) and no caller
+ * changes. Both implemented transports give the same errors for the same
+ * events (a peer that closes, dies, or sends a bad frame); shm: adds
+ * AVA_ESHM for a peer that breaks the shared region's rules.
  *
  * Thread safety: a connection may be used by one sender and one receiver
  * at a time; callers serialize the rest. Listeners are single-threaded.
@@ -84,14 +88,19 @@ ava_transport_listener_abandon(struct ava_listener *l);
 /*
  * Connect to addr. Returns 0, AVA_EADDR, AVA_ENOTSUP, -ENAMETOOLONG or a
  * negative errno (-ENOENT, -ECONNREFUSED: no server there). The caller owns
- * *out.
+ * *out. Like a unix connect, an shm: connect does not wait for the server
+ * to accept: the first send or recv takes the server's region, or fails
+ * with -ETIMEDOUT, AVA_ECLOSED or AVA_EPROTO (no shm: server there).
  */
 int
 ava_transport_connect(const char *addr, struct ava_conn **out);
 
 /*
  * Send one frame: h->len payload bytes from payload (NULL if h->len is 0).
- * Returns 0 or a negative errno (-EPIPE, -ECONNRESET: the peer is gone).
+ * Returns 0 or a negative errno (-EPIPE, -ECONNRESET: the peer is gone);
+ * over shm: also AVA_ESHM (the peer broke the shared ring). As into a
+ * socket buffer, a send into a ring with room succeeds even when the peer
+ * has just died; the next recv reports it.
  */
 int
 ava_transport_conn_send(struct ava_conn *c, const struct ava_frame_header *h,
@@ -102,8 +111,10 @@ ava_transport_conn_send(struct ava_conn *c, const struct ava_frame_header *h,
  * actually arrive, so a lying length costs no memory up front).
  * Returns 0; AVA_ECLOSED if the peer closed cleanly between frames;
  * AVA_EPROTO for a truncated frame (f->got tells how far it came) or a bad
- * header; AVA_EVERSION; AVA_ETOOBIG (f->h.len is the length claimed); or a
- * negative errno. f->h holds the header whenever one was read.
+ * header; AVA_EVERSION; AVA_ETOOBIG (f->h.len is the length claimed);
+ * AVA_ESHM (shm:, the peer broke the shared ring or the socket beside it;
+ * sticky); or a negative errno. f->h holds the header whenever one was
+ * read.
  */
 int
 ava_transport_conn_recv(struct ava_conn *c, struct ava_frame *f);

@@ -67,6 +67,52 @@ ava_frame_header_decode(const uint8_t *in, size_t n,
 	return 0;
 }
 
+int
+ava_batch_begin(struct ava_batch_reader *r, uint8_t *p, size_t n,
+		uint64_t *base)
+{
+	*base = 0;
+	r->p = p;
+	r->left = n;
+	if (n < 8)
+		return AVA_EPROTO;
+	*base = ava_wire_get_le(p, 8);
+	r->p += 8;
+	r->left -= 8;
+	return 0;
+}
+
+int
+ava_batch_next(struct ava_batch_reader *r, struct ava_frame_header *h,
+	       uint8_t **payload)
+{
+	*payload = NULL;
+	if (r->left == 0) {
+		memset(h, 0, sizeof(*h));
+		return 0;
+	}
+	int err = ava_frame_header_decode(r->p, r->left, h);
+	if (err < 0)
+		return err;
+	size_t rest = r->left - AVA_FRAME_HEADER_SIZE;
+	if (h->type != AVA_MSG_CALL || h->len > rest)
+		return AVA_EPROTO;
+	*payload = r->p + AVA_FRAME_HEADER_SIZE;
+	r->p += AVA_FRAME_HEADER_SIZE + (size_t)h->len;
+	r->left = rest - (size_t)h->len;
+	return 1;
+}
+
+int
+ava_batch_put_frame(struct ava_buf *b, const struct ava_frame_header *h,
+		    const void *p, size_t n)
+{
+	uint8_t hdr[AVA_FRAME_HEADER_SIZE];
+	ava_frame_header_encode(h, hdr);
+	ava_buf_put_bytes(b, hdr, sizeof(hdr));
+	return ava_buf_put_bytes(b, p, n);
+}
+
 void
 ava_buf_init(struct ava_buf *b)
 {

@@ -49,6 +49,42 @@ ava_frame_header_decode(const uint8_t *in, size_t n,
 			struct ava_frame_header *h);
 
 /*
+ * BATCH payloads (protocol.h): a u64 base, then whole frames back to back,
+ * each a 40-byte header and its `len` payload bytes.
+ */
+struct ava_batch_reader {
+	uint8_t *p;
+	size_t left;
+};
+
+/*
+ * Start reading the n-byte BATCH payload at p (rewritten in place by
+ * whoever decodes the calls in it); *base receives its base.
+ * Returns 0, or AVA_EPROTO if fewer than 8 bytes are there.
+ */
+int
+ava_batch_begin(struct ava_batch_reader *r, uint8_t *p, size_t n,
+		uint64_t *base);
+
+/*
+ * The next frame of the batch: its header in *h and its payload at
+ * *payload (h->len bytes inside the batch). Returns 1, 0 at the end of the
+ * batch, or the error of a malformed frame: what ava_frame_header_decode
+ * returns, or AVA_EPROTO for a frame that is not a CALL or runs past the
+ * end of the batch. Nothing is read outside the batch.
+ */
+int
+ava_batch_next(struct ava_batch_reader *r, struct ava_frame_header *h,
+	       uint8_t **payload);
+
+struct ava_buf;
+
+/* Append one frame of a batch: h (its len must be n) and n bytes at p. */
+int
+ava_batch_put_frame(struct ava_buf *b, const struct ava_frame_header *h,
+		    const void *p, size_t n);
+
+/*
  * A growable byte buffer. Errors are sticky: after a failed append every
  * later append is a no-op and ava_buf_error() reports the first error, so
  * encoders can append many fields and check once.

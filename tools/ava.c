@@ -16,8 +16,11 @@ static const struct ava_cmd commands[] = {
 	{ "run", cmd_run,
 	  "[--server ADDR] [--journal DIR] [--journal-mode M] -- CMD [ARG...]",
 	  "run an unmodified program with its API calls going through ava" },
+	{ "replay", cmd_replay,
+	  "DIR [--session S] [--until SEQ] [--no-verify] [--speed max|recorded] [--report FILE] [--stall S]",
+	  "re-execute a journal without the application; check every result" },
 	{ "journal", cmd_journal,
-	  "ls|dump|stats|verify|export DIR [OPTION]...",
+	  "ls|dump|stats|verify|export|trim|diff DIR [OPTION]...",
 	  "read a journal: sessions, calls, statistics, checks, traces" },
 };
 

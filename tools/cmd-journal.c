@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ava-error.h"
+#include "journal-calls.h"
 #include "journal-view.h"
 #include "tool.h"
 
@@ -124,6 +125,9 @@ dump_call(const struct ava_journal_session *s,
 	if (err == 0) {
 		fwrite(line.data, 1, line.len, stdout);
 		fputc('\n', stdout);
+	} else {
+		tool_error("journal dump: session %" PRIu64 ": call #%" PRIu64
+			   ": %s", s->id, c->seq, ava_strerror(err));
 	}
 	ava_buf_finish(&line);
 	return err;
@@ -144,13 +148,15 @@ static int
 verify_one(const char *dir)
 {
 	struct ava_journal_verify_report rep;
+	journal_view_guard("verify", dir);
 	int err = ava_journal_verify(dir, &rep);
 	if (err != 0) {
-		if (rep.first[0] != '\0')
-			tool_error("journal verify: %s", rep.first);
+		/* Name the journal: DIR may hold many session-N. */
+		const char *why = rep.first[0] ? rep.first : ava_strerror(err);
+		if (strncmp(why, dir, strlen(dir)) == 0)
+			tool_error("journal verify: %s", why);
 		else
-			tool_error("journal verify: %s: %s", dir,
-				   ava_strerror(err));
+			tool_error("journal verify: %s: %s", dir, why);
 		return AVA_EXIT_FAILURE;
 	}
 	printf("%s: ok: %" PRIu64 " sessions, %" PRIu64 " calls, %" PRIu64
@@ -223,7 +229,9 @@ journal_usage(FILE *f)
 		"       ava journal dump DIR [--session S] [--from SEQ] [--until SEQ] [--json]\n"
 		"       ava journal stats DIR [--session S]\n"
 		"       ava journal verify DIR\n"
-		"       ava journal export DIR --format chrome [--session S] [-o FILE]\n");
+		"       ava journal export DIR --format chrome [--session S] [-o FILE]\n"
+		"       ava journal trim DIR --keep SEQ[,SEQ...] [--session S] -o OUT\n"
+		"       ava journal diff A B [--session S]\n");
 }
 
 int
@@ -245,7 +253,8 @@ cmd_journal(int argc, char **argv)
 	} subs[] = {
 		{ "ls", journal_ls }, { "dump", journal_dump },
 		{ "stats", journal_stats }, { "verify", journal_verify },
-		{ "export", journal_export },
+		{ "export", journal_export }, { "trim", journal_trim },
+		{ "diff", journal_diff },
 	};
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		if (strcmp(sub, subs[i].name) != 0)
@@ -260,6 +269,6 @@ cmd_journal(int argc, char **argv)
 		return rc;
 	}
 	tool_error("journal: unknown subcommand '%s' (ls, dump, stats, verify, "
-		   "export)", sub);
+		   "export, trim, diff)", sub);
 	return AVA_EXIT_USAGE;
 }

@@ -3,7 +3,8 @@
  *
  * Without --server, a private server is forked for the duration of the
  * command (the embedded default): it listens on a socket in a fresh
- * temporary directory, and the command is pointed at it through AVA_SERVER.
+ * temporary directory, over shm: unless --transport or AVA_TRANSPORT say
+ * unix, and the command is pointed at it through AVA_SERVER.
  * OCL_ICD_VENDORS names ava's ICD file alone, so the command sees only ava's
  * platform, which presents the server's real devices. The server process
  * itself keeps the caller's environment, so it loads the real vendors.
@@ -31,6 +32,7 @@
 
 struct run_opts {
 	const char *server;
+	const char *transport;   /* the private server's: "unix" or "shm" */
 	struct ava_server_config cfg;
 	char **cmd;
 };
@@ -41,16 +43,38 @@ static void
 run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ava run [--server ADDR] [--journal DIR]"
-		" [--journal-mode full|state|off]\n"
-		"               [--sync none|batch|strict] [--verbose] -- CMD [ARG...]\n"
+		"usage: ava run [--server ADDR | --transport unix|shm] [--journal DIR]\n"
+		"               [--journal-mode full|state|off] [--sync none|batch|strict]\n"
+		"               [--verbose] -- CMD [ARG...]\n"
 		"\n"
 		"  --server ADDR       use the running server at ADDR instead of a\n"
 		"                      private one\n"
+		"  --transport T       the private server's transport: shm (default,\n"
+		"                      or $AVA_TRANSPORT) or unix\n"
 		"  --journal DIR       journal the private server's calls into DIR\n"
 		"  --journal-mode M    full, state or off (default full with --journal)\n"
 		"  --sync S            journal durability: none, batch (default), strict\n"
 		"  --verbose           log the private server's sessions\n");
+}
+
+/* --transport, else $AVA_TRANSPORT, else shm: (the fast one). */
+static bool
+pick_transport(struct run_opts *o)
+{
+	const char *from = "--transport ";
+	if (o->transport == NULL) {
+		o->transport = getenv("AVA_TRANSPORT");
+		from = "AVA_TRANSPORT=";
+	}
+	if (o->transport == NULL || o->transport[0] == '\0')
+		o->transport = "shm";
+	else if (strcmp(o->transport, "shm") != 0 &&
+		 strcmp(o->transport, "unix") != 0) {
+		tool_error("run: %s%s: the transport is unix or shm", from,
+			   o->transport);
+		return false;
+	}
+	return true;
 }
 
 static int
@@ -58,6 +82,7 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' },
+		{ "transport", required_argument, NULL, 't' },
 		{ "journal", required_argument, NULL, 'j' },
 		{ "journal-mode", required_argument, NULL, 'm' },
 		{ "sync", required_argument, NULL, 'y' },
@@ -68,9 +93,10 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 	bool mode_set = false;
 	int c;
 	/* '+': stop at the command, so its own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+s:j:m:y:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:t:j:m:y:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': o->server = optarg; break;
+		case 't': o->transport = optarg; break;
 		case 'j': o->cfg.journal_dir = optarg; break;
 		case 'm':
 			if (!tool_parse_journal_mode(optarg, &o->cfg.journal_mode))
@@ -98,6 +124,13 @@ parse_run_options(int argc, char **argv, struct run_opts *o)
 			   "--server, journal on that server instead");
 		return AVA_EXIT_USAGE;
 	}
+	if (o->server != NULL && o->transport != NULL) {
+		tool_error("run: --transport applies to the private server; with "
+			   "--server, ADDR names the transport");
+		return AVA_EXIT_USAGE;
+	}
+	if (o->server == NULL && !pick_transport(o))
+		return AVA_EXIT_USAGE;
 	o->cmd = argv + optind;
 	return tool_check_server_config(&o->cfg);
 }
@@ -264,7 +297,7 @@ run_with_private_server(struct run_opts *o, const char *icd)
 		return AVA_EXIT_FAILURE;
 	}
 	snprintf(sock, sizeof(sock), "%s/server.sock", dir);
-	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	snprintf(addr, sizeof(addr), "%s:%s", o->transport, sock);
 
 	int rc = AVA_EXIT_FAILURE;
 	pid_t server = start_private_server(&o->cfg, addr);

@@ -60,8 +60,10 @@ stat_call(const struct ava_journal_session *s,
 		}
 		st->nfns = st->api->nfns;
 		st->fns = calloc(st->nfns, sizeof(*st->fns));
-		if (st->fns == NULL)
+		if (st->fns == NULL) {
+			tool_error("journal stats: out of memory");
 			return -12;
+		}
 	}
 	uint64_t bytes = payload_bytes(c);
 	st->total.calls++;
@@ -188,7 +190,11 @@ chrome_call(const struct ava_journal_session *s,
 		PRIu64 ",\"ret\":%" PRId64 "}}", name, category(name),
 		c->start_ns / 1e3, c->duration_ns / 1e3, s->id, c->thread,
 		c->seq, c->ret);
-	return ferror(ch->f) ? -5 : 0;
+	if (ferror(ch->f)) {
+		tool_error("journal export: write failed");
+		return -5;
+	}
+	return 0;
 }
 
 int

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -147,6 +148,54 @@ journal_set_path(const struct journal_set *set, size_t i)
 	return set->paths[i];
 }
 
+uint64_t
+journal_set_id(const struct journal_set *set, size_t i)
+{
+	return set->ids[i];
+}
+
+static const char *volatile guard_sub;
+static const char *volatile guard_path;
+
+static void
+put(const char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Async-signal-safe: write() and _exit() only. */
+static void
+on_sigbus(int sig)
+{
+	(void)sig;
+	put("ava: journal ");
+	put(guard_sub ? guard_sub : "?");
+	put(": ");
+	put(guard_path ? guard_path : "?");
+	put(": damaged: a record reaches past the end of data.mdb\n");
+	_exit(AVA_EXIT_FAILURE);
+}
+
+void
+journal_view_guard(const char *sub, const char *path)
+{
+	static bool installed;
+	guard_sub = sub;
+	guard_path = path;
+	if (installed)
+		return;
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	sigemptyset(&sa.sa_mask);
+	installed = sigaction(SIGBUS, &sa, NULL) == 0;
+}
+
 struct sessions {
 	uint64_t want, id;   /* id: the set's name for the journal's session */
 	int (*fn)(struct ava_journal_reader *r,
@@ -155,6 +204,8 @@ struct sessions {
 	void *data;
 	struct ava_journal_reader *r;
 	bool found;
+	bool fn_failed;      /* fn returned nonzero (and said why) */
+	uint64_t last;       /* the last session read in this journal */
 };
 
 static int
@@ -162,12 +213,42 @@ one_session(const struct ava_journal_session *s, void *data)
 {
 	struct sessions *w = data;
 	struct ava_journal_session view = *s;
+	w->last = s->id;
 	if (w->id != 0)
 		view.id = w->id;
 	if (w->want != 0 && view.id != w->want)
 		return 0;
 	w->found = true;
-	return w->fn(w->r, &view, s->id, w->data);
+	int err = w->fn(w->r, &view, s->id, w->data);
+	w->fn_failed = err != 0;
+	return err;
+}
+
+/* A reason from the library that does not name the journal gets its path,
+ * so that a damaged journal among a server's session-N is found. */
+static void
+open_error(const char *sub, const char *path, const char *why, int err)
+{
+	if (why[0] == '\0')
+		why = ava_strerror(err);
+	if (strncmp(why, path, strlen(path)) == 0)
+		tool_error("journal %s: %s", sub, why);
+	else
+		tool_error("journal %s: %s: %s", sub, path, why);
+}
+
+/* The walk stopped on a session record it could not read. */
+static void
+session_error(const char *sub, const char *path, const struct sessions *w,
+	      int err)
+{
+	if (w->last != 0)
+		tool_error("journal %s: %s: the session record after session "
+			   "%" PRIu64 ": %s", sub, path, w->last,
+			   ava_strerror(err));
+	else
+		tool_error("journal %s: %s: the first session record: %s", sub,
+			   path, ava_strerror(err));
 }
 
 int
@@ -184,15 +265,19 @@ journal_set_sessions(struct journal_set *set, const char *sub,
 		if (session != 0 && set->ids[i] != 0 && set->ids[i] != session)
 			continue;
 		char why[256] = "";
+		journal_view_guard(sub, set->paths[i]);
 		err = ava_journal_reader_open(set->paths[i], why, sizeof(why),
 					      &w.r);
 		if (err != 0) {
-			tool_error("journal %s: %s", sub,
-				   why[0] ? why : ava_strerror(err));
+			open_error(sub, set->paths[i], why, err);
 			break;
 		}
 		w.id = set->ids[i];
+		w.last = 0;
+		w.fn_failed = false;
 		err = ava_journal_session_foreach(w.r, one_session, &w);
+		if (err < 0 && !w.fn_failed)
+			session_error(sub, set->paths[i], &w, err);
 		ava_journal_reader_close(w.r);
 	}
 	if (err == 0 && session != 0 && !w.found) {
@@ -210,6 +295,32 @@ struct walk {
 	void *data;
 };
 
+/*
+ * At FULL level every call appended is stored, and the session record
+ * counts them in the same transaction. A walk that found fewer has met
+ * damage the records' checksums cannot show: a key that no longer leads
+ * to its record. (A live writer may have added calls since the session
+ * was read, so more is fine.)
+ */
+static int
+check_count(struct ava_journal_reader *r, const char *sub,
+	    const struct ava_journal_session *s, uint64_t n)
+{
+	struct ava_journal_info info;
+	int err = ava_journal_reader_info(r, &info);
+	if (err != 0) {
+		tool_error("journal %s: session %" PRIu64 ": %s", sub, s->id,
+			   ava_strerror(err));
+		return err;
+	}
+	if (info.level != AVA_JOURNAL_LEVEL_FULL || n >= s->ncalls)
+		return 0;
+	tool_error("journal %s: session %" PRIu64 ": %" PRIu64 " call records "
+		   "found, its session record counts %" PRIu64 " (damaged "
+		   "index)", sub, s->id, n, s->ncalls);
+	return AVA_ECORRUPT;
+}
+
 static int
 walk_session(struct ava_journal_reader *r, const struct ava_journal_session *s,
 	     uint64_t own_id, void *data)
@@ -223,20 +334,31 @@ walk_session(struct ava_journal_reader *r, const struct ava_journal_session *s,
 		return err;
 	}
 	const struct ava_journal_call *c;
-	uint64_t last = 0;
+	uint64_t last = 0, n = 0;
+	bool fn_failed = false;
 	while ((err = ava_journal_cursor_next(cur, &c)) == 1) {
-		last = c->seq;
 		if (w->until != 0 && c->seq > w->until)
 			break;
+		last = c->seq;
+		n++;
 		err = w->fn(s, c, w->data);
-		if (err != 0)
+		if (err != 0) {
+			fn_failed = true;
 			break;
+		}
 	}
-	if (err < 0)
+	ava_journal_cursor_destroy(cur);
+	if (fn_failed)
+		; /* fn has said why */
+	else if (err < 0 && last == 0)
+		tool_error("journal %s: session %" PRIu64 ": its first call "
+			   "record: %s", w->sub, s->id, ava_strerror(err));
+	else if (err < 0)
 		tool_error("journal %s: session %" PRIu64 ": the record after "
 			   "#%" PRIu64 ": %s", w->sub, s->id, last,
 			   ava_strerror(err));
-	ava_journal_cursor_destroy(cur);
+	else if (err == 0 && w->from <= 1 && w->until == 0)
+		err = check_count(r, w->sub, s, n);
 	return err < 0 ? err : 0;
 }
 

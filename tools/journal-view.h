@@ -41,6 +41,22 @@ journal_set_count(const struct journal_set *set);
 const char *
 journal_set_path(const struct journal_set *set, size_t i);
 
+/* The server's session number of journal i (DIR/session-N: N), or 0 when
+ * the set is one journal, whose sessions keep their own ids. */
+uint64_t
+journal_set_id(const struct journal_set *set, size_t i);
+
+/*
+ * Note that `sub` is about to read the journal at `path`. The journal's
+ * B-tree pages carry no checksum, so a damaged data.mdb can hold a record
+ * whose length points past the end of the file, and reading it faults
+ * the mapping (SIGBUS). The first call installs a handler that turns such
+ * a fault into one line, "ava: journal SUB: PATH: damaged: ...", and exit
+ * status 1. `sub` and `path` must stay valid until the next call.
+ */
+void
+journal_view_guard(const char *sub, const char *path);
+
 /*
  * Call fn for each session (0: every one; else only that one, which must
  * exist) with the session as the tools name it, and its id inside its own
@@ -57,9 +73,11 @@ journal_set_sessions(struct journal_set *set, const char *sub,
 
 /*
  * Call fn for each call of session (0: every session) with seq in
- * [from, until] (until 0: no bound), in order. Errors (a damaged record,
- * an unknown API) are reported as one line naming the record, prefixed
- * with "ava journal SUB: ". Returns 0, fn's nonzero return, or an error.
+ * [from, until] (until 0: no bound), in order. Errors reading the journal
+ * (a damaged record; at FULL level, fewer records than the session
+ * counts) are reported as one line naming the record, prefixed with
+ * "ava: journal SUB: "; fn reports its own. Returns 0, fn's negative
+ * return, or an error.
  */
 int
 journal_view_walk(struct journal_set *set, const char *sub,

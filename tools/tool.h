@@ -55,4 +55,7 @@ cmd_run(int argc, char **argv);
 int
 cmd_journal(int argc, char **argv);
 
+int
+cmd_replay(int argc, char **argv);
+
 #endif

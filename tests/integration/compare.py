@@ -2,7 +2,8 @@
 """compare.py - run a program natively and through `ava run --`, diff.
 
 Usage:
-  compare.py [--ava AVA] [--mask REGEX]... [--timeout S] -- CMD [ARG...]
+  compare.py [--ava AVA] [--mask REGEX]... [--drop REGEX]... [--timeout S]
+             -- CMD [ARG...]
 
 The program runs natively twice (the two transcripts must agree, or the
 test itself is not deterministic and proves nothing), then once through
@@ -11,7 +12,10 @@ for byte. An argument spelled @TMP@ is replaced by a fresh empty
 directory for each run. A --mask REGEX (with one group) replaces what the
 group matched with '*' on both sides before comparing: it is for the few
 lines that name the platform itself, and each mask must be stated by the
-caller.
+caller. A --drop REGEX (multi-line: ^ and $ match at each line) removes
+what it matches, whole lines, from both sides before masking: it is for
+lines that describe a feature ava hides, which a run through ava does not
+print at all; each must be stated by the caller, with the reason.
 
 Without --ava only the two native runs are made: the native baseline test.
 
@@ -64,8 +68,11 @@ def run(cmd, env, timeout, workdir):
             pass
 
 
-def masked(text, masks):
-    lines = text.decode("utf-8", "replace").splitlines(keepends=True)
+def masked(text, masks, drops=()):
+    text = text.decode("utf-8", "replace")
+    for d in drops:
+        text = d.sub("", text)
+    lines = text.splitlines(keepends=True)
     res = []
     for line in lines:
         for m in masks:
@@ -101,6 +108,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ava")
     ap.add_argument("--mask", action="append", default=[])
+    ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -108,6 +116,7 @@ def main():
     if not cmd:
         ap.error("no command")
     masks = [re.compile(m) for m in a.mask]
+    drops = [re.compile(d, re.M) for d in a.drop]
 
     # The native runs must not be steered at ava by the caller's setting.
     native_env = dict(os.environ)
@@ -130,10 +139,10 @@ def main():
             print(tail(n1.out))
             print(tail(n1.err))
             return 99
-        if masked(n1.out, masks) != masked(n2.out, masks) or n2.rc != 0:
+        if masked(n1.out, masks, drops) != masked(n2.out, masks, drops) or n2.rc != 0:
             print("native runs differ: the transcript is not deterministic")
             sys.stdout.writelines(difflib.unified_diff(
-                masked(n1.out, masks), masked(n2.out, masks),
+                masked(n1.out, masks, drops), masked(n2.out, masks, drops),
                 "native-1", "native-2"))
             return 99
         print(f"native: exit 0, {len(n1.out.splitlines())} lines, "
@@ -144,7 +153,7 @@ def main():
         d = os.path.join(base, "ava")
         os.mkdir(d)
         v = run([a.ava, "run", "--"] + cmd, native_env, a.timeout, d)
-        want, got = masked(n1.out, masks), masked(v.out, masks)
+        want, got = masked(n1.out, masks, drops), masked(v.out, masks, drops)
         same = want == got and v.rc == n1.rc and not v.timed_out
         print(describe("through ava", v) + (", identical" if same else ""))
         if same:

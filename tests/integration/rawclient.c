@@ -22,11 +22,15 @@
  *   forged-handle     made-up and wrong-type handle ids     -> invalid-object
  *   stale-handle      an id used after its release          -> invalid-object
  *   foreign-handle    another session's ids                 -> invalid-object
+ *   lying-sizes       ava's own calls with sizes that disagree
+ *                     with their region, mapping or list     -> refused
  *
  * "closed": the server answers ERROR or closes the connection (no REPLY,
  * and no hang: every read has a timeout). "invalid-object": the call
  * returns the API's invalid-object error and the same session then
- * completes a valid call.
+ * completes a valid call. "refused": the call fails with the error the
+ * vendor gives for a NULL host pointer (CL_INVALID_VALUE), the server
+ * having checked the size before trusting it, and the session goes on.
  *
  * Exit status: 0 the server behaved, 1 it did not (the line before says
  * how), 99 the test could not run (no connection, the valid baseline
@@ -460,6 +464,94 @@ case_foreign_handle(const char *addr)
 	return failures ? 1 : 0;
 }
 
+static uint64_t
+create_queue(struct raw_conn *c, uint64_t ctx, uint64_t device)
+{
+	struct raw_arg a[] = { { .v = ctx }, { .v = device }, { .v = 0 },
+			       PRESENT };
+	struct raw_reply r;
+	raw_call(c, FN(clCreateCommandQueue), a, &r);
+	raw_must_reply(&r, "clCreateCommandQueue");
+	return raw_errcode(&r, FN(clCreateCommandQueue)) == CL_SUCCESS ? r.ret
+								       : 0;
+}
+
+/* A packed rectangle whose size is not region[0] * region[1] * region[2]. */
+static cl_int
+rect_with_size(struct session *s, uint64_t q, uint32_t fn, uint64_t size)
+{
+	static const uint64_t origin[3] = { 0, 0, 0 }, region[3] = { 16, 8, 1 };
+	static uint8_t data[256];
+	bool write = fn == FN(avaclEnqueueWriteBufferRect);
+	struct raw_arg a[] = { { .v = q }, { .v = s->mem },
+		{ .p = origin, .n = sizeof(origin) },
+		{ .p = region, .n = sizeof(region) }, { .v = 0 }, { .v = 0 },
+		{ .v = size }, write ? (struct raw_arg){ .p = data, .n = size }
+				    : (struct raw_arg)PRESENT,
+		{ .v = 0 }, { .p = NULL }, { .v = 0 } };
+	struct raw_reply r;
+	raw_call(&s->c, fn, a, &r);
+	raw_must_reply(&r, raw_fn_desc(fn)->name);
+	return raw_status(&r);
+}
+
+static cl_int
+unmap_with(struct session *s, uint64_t q, uint64_t map_id, uint64_t size)
+{
+	static uint8_t data[64];
+	struct raw_arg a[] = { { .v = q }, { .v = s->mem }, { .v = map_id },
+		{ .v = size }, { .p = data, .n = size }, { .v = 0 },
+		{ .p = NULL }, { .v = 0 } };
+	struct raw_reply r;
+	raw_call(&s->c, FN(avaclEnqueueUnmapMemObject), a, &r);
+	raw_must_reply(&r, "avaclEnqueueUnmapMemObject");
+	return raw_status(&r);
+}
+
+static int
+case_lying_sizes(const char *addr)
+{
+	struct session s;
+	open_session(addr, &s);
+	uint64_t q = create_queue(&s.c, s.ctx, s.device);
+	if (q == 0)
+		return 99;
+	expect("avaclEnqueueReadBufferRect, size 10 for 128",
+	       rect_with_size(&s, q, FN(avaclEnqueueReadBufferRect), 10),
+	       CL_INVALID_VALUE);
+	expect("avaclEnqueueWriteBufferRect, size 200 for 128",
+	       rect_with_size(&s, q, FN(avaclEnqueueWriteBufferRect), 200),
+	       CL_INVALID_VALUE);
+	expect("avaclEnqueueWriteBufferRect, size 128",
+	       rect_with_size(&s, q, FN(avaclEnqueueWriteBufferRect), 128),
+	       CL_SUCCESS);
+	expect("avaclEnqueueUnmapMemObject, unknown map id",
+	       unmap_with(&s, q, 12345, 0), CL_INVALID_VALUE);
+	struct raw_arg m[] = { { .v = q }, { .v = s.mem }, { .v = CL_MAP_WRITE },
+		{ .v = 0 }, { .v = 64 }, PRESENT, PRESENT, { .v = 0 },
+		{ .p = NULL }, { .v = 0 } };
+	struct raw_reply r;
+	raw_call(&s.c, FN(avaclEnqueueMapBuffer), m, &r);
+	raw_must_reply(&r, "avaclEnqueueMapBuffer");
+	expect("avaclEnqueueMapBuffer", raw_status(&r), CL_SUCCESS);
+	uint64_t id = r.out[6];
+	expect("avaclEnqueueUnmapMemObject, 32 bytes back for 64",
+	       unmap_with(&s, q, id, 32), CL_INVALID_VALUE);
+	expect("avaclEnqueueUnmapMemObject, 64 bytes back",
+	       unmap_with(&s, q, id, 64), CL_SUCCESS);
+	static const intptr_t open_list[2] = { CL_DEVICE_PARTITION_EQUALLY, 1 };
+	struct raw_arg d[] = { { .v = s.device },
+		{ .p = open_list, .n = sizeof(open_list) }, { .v = 2 },
+		{ .v = 4 }, PRESENT, PRESENT };
+	raw_call(&s.c, FN(avaclCreateSubDevices), d, &r);
+	raw_must_reply(&r, "avaclCreateSubDevices");
+	expect("avaclCreateSubDevices, list without its 0",
+	       raw_status(&r), CL_INVALID_VALUE);
+	still_usable(&s);
+	bye(&s.c);
+	return failures ? 1 : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*run)(const char *addr);
@@ -476,6 +568,7 @@ static const struct {
 	{ "forged-handle", case_forged_handle },
 	{ "stale-handle", case_stale_handle },
 	{ "foreign-handle", case_foreign_handle },
+	{ "lying-sizes", case_lying_sizes },
 };
 
 int

@@ -13,7 +13,7 @@ root=$(cd ../../.. && pwd)
 "$gen" --coverage --spec test.spec --ids test.ids -I . -o expected/test-coverage.txt
 "$gen" --draft bad-api.h -I . -o expected/bad-draft.spec
 "$gen" --wire-layout --spec "$root/spec/opencl.spec" --ids "$root/spec/opencl.ids" \
-	-o opencl-wire.golden
+	-I "$root/runtime" -o opencl-wire.golden
 for f in bad/*.err; do
 	name=$(basename "$f" .err)
 	ids=bad/$name.ids

@@ -8,6 +8,6 @@ root=$2
 out=$(mktemp -d) || exit 99
 trap 'rm -rf "$out"' EXIT INT TERM
 "$gen" --wire-layout --spec "$root/spec/opencl.spec" \
-	--ids "$root/spec/opencl.ids" -o "$out/wire" || exit 1
+	--ids "$root/spec/opencl.ids" -I "$root/runtime" -o "$out/wire" || exit 1
 diff -u opencl-wire.golden "$out/wire" || exit 1
 exit 0

@@ -62,5 +62,6 @@ tst_int tstLog(const char *fmt, ...);
 float tstScale(float x);
 void *tstGetProc(const char *name);
 tst_int tstDebug(tst_ctx ctx, tst_uint level, tst_dev devs[]);
+void *tstMapRange(tst_buf buf, size_t offset, size_t size, tst_int *err);
 
 #endif

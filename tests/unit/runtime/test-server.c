@@ -1,8 +1,10 @@
 /*
  * test-server.c - the real server loop (accept, fork a worker per
- * session, handshake, calls) over a unix socket, driven with raw frames
- * and the stand-in API: good sessions are served while broken ones are
- * closed with one log line each; SIGTERM shuts down cleanly.
+ * session, handshake, calls) over the transport named by argv[1] (unix or
+ * shm), driven with raw frames and the stand-in API: good sessions are
+ * served while broken ones are closed with one log line each; SIGTERM
+ * shuts down cleanly. Over shm:, guests that scribble on the shared
+ * region are closed the same way, and the server serves on.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -16,10 +18,13 @@
 #include "fake-api.h"
 #include "rt-test.h"
 #include "server-private.h"
-#include "transport.h"
+#include "transport-private.h"
+#include "transport-shm.h"
 #include "wire.h"
 
-static char addr[80], logpath[80];
+static char addr[96], logpath[80];
+static const char *path;   /* the socket, inside addr */
+static bool shm;
 static pid_t server;
 
 /* A failed check exits: never leave the server behind. */
@@ -94,24 +99,21 @@ hello(uint32_t hash, struct ava_frame *f)
 	return join(hash, 0, 0, f);
 }
 
-/* A plain socket with a finished handshake, for writing broken frames. */
-static int
-raw_session(void)
+/* A connection with a finished handshake, for writing broken frames. */
+static struct ava_conn *
+raw_session(struct ava_frame *f)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	strcpy(sun.sun_path, addr + 5);
-	CHECK(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
-	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
-		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_HELLO,
-		.api = 7, .len = 32 };
-	uint8_t b[AVA_FRAME_HEADER_SIZE + 32] = { 0 };
-	ava_frame_header_encode(&h, b);
-	ava_wire_put_le(b + AVA_FRAME_HEADER_SIZE, fake_api.spec_hash, 4);
-	CHECK_EQ(ava_io_write_full(fd, b, sizeof(b)), 0);
-	uint8_t welcome[AVA_FRAME_HEADER_SIZE + 24];
-	CHECK_EQ(ava_io_read_full(fd, welcome, sizeof(welcome), NULL), 0);
-	return fd;
+	return hello(fake_api.spec_hash, f);
+}
+
+/* Bytes below the frame layer, as a broken guest writes them. */
+static void
+write_raw(struct ava_conn *c, const void *p, size_t n)
+{
+	if (shm)
+		CHECK_EQ(ava_shm_conn_write_raw(c, p, n), 0);
+	else
+		CHECK_EQ(ava_io_write_full(c->fd, p, n), 0);
 }
 
 /* get_plats(0, NULL, &num): the smallest useful call. */
@@ -198,7 +200,8 @@ joined_connections(void)
 static bool
 log_has(const char *s)
 {
-	char buf[8192] = { 0 };
+	static char buf[1 << 16];
+	memset(buf, 0, sizeof(buf));
 	int fd = open(logpath, O_RDONLY);
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
@@ -224,28 +227,25 @@ sessions(void)
 	expect_closed(b, &f);
 
 	/* Truncated frame, then oversized length: each session is closed. */
-	int fd = raw_session();
+	struct ava_conn *r = raw_session(&f);
 	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
 		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_CALL,
 		.api = 7, .len = 100 };
 	uint8_t hdr[AVA_FRAME_HEADER_SIZE + 10] = { 0 };
 	ava_frame_header_encode(&h, hdr);
-	CHECK_EQ(ava_io_write_full(fd, hdr, sizeof(hdr)), 0);
-	shutdown(fd, SHUT_WR);
-	CHECK_EQ(ava_io_read_full(fd, hdr, 1, NULL), AVA_ECLOSED);
-	close(fd);
-	fd = raw_session();
+	write_raw(r, hdr, sizeof(hdr));
+	shutdown(r->fd, SHUT_WR);
+	expect_closed(r, &f);
+	r = raw_session(&f);
 	h.len = 9999999999ull;
 	ava_frame_header_encode(&h, hdr);
-	CHECK_EQ(ava_io_write_full(fd, hdr, AVA_FRAME_HEADER_SIZE), 0);
-	CHECK_EQ(ava_io_read_full(fd, hdr, 1, NULL), AVA_ECLOSED);
-	close(fd);
+	write_raw(r, hdr, AVA_FRAME_HEADER_SIZE);
+	expect_closed(r, &f);
 	/* Garbage instead of a frame. */
-	fd = raw_session();
+	r = raw_session(&f);
 	memset(hdr, 0xA5, sizeof(hdr));
-	CHECK_EQ(ava_io_write_full(fd, hdr, AVA_FRAME_HEADER_SIZE), 0);
-	CHECK_EQ(ava_io_read_full(fd, hdr, 1, NULL), AVA_ECLOSED);
-	close(fd);
+	write_raw(r, hdr, AVA_FRAME_HEADER_SIZE);
+	expect_closed(r, &f);
 
 	/* Unknown function id. */
 	struct ava_conn *e = hello(fake_api.spec_hash, &f);
@@ -270,6 +270,180 @@ sessions(void)
 	ava_buf_finish(&f.payload);
 }
 
+/* A BATCH frame's payload under construction: base, then frames. */
+static void
+batch_init(struct ava_buf *b, uint64_t base)
+{
+	ava_buf_init(b);
+	ava_buf_put_u64(b, base);
+}
+
+static void
+batch_add(struct ava_buf *b, uint32_t fn, uint32_t thread, uint64_t seq,
+	  bool async, const uint64_t *w, size_t n)
+{
+	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
+		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_CALL,
+		.api = 7, .fn = fn, .thread = thread,
+		.flags = async ? AVA_FRAME_ASYNC : 0, .seq = seq, .len = n * 8 };
+	CHECK_EQ(ava_batch_put_frame(b, &h, w, n * 8), 0);
+}
+
+/* write(ctx, 4 or 100 bytes): 100 fails with FAKE_E_VALUE. */
+static void
+batch_write(struct ava_buf *b, uint64_t ctx, uint32_t thread, uint64_t seq,
+	    const char *four, bool big)
+{
+	uint64_t w[3 + 13] = { ctx, big ? 100 : 4, big ? 100 : 4 };
+	memcpy(&w[3], four, 4);
+	batch_add(b, FAKE_FN_write, thread, seq, true, w, big ? 16 : 4);
+}
+
+/* read(ctx, 4, data): the sync call at the end of a batch. */
+static void
+batch_read(struct ava_buf *b, uint32_t thread, uint64_t seq, uint64_t ctx)
+{
+	uint64_t w[4] = { ctx, 4, 1, 0 };
+	batch_add(b, FAKE_FN_read, thread, seq, false, w, 4);
+}
+
+static void
+send_batch(struct ava_conn *c, struct ava_buf *b)
+{
+	CHECK_EQ(send_msg(c, AVA_MSG_BATCH, 0, 0, b->data, b->len), 0);
+	ava_buf_finish(b);
+}
+
+/* The REPLY of a read: its data. */
+static void
+expect_read(struct ava_conn *c, struct ava_frame *f, uint64_t seq,
+	    const char *four)
+{
+	CHECK_EQ(ava_transport_conn_recv(c, f), 0);
+	CHECK_EQ(f->h.type, AVA_MSG_REPLY);
+	CHECK_EQ(f->h.seq, seq);
+	CHECK_EQ(ava_wire_get_le(f->payload.data, 8), FAKE_OK);
+	CHECK(memcmp(f->payload.data + 16, four, 4) == 0);
+}
+
+/*
+ * Batches: queued calls run in order, a failed one is reported before
+ * the next REPLY to its thread, and a batch on one connection waits for
+ * the queued calls numbered before it that travel on another.
+ */
+static void
+batches(void)
+{
+	struct ava_frame f;
+	struct ava_buf b;
+	ava_buf_init(&f.payload);
+	struct ava_conn *a = hello(fake_api.spec_hash, &f);
+	uint64_t session = ava_wire_get_le(f.payload.data, 8);
+	uint64_t token = ava_wire_get_le(f.payload.data + 8, 8);
+	uint64_t ctx = create_ctx(a, &f, first_plat(a, &f));
+
+	batch_init(&b, 0);
+	batch_write(&b, ctx, 1, 11, "abcd", false);
+	batch_write(&b, ctx, 1, 12, "xxxx", true);     /* fails */
+	batch_read(&b, 1, 13, ctx);
+	send_batch(a, &b);
+	CHECK_EQ(ava_transport_conn_recv(a, &f), 0);
+	CHECK_EQ(f.h.type, AVA_MSG_DEFERRED);
+	CHECK_EQ(f.h.fn, FAKE_FN_write);
+	CHECK_EQ(f.h.seq, 12);
+	CHECK_EQ((int64_t)ava_wire_get_le(f.payload.data, 8), FAKE_E_VALUE);
+	expect_read(a, &f, 13, "abcd");
+
+	/* b's batch (a fence: no queued call of its own) needs call #3,
+	 * which comes later on a. */
+	struct ava_conn *c = join(fake_api.spec_hash, session, token, &f);
+	batch_init(&b, 3);
+	batch_read(&b, 2, 1, ctx);
+	send_batch(c, &b);
+	usleep(50000);
+	batch_init(&b, 2);
+	batch_write(&b, ctx, 1, 14, "WXYZ", false);
+	send_batch(a, &b);
+	expect_read(c, &f, 1, "WXYZ");
+
+	/* Numbered twice: a protocol violation. */
+	batch_init(&b, 2);
+	batch_write(&b, ctx, 1, 15, "abcd", false);
+	send_batch(a, &b);
+	expect_closed(a, &f);
+	/* A sync call before the end of a batch. */
+	batch_init(&b, 3);
+	batch_read(&b, 2, 2, ctx);
+	batch_write(&b, ctx, 2, 3, "abcd", false);
+	send_batch(c, &b);
+	expect_closed(c, &f);
+
+	/* Alone, waiting for calls no connection brings: closed. */
+	struct ava_conn *d = hello(fake_api.spec_hash, &f);
+	batch_init(&b, 5);
+	batch_read(&b, 1, 1, ctx);
+	send_batch(d, &b);
+	expect_closed(d, &f);
+	/* A queued call to a function that is never async. */
+	d = hello(fake_api.spec_hash, &f);
+	uint64_t w[3] = { 0, 0, 1 };
+	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
+		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_CALL,
+		.api = 7, .fn = FAKE_FN_get_plats, .flags = AVA_FRAME_ASYNC,
+		.seq = 1, .len = sizeof(w) };
+	CHECK_EQ(ava_transport_conn_send(d, &h, w), 0);
+	expect_closed(d, &f);
+	ava_buf_finish(&f.payload);
+}
+
+/* shm: guests that scribble on their region: each session is closed
+ * with one log line, and the server serves the next guest. */
+static void
+shm_scribbles(void)
+{
+	struct ava_frame f;
+	struct ava_shm_view v;
+	ava_buf_init(&f.payload);
+	/* A command ring head beyond the ring. */
+	struct ava_conn *a = hello(fake_api.spec_hash, &f);
+	CHECK(ava_shm_conn_view(a, &v));
+	v.ctl[0].head += (uint64_t)1 << 40;
+	ava_shm_conn_kick(a);
+	expect_closed(a, &f);
+	/* A reply ring tail ahead of what the server wrote. */
+	a = hello(fake_api.spec_hash, &f);
+	CHECK(ava_shm_conn_view(a, &v));
+	v.ctl[1].tail += 4096;
+	uint64_t w[3] = { 0, 0, 1 };
+	CHECK_EQ(send_msg(a, AVA_MSG_CALL, FAKE_FN_get_plats, 1, w,
+			  sizeof(w)), 0);
+	expect_closed(a, &f);
+	/* Garbage over the command ring and its control block, mid-session
+	 * (the reply ring's stays intact, so that this guest can tell). */
+	a = hello(fake_api.spec_hash, &f);
+	call_ok(a, &f, 1);
+	CHECK(ava_shm_conn_view(a, &v));
+	uint32_t x = 12345;
+	for (size_t i = 0; i < AVA_SHM_CTL_SIZE + v.cmd_size; i += 4) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		if (i < sizeof(v.ctl[0]) || i >= AVA_SHM_CTL_SIZE)
+			memcpy(v.base + i, &x, 4);
+	}
+	ava_shm_conn_kick(a);
+	expect_closed(a, &f);
+	/* Bells rung at random while a good session runs: no harm. */
+	a = hello(fake_api.spec_hash, &f);
+	CHECK(ava_shm_conn_view(a, &v));
+	for (int i = 1; i <= 50; i++) {
+		v.ctl[0].data_bell += 7;
+		v.ctl[1].space_bell ^= 0x5a5a;
+		call_ok(a, &f, (uint64_t)i);
+	}
+	CHECK_EQ(send_msg(a, AVA_MSG_BYE, 0, 51, NULL, 0), 0);
+	expect_closed(a, &f);
+	ava_buf_finish(&f.payload);
+}
+
 static void
 logs_and_shutdown(void)
 {
@@ -283,6 +457,20 @@ logs_and_shutdown(void)
 	CHECK(log_has("closed: bad frame magic 0xa5a5a5a5"));
 	CHECK(log_has("closed: cannot join session 999"));
 	CHECK(log_has("closed by guest after 4 calls"));
+	if (shm) {
+		CHECK(log_has("closed: receive failed: peer broke the "
+			      "shared-memory transport's rules"));
+		CHECK(log_has("closed: cannot send reply: peer broke the "
+			      "shared-memory transport's rules"));
+		CHECK(log_has("closed by guest after 50 calls"));
+	}
+	CHECK(log_has("fake_write (thread 1, seq 12, queued) failed with -30"));
+	CHECK(log_has("closed: a batch numbered twice: base 2"));
+	CHECK(log_has("closed: a synchronous call inside a batch"));
+	CHECK(log_has("closed: a batch waits for queued calls that never "
+		      "came: base 5"));
+	CHECK(log_has("closed: queued call to fake_get_plats, which is never "
+		      "async (seq 1)"));
 	CHECK(log_has("fake_retain_ctx (seq 2): argument ctx: invalid fake_ctx "
 		      "id 0x12ffff0000000001, answered -34 (later ones"));
 	CHECK(kill(server, SIGTERM) == 0);
@@ -290,15 +478,21 @@ logs_and_shutdown(void)
 	CHECK(waitpid(server, &status, 0) == server);
 	server = 0;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK(access(addr + 5, F_OK) != 0);   /* socket unlinked */
+	CHECK(access(path, F_OK) != 0);   /* socket unlinked */
 	unlink(logpath);
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-	snprintf(addr, sizeof(addr), "unix:/tmp/ava-test-server-%d.sock",
-		 (int)getpid());
+	if (argc != 2 || (strcmp(argv[1], "unix") && strcmp(argv[1], "shm"))) {
+		fprintf(stderr, "usage: test-server unix|shm\n");
+		return 99;
+	}
+	shm = strcmp(argv[1], "shm") == 0;
+	snprintf(addr, sizeof(addr), "%s:/tmp/ava-test-server-%d.sock",
+		 argv[1], (int)getpid());
+	path = strchr(addr, ':') + 1;
 	snprintf(logpath, sizeof(logpath), "/tmp/ava-test-server-%d.log",
 		 (int)getpid());
 	signal(SIGPIPE, SIG_IGN);
@@ -306,6 +500,9 @@ main(void)
 	atexit(stop_server);
 	RUN(sessions);
 	RUN(joined_connections);
+	RUN(batches);
+	if (shm)
+		RUN(shm_scribbles);
 	RUN(logs_and_shutdown);
 	return 0;
 }

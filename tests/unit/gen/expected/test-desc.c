@@ -224,6 +224,15 @@ static const struct ava_arg_desc a_tstDebug[] = {
 	  .when = x8 },
 };
 
+static const struct ava_arg_desc a_tstPrivRead[] = {
+	{ "buf", "tst_buf", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_buf },
+	{ "offset", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "size", "size_t", AVA_ARG_SCALAR, NOREF, .scalar_size = 8 },
+	{ "data", "void *", AVA_ARG_OUT_BUF, NOREF, .flags = AVA_ARGF_ALWAYS,
+	  .elem_size = 1, .count = x2 },
+};
+
 static const struct ava_fn_desc fns[AVA_TEST_FN_COUNT] = {
 	[AVA_TEST_FN_tstGetDevices] = {
 		.id = 0, .name = "tstGetDevices", .nargs = 3, .args = a_tstGetDevices,
@@ -289,6 +298,16 @@ static const struct ava_fn_desc fns[AVA_TEST_FN_COUNT] = {
 		.id = 14, .name = "tstDebug", .nargs = 3, .args = a_tstDebug,
 		.ret = AVA_RET_STATUS, .ret_type = "tst_int", .ret_handle_type = 0,
 		.errcode_arg = -1, .flags = 0 },
+	[AVA_TEST_FN_tstMapRange] = {
+		.id = 15, .name = "tstMapRange", .nargs = 0, .args = NULL,
+		.ret = AVA_RET_POINTER, .ret_type = "void *", .ret_handle_type = 0,
+		.errcode_arg = 3, .flags = AVA_FN_EMULATED,
+		.unsupported_error = INT64_C(-2), /* TST_ERR_UNSUPPORTED */
+		.unsupported_why = "a guest hook maps through tstPrivRead" },
+	[AVA_TEST_FN_tstPrivRead] = {
+		.id = 16, .name = "tstPrivRead", .nargs = 4, .args = a_tstPrivRead,
+		.ret = AVA_RET_STATUS, .ret_type = "tst_int", .ret_handle_type = 0,
+		.errcode_arg = -1, .flags = AVA_FN_QUERY | AVA_FN_PRIVATE },
 };
 
 static const uint16_t d_tst_ctx[] = { AVA_TEST_H_tst_dev };
@@ -326,7 +345,7 @@ static const struct ava_const_name consts[] = {
 const struct ava_api_desc ava_test_api = {
 	.name = "test",
 	.api_id = 7,
-	.spec_hash = UINT32_C(0xc3e06988),
+	.spec_hash = UINT32_C(0x9e83ce34),
 	.success = INT64_C(0), /* TST_SUCCESS */
 	.transport_error = INT64_C(-1), /* TST_ERR_HOST */
 	.unsupported_error = INT64_C(-2), /* TST_ERR_UNSUPPORTED */
@@ -353,6 +372,8 @@ const char *const ava_test_fn_names[AVA_TEST_FN_COUNT] = {
 	[12] = "tstScale",
 	[13] = "tstGetProc",
 	[14] = "tstDebug",
+	[15] = "tstMapRange",
+	[16] = "tstPrivRead",
 };
 
 const char *const ava_test_handle_names[AVA_TEST_H_COUNT] = {

@@ -27,7 +27,9 @@ enum ava_test_fn {
 	AVA_TEST_FN_tstScale = 12,
 	AVA_TEST_FN_tstGetProc = 13,
 	AVA_TEST_FN_tstDebug = 14,
-	AVA_TEST_FN_COUNT = 15
+	AVA_TEST_FN_tstMapRange = 15,
+	AVA_TEST_FN_tstPrivRead = 16,
+	AVA_TEST_FN_COUNT = 17
 };
 
 /* Handle types; 0 means none. */

@@ -117,6 +117,19 @@ tstDebug(tst_ctx ctx, tst_uint level, tst_dev devs[])
 	return (tst_int)ava_guest_call(&ava_test_guest, AVA_TEST_FN_tstDebug, v);
 }
 
+AVA_EXPORT void *
+tstMapRange(tst_buf buf, size_t offset, size_t size, tst_int *err)
+{
+	return ava_test_guest_hook_tstMapRange(buf, offset, size, err);
+}
+
+tst_int
+tstPrivRead(tst_buf buf, size_t offset, size_t size, void *data)
+{
+	uint64_t v[4] = { (uint64_t)(uintptr_t)buf, (uint64_t)offset, (uint64_t)size, (uint64_t)(uintptr_t)data };
+	return (tst_int)ava_guest_call(&ava_test_guest, AVA_TEST_FN_tstPrivRead, v);
+}
+
 const struct ava_guest_api ava_test_guest = {
 	.api = &ava_test_api,
 	.dispatch = NULL,

@@ -16,6 +16,7 @@
 #define TEST_API_LEVEL 2
 #endif
 #include <test-api.h>
+#include <test-private.h>
 
 extern const struct ava_guest_api ava_test_guest;
 
@@ -33,5 +34,9 @@ void *
 ava_test_guest_hook_tstGetProc(const char *name);
 void *
 ava_test_forward_tstGetProc(const char *name);
+
+/* tstMapRange: the hook is hand-written; it builds the call from others. */
+void *
+ava_test_guest_hook_tstMapRange(tst_buf buf, size_t offset, size_t size, tst_int *err);
 
 #endif

@@ -10,6 +10,7 @@
 #define TEST_API_LEVEL 2
 #endif
 #include <test-api.h>
+#include <test-private.h>
 
 /*
  * v[i]: a scalar, a real handle, or a pointer to storage the server
@@ -44,6 +45,8 @@ invoke(uint32_t fn, const uint64_t *v, struct ava_server_ctx *ctx)
 		return (uint64_t)(uintptr_t)tstGetProc((const char *)(uintptr_t)v[0]);
 	case AVA_TEST_FN_tstDebug:
 		return ava_test_server_hook_tstDebug(v, ctx);
+	case AVA_TEST_FN_tstPrivRead:
+		return (uint64_t)(int64_t)tstPrivRead((tst_buf)(uintptr_t)v[0], (size_t)v[1], (size_t)v[2], (void *)(uintptr_t)v[3]);
 	default:
 		return (uint64_t)ava_test_api.unsupported_error;
 	}

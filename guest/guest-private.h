@@ -1,0 +1,130 @@
+/*
+ * guest-private.h - what the guest core's files share: a guest thread's
+ * connection, the async queue (batch.c) and the API glue that decides
+ * which calls may be queued (for OpenCL: opencl-async.c).
+ *
+ * Batching (doc/protocol.md, "Batches"). A call the spec marks async, and
+ * that the API glue finds sure to succeed, is not sent at once: it joins
+ * one queue for the whole process, in call order, and its stub returns
+ * the API's success value. The queue goes to the server, as one BATCH
+ * frame, when a thread makes a synchronous call (on that thread's
+ * connection, with the call at its end), when it holds BATCH_MAX_CALLS
+ * calls or BATCH_MAX_BYTES bytes, at clFlush, and at the latest about
+ * BATCH_DELAY_NS after its oldest call was queued (by a flusher thread
+ * on a connection of its own). AVA_BATCH=0 in the environment turns
+ * batching off: every call is then sent and answered on its own.
+ *
+ * Thread safety: a struct tconn belongs to its thread; the queue has its
+ * own lock, never held while the registry lock is taken.
+ */
+#ifndef AVA_GUEST_PRIVATE_H
+#define AVA_GUEST_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ava-desc.h"
+#include "transport.h"
+#include "wire.h"
+
+/* One guest thread's connection. */
+struct tconn {
+	struct ava_conn *conn;
+	uint64_t seq;
+	uint32_t thread;
+	struct ava_buf out;
+	struct ava_frame in;
+	struct ava_buf batch;    /* a BATCH this thread is sending */
+	uint64_t covered;        /* queued calls the server runs before this
+				  * connection's next frame */
+	bool deferred_pending;   /* a queued call of this thread failed, and */
+	uint64_t deferred;       /* no synchronizing call returned this yet */
+};
+
+/* Queue bounds; a call larger than BATCH_CALL_MAX is always sent alone. */
+#define BATCH_MAX_CALLS 1024
+#define BATCH_MAX_BYTES (256u * 1024u)
+#define BATCH_CALL_MAX (64u * 1024u)
+#define BATCH_DELAY_NS 1000000u   /* 1 ms */
+
+/* ---- guest.c, for batch.c ------------------------------------------- */
+
+/* The API the guest serves (valid once a connection exists). */
+const struct ava_api_desc *
+ava_guest_api(void);
+
+/* The calling thread's connection, opened if needed. Returns 0 or the
+ * error (already reported). */
+int
+ava_guest_thread_conn(struct tconn **out);
+
+/* The handle type of p if it is a live object (then *id, if id is not
+ * NULL, is its id), else 0. Never dereferences p. */
+uint16_t
+ava_guest_object(const void *p, uint64_t *id);
+
+/* The link to the server failed with err: report once, fail fast after. */
+void
+ava_guest_lost(int err);
+
+/* ---- batch.c ---------------------------------------------------------- */
+
+/* Whether calls may be queued at all (AVA_BATCH). */
+bool
+ava_batch_enabled(void);
+
+/*
+ * Queue the call to fn encoded in t->out. With flush, or once the queue
+ * is full, send the queue on t's connection. Returns 0 or a transport
+ * error (not yet reported).
+ */
+int
+ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush);
+
+/*
+ * Send the synchronous call to fn encoded in t->out: behind the queued
+ * calls, and after the server ran every call queued before it, wherever
+ * those travel. Returns 0 or a transport error (not yet reported).
+ */
+int
+ava_batch_send_call(struct tconn *t, const struct ava_fn_desc *fn);
+
+/* A DEFERRED frame arrived in t->in: log it, keep it for the thread's
+ * next synchronizing call. Returns 0 or AVA_EPROTO. */
+int
+ava_batch_deferred(struct tconn *t);
+
+/* Process exit: stop the flusher and send what is queued on t (or on the
+ * flusher's connection if t is NULL). */
+void
+ava_batch_exit(struct tconn *t);
+
+/* ---- the API glue (opencl-async.c) ------------------------------------ */
+
+enum ava_async_verdict {
+	AVA_ASYNC_SEND,         /* send and wait: the outcome is not certain */
+	AVA_ASYNC_QUEUE,        /* queue it: it cannot fail */
+	AVA_ASYNC_QUEUE_FLUSH,  /* queue it and send the queue now */
+};
+
+/*
+ * May this call, which the spec marks async (and whose async_unless is
+ * 0), be queued? Only if the glue can tell that the real call will
+ * succeed: the native error of a call that fails must come from the call
+ * itself. May make synchronous calls of its own (queries it caches).
+ * Called without locks.
+ */
+enum ava_async_verdict
+ava_guest_async_check(const struct ava_fn_desc *fn, const uint64_t *v);
+
+/* A call succeeded (or was queued): what the glue learns from it. */
+void
+ava_guest_async_note(const struct ava_fn_desc *fn, const uint64_t *v,
+		     uint64_t ret, bool queued);
+
+/* The object with this id is gone: forget what was cached about it.
+ * Called with the registry lock held. */
+void
+ava_guest_async_forget(uint64_t id);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * opencl-ava-calls.h - ava's own OpenCL entry points: the spec's
+ * private_header.
+ *
+ * Some OpenCL calls cannot cross the wire as the application makes them:
+ * a mapping returns a pointer into memory the server owns, and the host
+ * footprint of a rectangular or image transfer depends on values inside
+ * the application's arrays and on the image's format, which no size
+ * expression of the spec reaches. The spec marks those calls `emulated`:
+ * a guest hook (guest/opencl-*.c) builds them from the calls below, whose
+ * every buffer has a plain size argument, so that the generic marshaller
+ * moves and validates them like any other call. The server implements
+ * them (runtime/opencl-calls.c) by calling the real functions, after
+ * checking that each size agrees with the call's other arguments.
+ *
+ * They are not part of the application's API: the guest library does not
+ * export them, and they never reach the vendor library by these names.
+ * They travel, and are journaled, under their own function ids.
+ *
+ * Conventions shared by all of them:
+ *   - Host data travels packed: the rows of a region one after another,
+ *     without the application's pitches, which only the guest sees.
+ *   - The server blocks where the real call may not (maps, reads), as the
+ *     bytes must travel in the reply.
+ *   - A NULL data pointer is passed on as NULL, so that the real function
+ *     reports what it reports natively for a NULL host pointer.
+ */
+#ifndef AVA_OPENCL_AVA_CALLS_H
+#define AVA_OPENCL_AVA_CALLS_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 300
+#endif
+#include <CL/cl.h>
+
+/*
+ * Map `size` bytes at `offset` of `buffer` (blocking, on the server) and
+ * copy them into data unless data is NULL (a map that reads nothing:
+ * CL_MAP_WRITE_INVALIDATE_REGION). The mapping stays on the server under
+ * *map_id until avaclEnqueueUnmapMemObject.
+ */
+cl_int
+avaclEnqueueMapBuffer(cl_command_queue command_queue, cl_mem buffer,
+		      cl_map_flags map_flags, size_t offset, size_t size,
+		      void *data, cl_ulong *map_id,
+		      cl_uint num_events_in_wait_list,
+		      const cl_event *event_wait_list, cl_event *event);
+
+/*
+ * Map a region of `image` likewise; data receives it packed (size must be
+ * the region's packed size). The image pitches reported are the server's
+ * and mean nothing to the guest, which reports those of its packed copy;
+ * they are returned only so that NULL pitches fail as natively.
+ */
+cl_int
+avaclEnqueueMapImage(cl_command_queue command_queue, cl_mem image,
+		     cl_map_flags map_flags, const size_t *origin,
+		     const size_t *region, size_t *image_row_pitch,
+		     size_t *image_slice_pitch, size_t size, void *data,
+		     cl_ulong *map_id, cl_uint num_events_in_wait_list,
+		     const cl_event *event_wait_list, cl_event *event);
+
+/*
+ * Write `size` bytes of data (0: nothing, for a mapping that was not
+ * writable) back into mapping map_id of memobj, then unmap it. An unknown
+ * map_id unmaps NULL, which fails as the real function does for a pointer
+ * it did not map.
+ */
+cl_int
+avaclEnqueueUnmapMemObject(cl_command_queue command_queue, cl_mem memobj,
+			   cl_ulong map_id, size_t size, const void *data,
+			   cl_uint num_events_in_wait_list,
+			   const cl_event *event_wait_list, cl_event *event);
+
+/* clEnqueueReadBufferRect into a packed host region of `size` bytes. */
+cl_int
+avaclEnqueueReadBufferRect(cl_command_queue command_queue, cl_mem buffer,
+			   const size_t *buffer_origin, const size_t *region,
+			   size_t buffer_row_pitch, size_t buffer_slice_pitch,
+			   size_t size, void *ptr,
+			   cl_uint num_events_in_wait_list,
+			   const cl_event *event_wait_list, cl_event *event);
+
+/* clEnqueueWriteBufferRect from a packed host region of `size` bytes. */
+cl_int
+avaclEnqueueWriteBufferRect(cl_command_queue command_queue, cl_mem buffer,
+			    const size_t *buffer_origin, const size_t *region,
+			    size_t buffer_row_pitch, size_t buffer_slice_pitch,
+			    size_t size, const void *ptr,
+			    cl_uint num_events_in_wait_list,
+			    const cl_event *event_wait_list, cl_event *event);
+
+/* clEnqueueReadImage into a packed host region of `size` bytes. */
+cl_int
+avaclEnqueueReadImage(cl_command_queue command_queue, cl_mem image,
+		      const size_t *origin, const size_t *region, size_t size,
+		      void *ptr, cl_uint num_events_in_wait_list,
+		      const cl_event *event_wait_list, cl_event *event);
+
+/* clEnqueueWriteImage from a packed host region of `size` bytes. */
+cl_int
+avaclEnqueueWriteImage(cl_command_queue command_queue, cl_mem image,
+		       const size_t *origin, const size_t *region, size_t size,
+		       const void *ptr, cl_uint num_events_in_wait_list,
+		       const cl_event *event_wait_list, cl_event *event);
+
+/*
+ * clCreateImage (properties NULL) or clCreateImageWithProperties. The
+ * description's buffer travels as the handle desc_buffer (its field in
+ * image_desc is ignored); host_ptr holds host_size bytes, which must be
+ * what the format and description make of it.
+ */
+cl_mem
+avaclCreateImage(cl_context context, const cl_mem_properties *properties,
+		 cl_mem_flags flags, const cl_image_format *image_format,
+		 const cl_image_desc *image_desc, cl_mem desc_buffer,
+		 size_t host_size, void *host_ptr, cl_int *errcode_ret);
+
+/*
+ * clCreateSubDevices with the length of its property list spelled out:
+ * num_properties entries, the last of them the terminating 0 (a list of
+ * counts has its own terminator before that).
+ */
+cl_int
+avaclCreateSubDevices(cl_device_id in_device,
+		      const cl_device_partition_property *properties,
+		      cl_uint num_properties, cl_uint num_devices,
+		      cl_device_id *out_devices, cl_uint *num_devices_ret);
+
+#endif

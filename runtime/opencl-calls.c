@@ -1,0 +1,377 @@
+/*
+ * opencl-calls.c - the server side of ava's own OpenCL calls
+ * (opencl-ava-calls.h), which the generated dispatch calls by name.
+ *
+ * The marshaller has checked every buffer against its size argument
+ * already; what is left to check here is that the size agrees with the
+ * call's other arguments (a region, an image's format) before the real
+ * function reads or writes that many bytes. A size that does not agree
+ * makes the real call see a NULL host pointer, so it fails as it would
+ * natively, without touching memory.
+ *
+ * Mappings live on as real mappings until the guest unmaps them: a table
+ * of this worker process (one session) remembers each one by the id the
+ * guest got, with a reference on its memory object.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl-ava-calls.h"
+#include "opencl-layout.h"
+#include "opencl-server-private.h"
+
+struct mapping {
+	cl_ulong id;
+	cl_mem mem;             /* retained while mapped */
+	void *ptr;              /* the real mapping */
+	size_t size;            /* packed bytes the guest sees */
+	size_t row_bytes;       /* images: a packed row */
+	size_t ny, nz;          /* images: rows and slices */
+	size_t ystep, zstep;    /* images: of the real mapping */
+	bool image;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct mapping *v;
+	size_t n, cap;
+	cl_ulong next_id;
+} maps = { .lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
+
+static cl_int
+map_add(struct mapping *m, cl_ulong *id)
+{
+	cl_int err = CL_SUCCESS;
+	pthread_mutex_lock(&maps.lock);
+	if (maps.n == maps.cap) {
+		size_t cap = maps.cap ? 2 * maps.cap : 16;
+		struct mapping *v = realloc(maps.v, cap * sizeof(*v));
+		if (v == NULL) {
+			err = CL_OUT_OF_HOST_MEMORY;
+			goto out;
+		}
+		maps.v = v;
+		maps.cap = cap;
+	}
+	m->id = maps.next_id++;
+	maps.v[maps.n++] = *m;
+	if (id != NULL)
+		*id = m->id;
+out:
+	pthread_mutex_unlock(&maps.lock);
+	return err;
+}
+
+/* Take mapping id of mem out of the table into *m. */
+static bool
+map_take(cl_mem mem, cl_ulong id, struct mapping *m)
+{
+	bool found = false;
+	pthread_mutex_lock(&maps.lock);
+	for (size_t i = 0; i < maps.n && !found; i++) {
+		if (maps.v[i].id != id || maps.v[i].mem != mem)
+			continue;
+		*m = maps.v[i];
+		maps.v[i] = maps.v[--maps.n];
+		found = true;
+	}
+	pthread_mutex_unlock(&maps.lock);
+	return found;
+}
+
+/* A mapping whose unmap failed stays, as it does natively. */
+static void
+map_put_back(struct mapping *m)
+{
+	pthread_mutex_lock(&maps.lock);
+	if (maps.n < maps.cap)  /* its slot is still there */
+		maps.v[maps.n++] = *m;
+	pthread_mutex_unlock(&maps.lock);
+}
+
+/* Record a mapping the real call made; undo it if it cannot be kept. */
+static cl_int
+keep_mapping(cl_command_queue q, struct mapping *m, cl_ulong *map_id)
+{
+	clRetainMemObject(m->mem);
+	cl_int err = map_add(m, map_id);
+	if (err != CL_SUCCESS) {
+		clEnqueueUnmapMemObject(q, m->mem, m->ptr, 0, NULL, NULL);
+		clReleaseMemObject(m->mem);
+	}
+	return err;
+}
+
+cl_int
+avaclEnqueueMapBuffer(cl_command_queue q, cl_mem buffer, cl_map_flags flags,
+		      size_t offset, size_t size, void *data, cl_ulong *map_id,
+		      cl_uint nev, const cl_event *wl, cl_event *event)
+{
+	cl_int err;
+	void *p = clEnqueueMapBuffer(q, buffer, CL_TRUE, flags, offset, size,
+				     nev, wl, event, &err);
+	if (p == NULL || err != CL_SUCCESS)
+		return err != CL_SUCCESS ? err : CL_MAP_FAILURE;
+	/* data holds `size` bytes: the marshaller sized it from `size`. */
+	if (data != NULL)
+		memcpy(data, p, size);
+	struct mapping m = { .mem = buffer, .ptr = p, .size = size };
+	return keep_mapping(q, &m, map_id);
+}
+
+/* The element size and type of an image; false if it is none. */
+static bool
+image_info(cl_mem image, size_t *elem, cl_mem_object_type *type)
+{
+	return clGetImageInfo(image, CL_IMAGE_ELEMENT_SIZE, sizeof(*elem),
+			      elem, NULL) == CL_SUCCESS &&
+	       clGetMemObjectInfo(image, CL_MEM_TYPE, sizeof(*type), type,
+				  NULL) == CL_SUCCESS && *elem > 0;
+}
+
+/* Does size hold exactly the packed region of an image? */
+static bool
+image_packed(cl_mem image, const size_t *region, size_t size,
+	     cl_mem_object_type *type, size_t *elem)
+{
+	size_t n;
+	return region != NULL && image_info(image, elem, type) &&
+	       ava_cl_region_bytes(region, *elem, &n) && n == size;
+}
+
+cl_int
+avaclEnqueueMapImage(cl_command_queue q, cl_mem image, cl_map_flags flags,
+		     const size_t *origin, const size_t *region,
+		     size_t *row_pitch, size_t *slice_pitch, size_t size,
+		     void *data, cl_ulong *map_id, cl_uint nev,
+		     const cl_event *wl, cl_event *event)
+{
+	cl_mem_object_type type = 0;
+	size_t elem = 0;
+	/* A NULL region makes the real call refuse, as natively; so does a
+	 * NULL row pitch, which the packing below needs. */
+	if (!image_packed(image, region, size, &type, &elem) ||
+	    row_pitch == NULL)
+		region = NULL;
+	cl_int err;
+	void *p = clEnqueueMapImage(q, image, CL_TRUE, flags, origin, region,
+				    row_pitch, slice_pitch, nev, wl, event,
+				    &err);
+	if (p == NULL || err != CL_SUCCESS)
+		return err != CL_SUCCESS ? err : CL_MAP_FAILURE;
+	struct mapping m = { .mem = image, .ptr = p, .size = size,
+		.image = true, .row_bytes = elem * region[0],
+		.ny = region[1], .nz = region[2] };
+	ava_cl_steps(type, *row_pitch, slice_pitch ? *slice_pitch : 0,
+		     &m.ystep, &m.zstep);
+	if (data != NULL)
+		ava_cl_copy_region(data, m.row_bytes, m.row_bytes * m.ny, p,
+				   m.ystep, m.zstep, m.row_bytes, m.ny, m.nz);
+	return keep_mapping(q, &m, map_id);
+}
+
+cl_int
+avaclEnqueueUnmapMemObject(cl_command_queue q, cl_mem mem, cl_ulong map_id,
+			   size_t size, const void *data, cl_uint nev,
+			   const cl_event *wl, cl_event *event)
+{
+	struct mapping m;
+	if (!map_take(mem, map_id, &m))
+		return clEnqueueUnmapMemObject(q, mem, NULL, nev, wl, event);
+	if (size != 0 && size != m.size) {
+		map_put_back(&m);
+		return CL_INVALID_VALUE;
+	}
+	if (size != 0 && m.image)
+		ava_cl_copy_region(m.ptr, m.ystep, m.zstep, data, m.row_bytes,
+				   m.row_bytes * m.ny, m.row_bytes, m.ny, m.nz);
+	else if (size != 0)
+		memcpy(m.ptr, data, size);
+	cl_int err = clEnqueueUnmapMemObject(q, mem, m.ptr, nev, wl, event);
+	if (err != CL_SUCCESS) {
+		map_put_back(&m);
+		return err;
+	}
+	clReleaseMemObject(m.mem);
+	return CL_SUCCESS;
+}
+
+/* The real call gets ptr only if size is the region's packed size. */
+static const void *
+checked(const size_t *region, size_t elem, size_t size, const void *ptr)
+{
+	size_t n;
+	if (ptr == NULL || region == NULL ||
+	    !ava_cl_region_bytes(region, elem, &n) || n != size)
+		return NULL;
+	return ptr;
+}
+
+static const size_t zero_origin[3];
+
+cl_int
+avaclEnqueueReadBufferRect(cl_command_queue q, cl_mem buffer,
+			   const size_t *buffer_origin, const size_t *region,
+			   size_t buffer_row_pitch, size_t buffer_slice_pitch,
+			   size_t size, void *ptr, cl_uint nev,
+			   const cl_event *wl, cl_event *event)
+{
+	/* Packed host rows: pitches of 0 are the tight defaults. */
+	return clEnqueueReadBufferRect(q, buffer, CL_TRUE, buffer_origin,
+				       zero_origin, region, buffer_row_pitch,
+				       buffer_slice_pitch, 0, 0,
+				       (void *)checked(region, 1, size, ptr),
+				       nev, wl, event);
+}
+
+cl_int
+avaclEnqueueWriteBufferRect(cl_command_queue q, cl_mem buffer,
+			    const size_t *buffer_origin, const size_t *region,
+			    size_t buffer_row_pitch, size_t buffer_slice_pitch,
+			    size_t size, const void *ptr, cl_uint nev,
+			    const cl_event *wl, cl_event *event)
+{
+	/* Blocking: ptr is the call's payload, which dies with the call. */
+	return clEnqueueWriteBufferRect(q, buffer, CL_TRUE, buffer_origin,
+					zero_origin, region, buffer_row_pitch,
+					buffer_slice_pitch, 0, 0,
+					checked(region, 1, size, ptr), nev, wl,
+					event);
+}
+
+cl_int
+avaclEnqueueReadImage(cl_command_queue q, cl_mem image, const size_t *origin,
+		      const size_t *region, size_t size, void *ptr,
+		      cl_uint nev, const cl_event *wl, cl_event *event)
+{
+	cl_mem_object_type type;
+	size_t elem = 0;
+	if (!image_info(image, &elem, &type))
+		ptr = NULL;
+	return clEnqueueReadImage(q, image, CL_TRUE, origin, region, 0, 0,
+				  (void *)checked(region, elem, size, ptr),
+				  nev, wl, event);
+}
+
+cl_int
+avaclEnqueueWriteImage(cl_command_queue q, cl_mem image,
+		       const size_t *origin, const size_t *region, size_t size,
+		       const void *ptr, cl_uint nev, const cl_event *wl,
+		       cl_event *event)
+{
+	cl_mem_object_type type;
+	size_t elem = 0;
+	if (!image_info(image, &elem, &type))
+		ptr = NULL;
+	return clEnqueueWriteImage(q, image, CL_TRUE, origin, region, 0, 0,
+				   checked(region, elem, size, ptr), nev, wl,
+				   event);
+}
+
+static void CL_CALLBACK
+free_host_copy(cl_mem mem, void *copy)
+{
+	(void)mem;
+	free(copy);
+}
+
+bool
+ava_cl_host_copy(cl_mem_flags flags, const void *host_ptr, size_t size,
+		 void **copy)
+{
+	*copy = NULL;
+	if (!(flags & CL_MEM_USE_HOST_PTR) || host_ptr == NULL)
+		return true;
+	/* Aligned as generously as any device asks a host pointer to be. */
+	if (posix_memalign(copy, 4096, size ? size : 1) != 0) {
+		*copy = NULL;
+		return false;
+	}
+	memcpy(*copy, host_ptr, size);
+	return true;
+}
+
+void
+ava_cl_host_copy_keep(cl_mem mem, void *copy)
+{
+	if (copy == NULL)
+		return;
+	if (mem == NULL)
+		free(copy);
+	else if (clSetMemObjectDestructorCallback(mem, free_host_copy, copy) !=
+		 CL_SUCCESS) {
+		/* The buffer uses the copy for its whole life, and nothing
+		 * would tell us when that ends: it stays allocated. */
+	}
+}
+
+/* host_ptr only if host_size is what the format and description make of
+ * it (flags without COPY/USE: whatever the marshaller passed). */
+static void *
+image_host_ptr(cl_mem_flags flags, const cl_image_format *format,
+	       const cl_image_desc *desc, size_t host_size, void *host_ptr)
+{
+	size_t rp, sp, n;
+	if (host_ptr == NULL ||
+	    !(flags & (CL_MEM_COPY_HOST_PTR | CL_MEM_USE_HOST_PTR)))
+		return host_ptr;
+	size_t elem = ava_cl_format_elem_size(format);
+	if (desc == NULL || elem == 0 ||
+	    !ava_cl_image_host_bytes(desc, elem, &rp, &sp, &n) ||
+	    n != host_size)
+		return NULL;
+	return host_ptr;
+}
+
+cl_mem
+avaclCreateImage(cl_context context, const cl_mem_properties *properties,
+		 cl_mem_flags flags, const cl_image_format *format,
+		 const cl_image_desc *desc, cl_mem desc_buffer,
+		 size_t host_size, void *host_ptr, cl_int *errcode_ret)
+{
+	cl_image_desc d;
+	if (desc != NULL) {
+		d = *desc;
+		d.buffer = desc_buffer;
+	}
+	void *hp = image_host_ptr(flags, format, desc, host_size, host_ptr);
+	void *copy;
+	if (!ava_cl_host_copy(flags, hp, host_size, &copy)) {
+		if (errcode_ret != NULL)
+			*errcode_ret = CL_OUT_OF_HOST_MEMORY;
+		return NULL;
+	}
+	if (copy != NULL)
+		hp = copy;
+	const cl_image_desc *dp = desc ? &d : NULL;
+	cl_mem mem = properties != NULL
+		? clCreateImageWithProperties(context, properties, flags,
+					      format, dp, hp, errcode_ret)
+		: clCreateImage(context, flags, format, dp, hp, errcode_ret);
+	ava_cl_host_copy_keep(mem, copy);
+	return mem;
+}
+
+cl_int
+avaclCreateSubDevices(cl_device_id in_device,
+		      const cl_device_partition_property *properties,
+		      cl_uint n, cl_uint num_devices, cl_device_id *out_devices,
+		      cl_uint *num_devices_ret)
+{
+	if (properties == NULL)
+		return clCreateSubDevices(in_device, NULL, num_devices,
+					  out_devices, num_devices_ret);
+	if (n == 0 || properties[n - 1] != 0)
+		return CL_INVALID_VALUE;
+	/* The implementation scans the list for its terminators: two more
+	 * zeros keep a list that lacks the inner one from running off. */
+	cl_device_partition_property *p = calloc((size_t)n + 2, sizeof(*p));
+	if (p == NULL)
+		return CL_OUT_OF_HOST_MEMORY;
+	memcpy(p, properties, n * sizeof(*p));
+	cl_int err = clCreateSubDevices(in_device, p, num_devices, out_devices,
+					num_devices_ret);
+	free(p);
+	return err;
+}

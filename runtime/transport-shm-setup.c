@@ -1,0 +1,370 @@
+/*
+ * transport-shm-setup.c - the `shm:` transport's regions: made by the
+ * server for each connection it accepts, passed to the guest over the
+ * unix socket, and passed on with the socket when a connection moves to
+ * another server process (ava_transport_conn_handoff).
+ *
+ * The server makes the region, not the guest: it is sized and sealed
+ * (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) before anyone else holds
+ * it, so the guest can neither make the server's accesses fault by
+ * shrinking it nor make a later mapping fail by adding a write seal.
+ * Both sides still check the size and the seals before mapping.
+ *
+ * Handshake, server -> guest, right after accept, in one message with the
+ * memfd (SCM_RIGHTS), 32 bytes little-endian:
+ *   u32 magic "AVAS", u16 version 1, u16 0, u32 ctl_size 4096, u32 0,
+ *   u64 cmd_size, u64 reply_size.
+ * The accept loop never waits for the guest: the message goes into the
+ * fresh socket's empty buffer. The guest does not wait in connect either,
+ * but on its first send or receive, for at most HANDSHAKE_MS.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ava-error.h"
+#include "transport-private.h"
+#include "transport-shm.h"
+
+#define RING_SIZE (1u << 20)     /* each direction; see doc/performance.md */
+#define SPIN_US_DEFAULT 20
+#define SPIN_US_MAX 1000
+#define HANDSHAKE_MS 10000       /* a guest waits this long for its region */
+#define STATE_SIZE 40            /* handoff state, see ava_shm_conn_export */
+
+static unsigned
+spin_setting(bool *yield)
+{
+	cpu_set_t set;
+	*yield = sched_getaffinity(0, sizeof(set), &set) == 0 &&
+		 CPU_COUNT(&set) == 1;
+	const char *s = getenv("AVA_SHM_SPIN_US");
+	if (s == NULL || *s == '\0')
+		return SPIN_US_DEFAULT;
+	char *end;
+	unsigned long us = strtoul(s, &end, 10);
+	if (*end != '\0')
+		return SPIN_US_DEFAULT;
+	return us > SPIN_US_MAX ? SPIN_US_MAX : (unsigned)us;
+}
+
+static bool
+size_ok(uint64_t n)
+{
+	return n >= AVA_SHM_RING_MIN && n <= AVA_SHM_RING_MAX &&
+	       (n & (n - 1)) == 0;
+}
+
+int
+ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
+{
+	struct ava_shm_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->base.addr = strdup(addr)) == NULL) {
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->base.ops = &ava_shm_conn_ops;
+	c->base.fd = fd;
+	c->memfd = -1;
+	pthread_mutex_init(&c->setup, NULL);
+	c->spin_us = spin_setting(&c->yield);
+	*out = c;
+	return 0;
+}
+
+int
+ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
+		 uint64_t cmd, uint64_t reply)
+{
+	struct stat st;
+	if (!size_ok(cmd) || !size_ok(reply) || fstat(memfd, &st) != 0 ||
+	    !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != AVA_SHM_CTL_SIZE + cmd + reply) {
+		close(memfd);
+		return AVA_ESHM;
+	}
+	/* Sealed against shrinking: no access to the map can fault. */
+	int seals = fcntl(memfd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+		close(memfd);
+		return AVA_ESHM;
+	}
+	size_t len = AVA_SHM_CTL_SIZE + (size_t)cmd + (size_t)reply;
+	uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			    memfd, 0);
+	if (map == MAP_FAILED) {
+		int r = -errno;
+		close(memfd);
+		return r;
+	}
+	struct ava_shm_ring_ctl *ctl = (struct ava_shm_ring_ctl *)map;
+	struct ava_shm_ring cmdr = { .ctl = &ctl[0], .size = cmd,
+				     .data = map + AVA_SHM_CTL_SIZE };
+	struct ava_shm_ring repr = { .ctl = &ctl[1], .size = reply,
+				     .data = map + AVA_SHM_CTL_SIZE + cmd };
+	c->memfd = memfd;
+	c->map = map;
+	c->map_len = len;
+	c->server = server;
+	c->tx = server ? repr : cmdr;
+	c->rx = server ? cmdr : repr;
+	c->tx.spin_ns = c->rx.spin_ns = (uint64_t)c->spin_us * 1000u;
+	__atomic_store_n(&c->ready, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/* ---- the server's side of the handshake ------------------------------ */
+
+static int
+make_region(size_t len, int *out)
+{
+	int fd = memfd_create("ava-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)len) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW |
+		  F_SEAL_SEAL) != 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int
+send_region(int fd, int memfd, uint64_t cmd, uint64_t reply)
+{
+	uint8_t msg[AVA_SHM_HANDSHAKE_SIZE] = { 0 };
+	ava_wire_put_le(msg, AVA_SHM_MAGIC, 4);
+	ava_wire_put_le(msg + 4, AVA_SHM_VERSION, 2);
+	ava_wire_put_le(msg + 8, AVA_SHM_CTL_SIZE, 4);
+	ava_wire_put_le(msg + 16, cmd, 8);
+	ava_wire_put_le(msg + 24, reply, 8);
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(ch), &memfd, sizeof(int));
+	ssize_t k;
+	do
+		k = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	return (size_t)k == sizeof(msg) ? 0 : AVA_EPROTO;
+}
+
+static int
+shm_accept(struct ava_listener *l, struct ava_conn **out)
+{
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct ava_shm_conn *c;
+	int memfd = -1;
+	int r = ava_shm_conn_alloc(fd, l->addr, &c);
+	if (r < 0)
+		return r;
+	r = make_region(AVA_SHM_CTL_SIZE + 2 * (size_t)RING_SIZE, &memfd);
+	if (r == 0 && (r = send_region(fd, memfd, RING_SIZE, RING_SIZE)) < 0)
+		close(memfd);
+	if (r == 0)
+		r = ava_shm_conn_map(c, memfd, true, RING_SIZE, RING_SIZE);
+	if (r < 0) {
+		ava_transport_conn_destroy(&c->base);
+		return r;
+	}
+	*out = &c->base;
+	return 0;
+}
+
+static const struct ava_listener_ops shm_listener_ops = {
+	.accept = shm_accept,
+	.destroy = ava_unix_listener_destroy,
+};
+
+int
+ava_shm_listen(const struct ava_addr *a, const char *addr,
+	       struct ava_listener **out)
+{
+	/* Where sealed memfds are not to be had (an old kernel, a seccomp
+	 * filter), say so now rather than fail every guest later. */
+	int probe;
+	int r = make_region(AVA_SHM_CTL_SIZE, &probe);
+	if (r < 0)
+		return r;
+	close(probe);
+	r = ava_unix_listen(a, addr, out);
+	if (r == 0)
+		(*out)->ops = &shm_listener_ops;
+	return r;
+}
+
+/* ---- the guest's side ------------------------------------------------ */
+
+int
+ava_shm_connect(const struct ava_addr *a, const char *addr,
+		struct ava_conn **out)
+{
+	int fd;
+	struct ava_shm_conn *c;
+	int r = ava_unix_connect_fd(a, &fd);
+	if (r == 0)
+		r = ava_shm_conn_alloc(fd, addr, &c);
+	if (r == 0)
+		*out = &c->base;
+	return r;
+}
+
+/* Keep the first descriptor a message brought in *fd, close the rest. */
+static int
+take_fds(struct msghdr *m, int *fd)
+{
+	int n = 0;
+	for (struct cmsghdr *ch = CMSG_FIRSTHDR(m); ch != NULL;
+	     ch = CMSG_NXTHDR(m, ch)) {
+		if (ch->cmsg_level != SOL_SOCKET || ch->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(ch) + i * sizeof(int), sizeof(int));
+			if (n++ == 0)
+				*fd = x;
+			else
+				close(x);
+		}
+	}
+	return n;
+}
+
+/* The server's handshake: one message of exactly its size, one fd. */
+static int
+recv_region(int fd, uint8_t *msg, int *memfd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+	do
+		n = poll(&p, 1, HANDSHAKE_MS);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n == 0 ? -ETIMEDOUT : -errno;
+	union { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; } u;
+	struct iovec iov = { .iov_base = msg,
+			     .iov_len = AVA_SHM_HANDSHAKE_SIZE };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	ssize_t k;
+	do
+		k = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	int nfds = take_fds(&m, memfd);
+	if (k == AVA_SHM_HANDSHAKE_SIZE && nfds == 1 &&
+	    !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		return 0;
+	if (nfds > 0)
+		close(*memfd);
+	return k == 0 ? AVA_ECLOSED : AVA_EPROTO;
+}
+
+static int
+attach_locked(struct ava_shm_conn *c)
+{
+	uint8_t msg[AVA_SHM_HANDSHAKE_SIZE];
+	int memfd = -1;
+	int r = recv_region(c->base.fd, msg, &memfd);
+	if (r < 0)
+		return r;
+	if (ava_wire_get_le(msg, 4) != AVA_SHM_MAGIC ||
+	    ava_wire_get_le(msg + 4, 2) != AVA_SHM_VERSION ||
+	    ava_wire_get_le(msg + 8, 4) != AVA_SHM_CTL_SIZE) {
+		close(memfd);
+		return AVA_EPROTO;
+	}
+	return ava_shm_conn_map(c, memfd, false, ava_wire_get_le(msg + 16, 8),
+				ava_wire_get_le(msg + 24, 8));
+}
+
+int
+ava_shm_conn_attach_slow(struct ava_shm_conn *c)
+{
+	pthread_mutex_lock(&c->setup);
+	int r = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
+	if (r == 0 && !__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE) &&
+	    (r = attach_locked(c)) < 0)
+		__atomic_store_n(&c->err, r, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&c->setup);
+	return r;
+}
+
+/* ---- handoff to another process of the server ------------------------- */
+
+/*
+ * State: u32 magic, u32 server, u64 cmd_size, u64 reply_size, u64 rx pos,
+ * u64 tx pos. Positions travel privately (between two processes of the
+ * same server, checked by uid), never through the region the guest can
+ * write.
+ */
+int
+ava_shm_conn_export(struct ava_conn *base, struct ava_conn_export *e)
+{
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	int r = ava_shm_conn_attach(c);
+	if (r < 0)
+		return r;
+	ava_shm_conn_flush(c);
+	e->kind = AVA_HANDOFF_SHM;
+	e->fd2 = c->memfd;
+	ava_wire_put_le(e->state, AVA_SHM_MAGIC, 4);
+	ava_wire_put_le(e->state + 4, c->server, 4);
+	ava_wire_put_le(e->state + 8, c->server ? c->rx.size : c->tx.size, 8);
+	ava_wire_put_le(e->state + 16, c->server ? c->tx.size : c->rx.size, 8);
+	ava_wire_put_le(e->state + 24, c->rx.pos, 8);
+	ava_wire_put_le(e->state + 32, c->tx.pos, 8);
+	e->nstate = STATE_SIZE;
+	return 0;
+}
+
+int
+ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
+	      const char *addr, struct ava_conn **out)
+{
+	struct ava_shm_conn *c;
+	uint64_t server = n == STATE_SIZE ? ava_wire_get_le(state + 4, 4) : 2;
+	if (server > 1 || ava_wire_get_le(state, 4) != AVA_SHM_MAGIC) {
+		close(memfd);
+		close(fd);
+		return AVA_EPROTO;
+	}
+	int r = ava_shm_conn_alloc(fd, addr, &c);
+	if (r < 0) {
+		close(memfd);
+		return r;
+	}
+	r = ava_shm_conn_map(c, memfd, server, ava_wire_get_le(state + 8, 8),
+			     ava_wire_get_le(state + 16, 8));
+	if (r < 0) {
+		ava_transport_conn_destroy(&c->base);
+		return r;
+	}
+	c->rx.pos = c->rx.shared = ava_wire_get_le(state + 24, 8);
+	c->tx.pos = c->tx.shared = ava_wire_get_le(state + 32, 8);
+	*out = &c->base;
+	return 0;
+}

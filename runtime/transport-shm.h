@@ -1,0 +1,158 @@
+/*
+ * transport-shm.h - the layout of the `shm:` transport's shared region,
+ * and hooks for tests. Not for callers: they use transport.h.
+ *
+ * One region per connection (that is, per guest thread), created by the
+ * server with memfd_create(), sealed against shrinking and growing, and
+ * passed to the guest over the connection's unix socket (SCM_RIGHTS):
+ *
+ *   0                      struct ava_shm_ring_ctl ctl[2]: [0] the command
+ *                          ring (guest -> server), [1] the reply ring
+ *   AVA_SHM_CTL_SIZE       the command ring's bytes (cmd_size)
+ *   + cmd_size             the reply ring's bytes (reply_size)
+ *
+ * Each ring is a single-producer single-consumer byte ring that carries
+ * frames exactly as a unix socket does (40-byte header, then the
+ * payload), wrapping at its end. Positions count bytes ever written or
+ * read (mod 2^64); a byte at position p lives at p & (size - 1).
+ *
+ * Everything here is written by an untrusted peer at any time. Each side
+ * keeps its own positions privately and only reads the peer's: a consumer
+ * accepts head if 0 <= head - consumed <= size, a producer accepts tail if
+ * tail <= published and written - tail <= size; anything else is
+ * AVA_ESHM. Frame headers are copied out of the ring before they are
+ * decoded. See doc/protocol.md, "The shm: transport".
+ */
+#ifndef AVA_TRANSPORT_SHM_H
+#define AVA_TRANSPORT_SHM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport-private.h"
+
+#define AVA_SHM_MAGIC 0x53415641u        /* "AVAS" little-endian */
+#define AVA_SHM_VERSION 1
+#define AVA_SHM_CTL_SIZE 4096u
+#define AVA_SHM_RING_MIN 4096u
+#define AVA_SHM_RING_MAX (64u << 20)
+#define AVA_SHM_HANDSHAKE_SIZE 32        /* server -> guest, with the memfd */
+
+/* Values of a wait word: how a sleeping side wants to be woken. */
+enum {
+	AVA_SHM_AWAKE = 0,
+	AVA_SHM_WAIT_FUTEX = 1,   /* FUTEX_WAKE the bell */
+	AVA_SHM_WAIT_SOCKET = 2,  /* write one doorbell byte to the socket */
+};
+
+/* The byte a producer writes to the socket to wake a consumer that sleeps
+ * in poll(); any other byte on the socket is a protocol violation. */
+#define AVA_SHM_DOORBELL 0xDB
+
+/*
+ * One direction's control block: two cache lines, each written by one
+ * side only (an honest one). Bells are 32-bit futex words.
+ */
+struct ava_shm_ring_ctl {
+	/* written by the producer */
+	uint64_t head;         /* bytes published */
+	uint32_t data_bell;    /* bumped to wake the consumer */
+	uint32_t space_wait;   /* AVA_SHM_WAIT_FUTEX while waiting for space */
+	uint8_t pad0[48];
+	/* written by the consumer */
+	uint64_t tail;         /* bytes consumed */
+	uint32_t space_bell;   /* bumped to wake the producer */
+	uint32_t data_wait;    /* AVA_SHM_WAIT_* while waiting for data */
+	uint8_t pad1[48];
+};
+
+_Static_assert(sizeof(struct ava_shm_ring_ctl) == 128, "two cache lines");
+
+/* ---- internals of transport-shm.c and transport-shm-setup.c --------- */
+
+/* One direction as this side sees it. */
+struct ava_shm_ring {
+	struct ava_shm_ring_ctl *ctl;
+	uint8_t *data;
+	uint64_t size;     /* a power of two */
+	uint64_t pos;      /* ours: bytes written (tx) or read (rx) */
+	uint64_t shared;   /* the last pos stored in ctl (head or tail) */
+	uint64_t known;    /* tx: free bytes seen; rx: bytes available seen */
+	uint64_t spin_ns;  /* the next spin's budget */
+};
+
+struct ava_shm_conn {
+	struct ava_conn base;    /* base.fd: the unix socket */
+	int memfd;               /* -1 until the region is there */
+	uint8_t *map;
+	size_t map_len;
+	bool server;             /* rx is the command ring */
+	struct ava_shm_ring tx, rx;
+	unsigned spin_us;
+	bool yield;              /* one usable CPU: spin by sched_yield() */
+	int ready;               /* atomic: the region is mapped */
+	int shut;                /* atomic: ava_transport_conn_shutdown() */
+	int eof;                 /* atomic: the socket hung up */
+	int err;                 /* atomic, sticky: AVA_ESHM, or why the
+				  * region never came */
+	pthread_mutex_t setup;   /* a guest's first send and recv race */
+};
+
+extern const struct ava_conn_ops ava_shm_conn_ops;
+
+/* A connection on socket fd (owned from now on) without its region. */
+int
+ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out);
+
+/* Check memfd (owned from now on) against the geometry and map it. */
+int
+ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
+		 uint64_t cmd, uint64_t reply);
+
+/* A guest's region arrives with the server's handshake, which a connect
+ * does not wait for (as a unix connect does not wait for accept): the
+ * first operation that needs it takes it. 0 or why it cannot. */
+int
+ava_shm_conn_attach_slow(struct ava_shm_conn *c);
+
+static inline int
+ava_shm_conn_attach(struct ava_shm_conn *c)
+{
+	if (__atomic_load_n(&c->ready, __ATOMIC_ACQUIRE))
+		return 0;
+	return ava_shm_conn_attach_slow(c);
+}
+
+int
+ava_shm_conn_export(struct ava_conn *c, struct ava_conn_export *e);
+
+/* Publish what was written, release what was read (before a handoff). */
+void
+ava_shm_conn_flush(struct ava_shm_conn *c);
+
+/* ---- for tests: act as a misbehaving peer ---------------------------- */
+
+struct ava_shm_view {
+	int memfd;                      /* borrowed */
+	uint8_t *base;                  /* the whole region, mapped */
+	struct ava_shm_ring_ctl *ctl;   /* ctl[0] command, ctl[1] reply */
+	size_t cmd_size, reply_size;
+};
+
+/* The region behind an shm: connection; false for other transports. */
+bool
+ava_shm_conn_view(struct ava_conn *c, struct ava_shm_view *v);
+
+/* Write n raw bytes into c's outgoing ring and publish them (a frame cut
+ * short, a bad header). Returns 0 or what ava_transport_conn_send would. */
+int
+ava_shm_conn_write_raw(struct ava_conn *c, const void *p, size_t n);
+
+/* Wake the peer's receiver however it sleeps (futex and doorbell), as
+ * after a publish, whatever the wait words say. */
+void
+ava_shm_conn_kick(struct ava_conn *c);
+
+#endif
