@@ -184,6 +184,7 @@ struct ava_journal {
 	uint64_t arena_cap, arena_head, arena_tail;
 	uint64_t committed;       /* tickets below this are committed */
 	atomic_int sleeping;
+	int waiters;              /* threads waiting for a commit */
 	bool stop;
 	int fatal;
 	_Atomic uint64_t next_session;

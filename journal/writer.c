@@ -13,11 +13,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "journal-private.h"
 
 #define MAX_BATCH 16384
+/* A batch shorter than this waits up to GATHER_NS for more records. */
+#define GATHER_MIN 256
+#define GATHER_NS 1000000L
 
 /* A record whose staged bytes exceed this share of the arena gets a
  * private heap copy instead, so one huge payload cannot wedge the ring. */
@@ -115,8 +119,12 @@ static int
 wait_committed(struct ava_journal *j, uint64_t ticket)
 {
 	pthread_mutex_lock(&j->lock);
+	/* Someone waits: the journal thread stops gathering and commits. */
+	j->waiters++;
+	pthread_cond_signal(&j->work_cv);
 	while (j->committed <= ticket && !j->fatal)
 		pthread_cond_wait(&j->done_cv, &j->lock);
+	j->waiters--;
 	int err = j->committed > ticket ? 0 : j->fatal;
 	pthread_mutex_unlock(&j->lock);
 	return err;
@@ -387,6 +395,29 @@ merge_stats(struct ava_journal *j)
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * Group commit needs a group: calls that arrive one at a time would
+ * otherwise cost one LMDB transaction and two context switches each, which
+ * on a small machine competes with the very calls being recorded. A short
+ * batch waits up to GATHER_NS for company, unless someone waits for its
+ * commit (strict sync, flush, close) or the staging arena is filling up.
+ * Lock held; returns the new length.
+ */
+static uint64_t
+gather(struct ava_journal *j, uint64_t n)
+{
+	if (n >= GATHER_MIN || j->stop || j->waiters > 0 ||
+	    j->arena_tail - j->arena_head > j->arena_cap / 2)
+		return n;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += GATHER_NS;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&j->work_cv, &j->lock, &until);
+	return batch_len(j);
+}
+
 static void *
 journal_thread(void *arg)
 {
@@ -405,6 +436,7 @@ journal_thread(void *arg)
 			atomic_store(&j->sleeping, 0);
 			continue;
 		}
+		n = gather(j, n);
 		int fatal = j->fatal;
 		uint64_t first = j->head;
 		pthread_mutex_unlock(&j->lock);

@@ -7,6 +7,7 @@
  * the API lazily on its first call. Signals reach the poll() loop through
  * a self-pipe, so the parent does all its work in ordinary context.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include "ava-error.h"
 #include "server-private.h"
 #include "session-fault.h"
+#include "session-journal.h"
 
 struct worker {
 	pid_t pid;
@@ -281,11 +283,35 @@ shutdown_workers(struct server *s)
 	}
 }
 
+/* Session numbers name journals (DIR/session-N): a restarted server goes
+ * on after the last one, never appending to an earlier session's. */
+static uint64_t
+last_journaled_session(const struct ava_server_config *cfg)
+{
+	if (cfg->journal_dir == NULL)
+		return 0;
+	DIR *d = opendir(cfg->journal_dir);
+	if (d == NULL)
+		return 0;
+	uint64_t last = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long n;
+		char tail;
+		if (sscanf(de->d_name, AVA_SESSION_JOURNAL_FMT "%c", &n,
+			   &tail) == 1 && n > last)
+			last = n;
+	}
+	closedir(d);
+	return last;
+}
+
 int
 ava_server_run_api(const struct ava_server_config *cfg,
 		   const struct ava_server_api *api)
 {
-	struct server s = { .cfg = cfg, .api = api };
+	struct server s = { .cfg = cfg, .api = api,
+			    .next_session = last_journaled_session(cfg) };
 	struct sigaction old[3];
 	if (cfg->nlisten == 0) {
 		fprintf(stderr, "ava server: no address to listen on\n");

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ava-error.h"
@@ -711,6 +712,9 @@ listen_joins(struct ava_session *s, pthread_t *t)
 	return r;
 }
 
+/* How long a stop request waits for guests that are leaving anyway. */
+#define STOP_GRACE_MS 300
+
 /*
  * The worker blocks SIGTERM and SIGINT in every thread (server.c); this
  * thread takes them. On the server's stop request the session closes its
@@ -730,6 +734,17 @@ stop_thread(void *arg)
 	if (sigwait(&set, &sig) != 0)
 		return NULL;
 	pthread_mutex_lock(&s->lock);
+	/* A guest that is already leaving (its goodbye may still be in the
+	 * socket) gets a moment to do so, so its end is recorded as it was;
+	 * `ava run` stops its server right after the command exits. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += STOP_GRACE_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (s->nconns > 0 &&
+	       pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
+		;
 	ava_session_async_stop(s->async);
 	if (s->nconns > 0) {
 		s->stopping = true;
