@@ -282,7 +282,8 @@ fill_fn(struct checker *c, struct ava_m_fn *fn)
 		    (a->mutates ? AVA_FN_MUTATES : 0) |
 		    (a->sync ? AVA_FN_SYNC_POINT : 0) |
 		    (a->ret_creates ? AVA_FN_CREATES : 0) |
-		    (fn->c->is_private ? AVA_FN_PRIVATE : 0);
+		    (fn->c->origin == AVA_CFUNC_PRIVATE ? AVA_FN_PRIVATE : 0) |
+		    (fn->c->origin == AVA_CFUNC_EXTENSION ? AVA_FN_EXTENSION : 0);
 	bool ok = check_args(c, fn);
 	ok &= ret_kind(c, fn);
 	ok &= fn_consumes(c, fn);
@@ -326,10 +327,10 @@ match_fns(struct checker *c, struct ava_fn_ast **by_pos)
 	}
 	for (size_t i = 0; i < h->funcs.n; i++) {
 		const struct ava_cfunc *f = h->funcs.items[i];
-		if (by_pos[i] != NULL || c->lax)
+		if (by_pos[i] != NULL || c->lax || f->origin == AVA_CFUNC_EXTENSION)
 			continue;
-		const struct ava_name *hn = f->is_private ? &c->spec->api.private_header
-							  : &c->spec->api.header;
+		const struct ava_name *hn = f->origin == AVA_CFUNC_PRIVATE
+			? &c->spec->api.private_header : &c->spec->api.header;
 		ava_error(hn->loc, "function '%s' of %s is missing from "
 			  "the spec (forward it or mark it unsupported)", f->name,
 			  hn->name);

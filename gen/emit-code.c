@@ -23,15 +23,64 @@ server_cast(struct ava_str *s, const struct ava_ctype *t, size_t i)
 		ava_str_printf(s, "(%s)(uintptr_t)v[%zu]", t->spelling, i);
 }
 
+/*
+ * An extension function has no symbol to link: the resolver returns the
+ * vendor's entry point, and a vendor without one gets the api's
+ * unsupported error, in the error out-argument too.
+ */
+/* "(T1, T2, ...)": parameter types without names, which could shadow. */
+static void
+param_types(struct ava_str *s, const struct ava_cfunc *f)
+{
+	ava_str_add(s, f->nparams ? "(" : "(void");
+	for (size_t i = 0; i < f->nparams; i++) {
+		const struct ava_ctype *t = f->params[i].type;
+		size_t n = strlen(t->decl_pre);
+		if (t->decl_post[0] == '\0' && n > 0 && t->decl_pre[n - 1] == ' ')
+			n--;  /* "T " was for a name */
+		ava_str_printf(s, "%s%.*s%s", i ? ", " : "", (int)n, t->decl_pre,
+			       t->decl_post);
+	}
+	ava_str_add(s, ")");
+}
+
+static void
+extension_entry(struct ava_str *s, const struct ava_model *m,
+		const struct ava_m_fn *fn)
+{
+	const struct ava_cfunc *f = fn->c;
+	ava_str_printf(s, "%s(*real)", f->ret->decl_pre);
+	param_types(s, f);
+	ava_str_printf(s, " =\n\t\t\t(%s(*)", f->ret->decl_pre);
+	param_types(s, f);
+	ava_str_printf(s, ")ava_%s_server_extension(\"%s\");\n\t\tif (real == NULL) {\n",
+		       m->name, fn->name);
+	if (fn->errcode_arg >= 0)
+		ava_str_printf(s, "\t\t\tif (v[%d] != 0)\n\t\t\t\t*(%s)(uintptr_t)v[%d] = "
+			       "(%s)ava_%s_api.unsupported_error;\n", fn->errcode_arg,
+			       f->params[fn->errcode_arg].type->spelling, fn->errcode_arg,
+			       f->params[fn->errcode_arg].type->pointee->spelling, m->name);
+	if (fn->ret == AVA_RET_STATUS)
+		ava_str_printf(s, "\t\t\treturn (uint64_t)ava_%s_api.unsupported_error;\n",
+			       m->name);
+	else
+		ava_str_add(s, "\t\t\treturn 0;\n");
+	ava_str_add(s, "\t\t}\n\t\t");
+}
+
 static void
 server_case(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
 {
-	ava_str_printf(s, "\tcase AVA_%s_FN_%s:\n\t\t", m->upper, fn->name);
+	bool ext = (fn->flags & AVA_FN_EXTENSION) && !(fn->hooks & AVA_HOOK_SERVER);
+	ava_str_printf(s, "\tcase AVA_%s_FN_%s:%s\n\t\t", m->upper, fn->name,
+		       ext ? " {" : "");
 	if (fn->hooks & AVA_HOOK_SERVER) {
 		ava_str_printf(s, "return ava_%s_server_hook_%s(v, ctx);\n", m->name,
 			       fn->name);
 		return;
 	}
+	if (ext)
+		extension_entry(s, m, fn);
 	const struct ava_ctype *r = fn->c->ret;
 	if (fn->ret == AVA_RET_VOID)
 		ava_str_add(s, "");
@@ -39,13 +88,15 @@ server_case(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn 
 		ava_str_add(s, "return (uint64_t)(uintptr_t)");
 	else
 		ava_str_add(s, r->is_signed ? "return (uint64_t)(int64_t)" : "return (uint64_t)");
-	ava_str_printf(s, "%s(", fn->name);
+	ava_str_printf(s, "%s(", ext ? "real" : fn->name);
 	for (size_t i = 0; i < fn->c->nparams; i++) {
 		if (i)
 			ava_str_add(s, ", ");
 		server_cast(s, fn->c->params[i].type, i);
 	}
 	ava_str_add(s, fn->ret == AVA_RET_VOID ? ");\n\t\treturn 0;\n" : ");\n");
+	if (ext)
+		ava_str_add(s, "\t}\n");
 }
 
 char *
@@ -96,6 +147,15 @@ ava_emit_server_h(const struct ava_model *m)
 		first = false;
 		ava_str_printf(&s, "uint64_t\nava_%s_server_hook_%s(const uint64_t *v, "
 			       "struct ava_server_ctx *ctx);\n", m->name, fn->name);
+	}
+	for (size_t i = 0; i < m->nfns; i++) {
+		if (!(m->fns[i].flags & AVA_FN_EXTENSION))
+			continue;
+		ava_str_printf(&s, "\n/*\n * Written by hand: the vendor's entry point of an "
+			       "extension function,\n * or NULL if it has none.\n */\n"
+			       "ava_fn_ptr\nava_%s_server_extension(const char *name);\n",
+			       m->name);
+		break;
 	}
 	ava_str_add(&s, "\n#endif\n");
 	return ava_str_take(&s);
@@ -221,6 +281,13 @@ ava_emit_guest_c(const struct ava_model *m)
 		guest_stub(&s, m, &m->fns[i]);
 	if (m->spec->api.guest_icd)
 		guest_dispatch(&s, m);
+	ava_str_printf(&s, "const struct ava_guest_extension ava_%s_extensions[] = {\n",
+		       m->name);
+	for (size_t i = 0; i < m->nfns; i++)
+		if (m->fns[i].flags & AVA_FN_EXTENSION)
+			ava_str_printf(&s, "\t{ \"%s\", (ava_fn_ptr)%s },\n",
+				       m->fns[i].name, m->fns[i].name);
+	ava_str_add(&s, "\t{ NULL, NULL },\n};\n\n");
 	ava_str_printf(&s, "const struct ava_guest_api ava_%s_guest = {\n"
 		       "\t.api = &ava_%s_api,\n\t.dispatch = ", m->name, m->name);
 	if (m->spec->api.guest_icd)
@@ -243,6 +310,9 @@ ava_emit_guest_h(const struct ava_model *m)
 		       "#include \"%s-desc.h\"\n\n", m->upper, m->upper, m->name);
 	emit_api_includes(&s, m, api->guest_icd);
 	ava_str_printf(&s, "\nextern const struct ava_guest_api ava_%s_guest;\n", m->name);
+	ava_str_printf(&s, "/* Forwarded extension functions by name, ending in { NULL }. */\n"
+		       "extern const struct ava_guest_extension ava_%s_extensions[];\n",
+		       m->name);
 	if (api->guest_icd)
 		ava_str_printf(&s, "extern const struct %s ava_%s_dispatch;\n",
 			       api->icd_dispatch.name ? api->icd_dispatch.name

@@ -305,6 +305,7 @@ static const char *const ret_enums[AVA_RET_KIND_COUNT] = {
 static const char *const fnf_names[] = {
 	"AVA_FN_UNSUPPORTED", "AVA_FN_ASYNC", "AVA_FN_CREATES", "AVA_FN_QUERY",
 	"AVA_FN_MUTATES", "AVA_FN_SYNC_POINT", "AVA_FN_PRIVATE", "AVA_FN_EMULATED",
+	"AVA_FN_EXTENSION",
 };
 
 static void

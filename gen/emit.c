@@ -54,6 +54,8 @@ emit_api_includes(struct ava_str *s, const struct ava_model *m, bool icd)
 	ava_str_printf(s, "#include <%s>\n", api->header.name);
 	if (icd && api->icd_header.name)
 		ava_str_printf(s, "#include <%s>\n", api->icd_header.name);
+	if (api->extension_header.name)
+		ava_str_printf(s, "#include <%s>\n", api->extension_header.name);
 	if (api->private_header.name)
 		ava_str_printf(s, "#include <%s>\n", api->private_header.name);
 }
@@ -247,9 +249,10 @@ wire_fn(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn)
 	if (fn->ret == AVA_RET_HANDLE)
 		ava_str_printf(s, " %s", m->handles[fn->ret_handle].name);
 	static const char *const fl[] = { "", "async", "creates", "query",
-					  "mutates", "sync", "private" };
+					  "mutates", "sync", "private", "",
+					  "extension" };
 	for (size_t b = 1; b < sizeof(fl) / sizeof(fl[0]); b++) {
-		if (fn->flags & (1u << b))
+		if ((fn->flags & (1u << b)) && fl[b][0] != '\0')
 			ava_str_printf(s, " %s", fl[b]);
 	}
 	if (fn->async_unless) {
@@ -297,12 +300,16 @@ ava_emit_coverage(const struct ava_model *m)
 	struct ava_str s = { 0 };
 	const struct ava_vec *funcs = &m->hdr->funcs;
 	size_t fwd = 0, hidden = 0, missing = 0, emulated = 0, priv = 0, napi = 0;
+	size_t ext = 0, next = 0;
 	for (size_t i = 0; i < funcs->n; i++) {
 		const struct ava_cfunc *f = funcs->items[i];
 		const struct ava_m_fn *fn = ava_model_fn(m, f->name);
-		napi += !f->is_private;
+		napi += f->origin == AVA_CFUNC_MAIN;
+		next += f->origin == AVA_CFUNC_EXTENSION;
 		ava_str_printf(&s, "%-44s ", f->name);
-		if (fn == NULL) {
+		if (fn == NULL && f->origin == AVA_CFUNC_EXTENSION) {
+			ava_str_add(&s, "not forwarded (extension)\n");
+		} else if (fn == NULL) {
 			ava_str_add(&s, "missing from the spec\n");
 			missing++;
 		} else if (fn->flags & AVA_FN_UNSUPPORTED) {
@@ -312,10 +319,15 @@ ava_emit_coverage(const struct ava_model *m)
 		} else if (fn->flags & AVA_FN_EMULATED) {
 			ava_str_printf(&s, "emulated (hook guest): %s\n", fn->why);
 			emulated++;
-		} else if (f->is_private) {
+		} else if (f->origin == AVA_CFUNC_PRIVATE) {
 			ava_str_printf(&s, "private%s\n",
 				       fn->hooks & AVA_HOOK_SERVER ? " (hook server)" : "");
 			priv++;
+		} else if (f->origin == AVA_CFUNC_EXTENSION) {
+			ava_str_printf(&s, "forwarded (extension)%s%s\n",
+				       fn->hooks & AVA_HOOK_GUEST ? " (hook guest)" : "",
+				       fn->hooks & AVA_HOOK_SERVER ? " (hook server)" : "");
+			ext++;
 		} else {
 			ava_str_printf(&s, "forwarded%s%s\n",
 				       fn->hooks & AVA_HOOK_GUEST ? " (hook guest)" : "",
@@ -329,5 +341,9 @@ ava_emit_coverage(const struct ava_model *m)
 	if (m->spec->api.private_header.name)
 		ava_str_printf(&s, "# %zu private functions in %s\n", priv,
 			       m->spec->api.private_header.name);
+	if (m->spec->api.extension_header.name)
+		ava_str_printf(&s, "# %zu of %zu extension functions in %s "
+			       "forwarded\n", ext, next,
+			       m->spec->api.extension_header.name);
 	return ava_str_take(&s);
 }

@@ -18,6 +18,7 @@ struct reader {
 	CXTranslationUnit tu;
 	CXFile main_file;          /* the header the spec named */
 	CXFile private_file;       /* its private_header, or NULL */
+	CXFile extension_file;     /* its extension_header, or NULL */
 	char *api_dir;             /* its directory, with a trailing '/' */
 	struct ava_vec macros;     /* struct macro * (candidates) */
 };

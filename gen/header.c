@@ -199,13 +199,12 @@ in_main(struct reader *r, CXCursor c)
 }
 
 static bool
-in_private(struct reader *r, CXCursor c)
+in_file(CXCursor c, CXFile file)
 {
 	CXFile f;
 	char *name = cursor_file(c, NULL, &f);
 	free(name);
-	return f != NULL && r->private_file != NULL &&
-	       clang_File_isEqual(f, r->private_file);
+	return f != NULL && file != NULL && clang_File_isEqual(f, file);
 }
 
 static bool
@@ -221,7 +220,7 @@ in_api_dir(struct reader *r, CXCursor c)
 /* ---- parse 1 ---- */
 
 static void
-add_function(struct reader *r, CXCursor c, bool is_private)
+add_function(struct reader *r, CXCursor c, enum ava_cfunc_origin origin)
 {
 	char *name = hdr_take(clang_getCursorSpelling(c));
 	for (size_t i = 0; i < r->h->funcs.n; i++) {
@@ -252,7 +251,7 @@ add_function(struct reader *r, CXCursor c, bool is_private)
 		f->params[i].type = ctype_from(clang_getCursorType(a));
 	}
 	f->variadic = clang_Cursor_isVariadic(c);
-	f->is_private = is_private;
+	f->origin = origin;
 	ava_vec_push(&r->h->funcs, f);
 }
 
@@ -362,7 +361,7 @@ visit_top(CXCursor c, CXCursor parent, CXClientData data)
 	switch (clang_getCursorKind(c)) {
 	case CXCursor_FunctionDecl:
 		if (in_main(r, c))
-			add_function(r, c, false);
+			add_function(r, c, AVA_CFUNC_MAIN);
 		break;
 	case CXCursor_TypedefDecl:
 		add_typedef(r, c);
@@ -394,23 +393,31 @@ find_include(CXCursor c, CXCursor parent, CXClientData data)
 	bool is_main = strcmp(name, r->o->header) == 0;
 	bool is_private = r->o->private_header &&
 			  strcmp(name, r->o->private_header) == 0;
+	bool is_ext = r->o->extension_header &&
+		      strcmp(name, r->o->extension_header) == 0;
 	free(name);
 	if (is_main && r->main_file == NULL)
 		r->main_file = clang_getIncludedFile(c);
 	if (is_private && r->private_file == NULL)
 		r->private_file = clang_getIncludedFile(c);
+	if (is_ext && r->extension_file == NULL)
+		r->extension_file = clang_getIncludedFile(c);
 	return CXChildVisit_Continue;
 }
 
-/* The private header's functions come after the main header's, so that
+/* The other headers' functions come after the main header's, so that
  * header order stays the order of the vendor's header. */
 static enum CXChildVisitResult
-visit_private(CXCursor c, CXCursor parent, CXClientData data)
+visit_extra(CXCursor c, CXCursor parent, CXClientData data)
 {
 	struct reader *r = data;
 	(void)parent;
-	if (clang_getCursorKind(c) == CXCursor_FunctionDecl && in_private(r, c))
-		add_function(r, c, true);
+	if (clang_getCursorKind(c) != CXCursor_FunctionDecl)
+		return CXChildVisit_Continue;
+	if (in_file(c, r->private_file))
+		add_function(r, c, AVA_CFUNC_PRIVATE);
+	else if (in_file(c, r->extension_file))
+		add_function(r, c, AVA_CFUNC_EXTENSION);
 	return CXChildVisit_Continue;
 }
 
@@ -428,6 +435,8 @@ hdr_prelude(const struct ava_header_opts *o)
 	ava_str_printf(&s, "#include <%s>\n", o->header);
 	if (o->icd_header)
 		ava_str_printf(&s, "#include <%s>\n", o->icd_header);
+	if (o->extension_header)
+		ava_str_printf(&s, "#include <%s>\n", o->extension_header);
 	if (o->private_header)
 		ava_str_printf(&s, "#include <%s>\n", o->private_header);
 	return ava_str_take(&s);
@@ -522,14 +531,17 @@ read_tu(struct reader *r, CXIndex idx)
 	r->api_dir = slash ? xstrndup(r->h->main_path,
 				      (size_t)(slash - r->h->main_path) + 1)
 			   : xstrdup("");
-	if (r->o->private_header && r->private_file == NULL) {
-		ava_error(r->o->loc, "cannot find the private header '%s'",
-			  r->o->private_header);
+	const char *lost = r->o->private_header && r->private_file == NULL
+		? r->o->private_header
+		: r->o->extension_header && r->extension_file == NULL
+		? r->o->extension_header : NULL;
+	if (lost != NULL) {
+		ava_error(r->o->loc, "cannot find the header '%s'", lost);
 		return -1;
 	}
 	clang_visitChildren(top, visit_top, r);
-	if (r->private_file != NULL)
-		clang_visitChildren(top, visit_private, r);
+	if (r->private_file != NULL || r->extension_file != NULL)
+		clang_visitChildren(top, visit_extra, r);
 	if (r->h->typedefs.n > 0)
 		qsort(r->h->typedefs.items, r->h->typedefs.n, sizeof(void *), hdr_cmp_name);
 	clang_getInclusions(r->tu, add_dep, r->h);

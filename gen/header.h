@@ -41,6 +41,13 @@ struct ava_ctype {
 };
 
 /* Structs below begin with `name` so that one sorted lookup serves all. */
+/* Which header declares a function. */
+enum ava_cfunc_origin {
+	AVA_CFUNC_MAIN,            /* the spec's header: every one in the spec */
+	AVA_CFUNC_PRIVATE,         /* the private header: likewise */
+	AVA_CFUNC_EXTENSION,       /* the extension header: those the spec names */
+};
+
 struct ava_cparam {
 	char *name;
 	struct ava_ctype *type;
@@ -53,7 +60,7 @@ struct ava_cfunc {
 	size_t nparams;
 	struct ava_cparam *params;
 	bool variadic;
-	bool is_private;           /* declared by the private header */
+	enum ava_cfunc_origin origin;
 };
 
 struct ava_cconst {
@@ -92,6 +99,7 @@ struct ava_header_opts {
 	const char *header;        /* include path, e.g. "CL/cl.h" */
 	const char *icd_header;    /* or NULL */
 	const char *private_header; /* ava's own entry points, or NULL */
+	const char *extension_header; /* optional entry points, or NULL */
 	const char *icd_struct;    /* struct tag of the dispatch table */
 	const struct ava_vec *defines;   /* struct ava_define * (spec.h) */
 	const struct ava_vec *sections;  /* struct ava_section * (spec.h) */

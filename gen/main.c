@@ -219,6 +219,7 @@ run_spec(const struct options *o)
 		.header = spec->api.header.name,
 		.icd_header = spec->api.icd_header.name,
 		.private_header = spec->api.private_header.name,
+		.extension_header = spec->api.extension_header.name,
 		.icd_struct = spec->api.icd_dispatch.name ? spec->api.icd_dispatch.name
 							  : "_cl_icd_dispatch",
 		.defines = &spec->api.defines, .sections = &spec->api.sections,

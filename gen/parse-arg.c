@@ -309,6 +309,7 @@ free_api(struct ava_api_ast *api)
 {
 	struct ava_name *names[] = {
 		&api->name, &api->header, &api->icd_header, &api->private_header,
+		&api->extension_header,
 		&api->icd_dispatch,
 		&api->success, &api->transport_error, &api->unsupported_error,
 		&api->errcode, &api->status,

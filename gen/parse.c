@@ -96,6 +96,7 @@ api_stmt(struct parser *p, struct ava_api_ast *api)
 		{ "header", offsetof(struct ava_api_ast, header), true },
 		{ "icd_header", offsetof(struct ava_api_ast, icd_header), true },
 		{ "private_header", offsetof(struct ava_api_ast, private_header), true },
+		{ "extension_header", offsetof(struct ava_api_ast, extension_header), true },
 		{ "icd_dispatch", offsetof(struct ava_api_ast, icd_dispatch), false },
 		{ "success", offsetof(struct ava_api_ast, success), false },
 		{ "transport_error", offsetof(struct ava_api_ast, transport_error), false },

@@ -142,6 +142,7 @@ struct ava_api_ast {
 	struct ava_name header;          /* name = the include path */
 	struct ava_name icd_header;
 	struct ava_name private_header;  /* ava's own entry points (AVA_FN_PRIVATE) */
+	struct ava_name extension_header; /* optional entry points (AVA_FN_EXTENSION) */
 	struct ava_name icd_dispatch;    /* struct tag; default _cl_icd_dispatch */
 	char *library;
 	bool guest_icd;

@@ -33,11 +33,12 @@ struct queue {
 	pthread_cond_t wake;     /* the flusher: a call was queued, or exit */
 	pthread_cond_t sent;     /* exit: the flusher's send is over */
 	bool enabled;
+	bool all;                /* AVA_BATCH=all: unchecked */
 	struct ava_buf buf;      /* u64 base, then ASYNC frames */
 	uint32_t n;              /* calls in buf */
 	uint64_t since;          /* CLOCK_MONOTONIC ns: buf's oldest call */
 	uint64_t next;           /* calls handed to a connection so far */
-	bool started;            /* the flusher thread exists */
+	bool started;            /* the flusher thread exists (atomic) */
 	bool sleeping;           /* it waits with no deadline */
 	bool sending;            /* it writes a batch */
 	bool closed;             /* process exit: it stops */
@@ -53,6 +54,7 @@ q_init(void)
 {
 	const char *env = getenv("AVA_BATCH");
 	Q.enabled = env == NULL || strcmp(env, "0") != 0;
+	Q.all = env != NULL && strcmp(env, "all") == 0;
 	/* The flusher sleeps until a deadline on the monotonic clock. */
 	pthread_condattr_t a;
 	pthread_condattr_init(&a);
@@ -67,6 +69,13 @@ ava_batch_enabled(void)
 {
 	pthread_once(&q_once, q_init);
 	return Q.enabled;
+}
+
+bool
+ava_batch_unchecked(void)
+{
+	pthread_once(&q_once, q_init);
+	return Q.all;
 }
 
 static uint64_t
@@ -131,12 +140,8 @@ call_header(const struct tconn *t, const struct ava_fn_desc *fn, bool async,
 static void *
 flusher(void *arg)
 {
-	(void)arg;
-	struct tconn *t;
-	if (ava_guest_thread_conn(&t) < 0)
-		return NULL;   /* reported; the process fails fast from now */
+	struct tconn *t = arg;
 	pthread_mutex_lock(&Q.lock);
-	Q.flusher = t;
 	while (!Q.closed) {
 		if (Q.n == 0) {
 			Q.sleeping = true;
@@ -167,21 +172,38 @@ flusher(void *arg)
 	return NULL;
 }
 
-/* The flusher takes no signals: they belong to the application's
- * threads. */
-static void
+/*
+ * Start the flusher, on the first call queued in the process. Its
+ * connection is opened here, by the calling thread, so that a failure
+ * is that call's, reported like any other. The flusher takes no
+ * signals: they belong to the application's threads.
+ */
+static int
 start_flusher(void)
 {
-	sigset_t all, old;
-	pthread_t th;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (pthread_create(&th, NULL, flusher, NULL) == 0)
-		pthread_detach(th);
-	else
-		dprintf(STDERR_FILENO, "ava: cannot start the batch flusher; "
-			"queued calls go out with the next synchronous call\n");
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	struct tconn *t;
+	int r = 0;
+	pthread_mutex_lock(&once);
+	if (!Q.started && (r = ava_guest_conn_open(&t)) == 0) {
+		sigset_t all, old;
+		pthread_t th;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		if (pthread_create(&th, NULL, flusher, t) == 0)
+			pthread_detach(th);
+		else
+			dprintf(STDERR_FILENO, "ava: cannot start the batch "
+				"flusher; queued calls go out with the next "
+				"synchronous call\n");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_mutex_lock(&Q.lock);
+		Q.flusher = t;
+		pthread_mutex_unlock(&Q.lock);
+		__atomic_store_n(&Q.started, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&once);
+	return r;
 }
 
 /* ---- queueing and sending --------------------------------------------- */
@@ -189,6 +211,11 @@ start_flusher(void)
 int
 ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 {
+	if (!__atomic_load_n(&Q.started, __ATOMIC_ACQUIRE)) {
+		int r = start_flusher();
+		if (r < 0)
+			return r;
+	}
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
 	pthread_mutex_lock(&Q.lock);
 	if (Q.n == 0) {
@@ -203,11 +230,7 @@ ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 	bool send = flush || Q.n >= BATCH_MAX_CALLS ||
 		    Q.buf.len >= BATCH_MAX_BYTES;
 	uint64_t end = send ? take_locked(t) : 0;
-	bool start = !Q.started;
-	Q.started = true;
 	pthread_mutex_unlock(&Q.lock);
-	if (start)
-		start_flusher();
 	return send ? send_batch(t, end) : 0;
 }
 

@@ -12,7 +12,8 @@
  * calls or BATCH_MAX_BYTES bytes, at clFlush, and at the latest about
  * BATCH_DELAY_NS after its oldest call was queued (by a flusher thread
  * on a connection of its own). AVA_BATCH=0 in the environment turns
- * batching off: every call is then sent and answered on its own.
+ * batching off: every call is then sent and answered on its own;
+ * AVA_BATCH=all queues without the checks (ava_batch_unchecked).
  *
  * Thread safety: a struct tconn belongs to its thread; the queue has its
  * own lock, never held while the registry lock is taken.
@@ -53,10 +54,10 @@ struct tconn {
 const struct ava_api_desc *
 ava_guest_api(void);
 
-/* The calling thread's connection, opened if needed. Returns 0 or the
- * error (already reported). */
+/* A connection of no thread's (the batch flusher's), for the life of
+ * the process. Returns 0 or the error (already reported). */
 int
-ava_guest_thread_conn(struct tconn **out);
+ava_guest_conn_open(struct tconn **out);
 
 /* The handle type of p if it is a live object (then *id, if id is not
  * NULL, is its id), else 0. Never dereferences p. */
@@ -72,6 +73,12 @@ ava_guest_lost(int err);
 /* Whether calls may be queued at all (AVA_BATCH). */
 bool
 ava_batch_enabled(void);
+
+/* AVA_BATCH=all: queue every call the spec marks async, without the API
+ * glue's checks; the application then hears of their errors only later,
+ * as deferred errors. For applications known to be correct, and tests. */
+bool
+ava_batch_unchecked(void);
 
 /*
  * Queue the call to fn encoded in t->out. With flush, or once the queue

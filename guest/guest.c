@@ -218,7 +218,7 @@ init_locked(const struct ava_guest_api *g)
 /* Open this thread's connection. G.lock held; a failure is reported by
  * the caller, after unlocking, from *why and the returned error. */
 static int
-open_locked(struct tconn *t, const char **why)
+open_locked(struct tconn *t, bool thread, const char **why)
 {
 	*why = "cannot connect to server";
 	int r = ava_transport_connect(G.addr, &t->conn);
@@ -230,19 +230,18 @@ open_locked(struct tconn *t, const char **why)
 		return r;
 	/* The session's first connection lives as long as the process:
 	 * closing it with its thread could end a session others still use.
-	 * Later ones close when their thread exits. */
-	if (!first)
+	 * Later ones close when their thread exits (the batch flusher's
+	 * when the process does). */
+	if (!first && thread)
 		pthread_setspecific(tconn_key, t);
 	return 0;
 }
 
+/* A new connection; with thread, it closes when the calling thread
+ * exits. A failure is reported here. */
 static int
-thread_conn(const struct ava_guest_api *g, struct tconn **out)
+conn_open(const struct ava_guest_api *g, bool thread, struct tconn **out)
 {
-	if (atomic_load(&G.dead))
-		return AVA_EDEAD;
-	if ((*out = T) != NULL)
-		return 0;
 	pthread_once(&tconn_once, make_key);
 	struct tconn *t = calloc(1, sizeof(*t));
 	if (t == NULL)
@@ -257,10 +256,10 @@ thread_conn(const struct ava_guest_api *g, struct tconn **out)
 	if (!G.inited)
 		init_locked(g);
 	if (G.addr != NULL && G.addr[0] != '\0')
-		r = open_locked(t, &why);
+		r = open_locked(t, thread, &why);
 	pthread_mutex_unlock(&G.lock);
 	if (r == 0) {
-		*out = T = t;
+		*out = t;
 		return 0;
 	}
 	if (why == NULL)
@@ -275,12 +274,27 @@ thread_conn(const struct ava_guest_api *g, struct tconn **out)
 	return r;
 }
 
+static int
+thread_conn(const struct ava_guest_api *g, struct tconn **out)
+{
+	if (atomic_load(&G.dead))
+		return AVA_EDEAD;
+	if ((*out = T) != NULL)
+		return 0;
+	int r = conn_open(g, true, out);
+	if (r == 0)
+		T = *out;
+	return r;
+}
+
 /* ---- for batch.c (guest-private.h) ------------------------------------ */
 
 int
-ava_guest_thread_conn(struct tconn **out)
+ava_guest_conn_open(struct tconn **out)
 {
-	return thread_conn(G.g, out);
+	if (atomic_load(&G.dead))
+		return AVA_EDEAD;
+	return conn_open(G.g, false, out);
 }
 
 const struct ava_api_desc *
@@ -376,6 +390,8 @@ may_queue(struct call *c)
 			return false;
 	}
 	enum ava_async_verdict a = ava_guest_async_check(fn, c->v);
+	if (a == AVA_ASYNC_SEND && ava_batch_unchecked())
+		a = AVA_ASYNC_QUEUE;
 	c->flush = a == AVA_ASYNC_QUEUE_FLUSH;
 	return a != AVA_ASYNC_SEND;
 }

@@ -23,12 +23,19 @@ clIcdGetPlatformIDsKHR(cl_uint num_entries, cl_platform_id *platforms,
 	return clGetPlatformIDs(num_entries, platforms, num_platforms);
 }
 
+/* Our own entry point for name: the ICD's, or a forwarded extension
+ * function's stub (the spec's extension functions). */
 static void *
 extension_address(const char *name)
 {
-	if (name != NULL && strcmp(name, "clIcdGetPlatformIDsKHR") == 0)
+	if (name == NULL)
+		return NULL;
+	if (strcmp(name, "clIcdGetPlatformIDsKHR") == 0)
 		return (void *)(uintptr_t)clIcdGetPlatformIDsKHR;
-	/* No extension function is virtualized yet. */
+	for (const struct ava_guest_extension *e = ava_opencl_extensions;
+	     e->name != NULL; e++)
+		if (strcmp(name, e->name) == 0)
+			return (void *)(uintptr_t)e->fn;
 	return NULL;
 }
 

@@ -131,6 +131,9 @@ enum {
 				       * private_header), not the API's */
 	AVA_FN_EMULATED = 1u << 7,    /* built by a guest hook from other
 				       * calls; never sent */
+	AVA_FN_EXTENSION = 1u << 8,   /* of the spec's extension_header: the
+				       * server resolves the vendor's entry
+				       * point at run time */
 };
 
 struct ava_fn_desc {

@@ -12,6 +12,11 @@
  *                     plus a prototype for every server hook the spec names:
  *                     uint64_t ava_NAME_server_hook_<fn>(const uint64_t *v,
  *                                                       struct ava_server_ctx *ctx);
+ *                     and, if the spec forwards extension functions, the
+ *                     hand-written resolver of their real entry points:
+ *                     ava_fn_ptr ava_NAME_server_extension(const char *name);
+ *                     (NULL: the vendor lacks it; the call then returns
+ *                     the api's unsupported_error).
  *   NAME-guest.h/.c   every function of the header, with its exact
  *                     prototype and its real name (exported): supported ones
  *                     forward through ava_guest_call(); unsupported ones
@@ -19,6 +24,9 @@
  *                     extern const struct ava_guest_api ava_NAME_guest;
  *                     For `guest icd`: const struct _cl_icd_dispatch
  *                     ava_NAME_dispatch, filled by field name.
+ *                     const struct ava_guest_extension
+ *                     ava_NAME_extensions[]: the forwarded extension
+ *                     functions' stubs, by name, ending in { NULL }.
  *                     For `hook guest` functions the stub calls
  *                     ava_NAME_guest_hook_<fn>(<same args>), declared in
  *                     NAME-guest.h, hand-written in guest/; the hook may
@@ -33,6 +41,16 @@
 #include "ava-desc.h"
 
 struct ava_server_ctx;
+
+/* Any function pointer; cast it back to the function's own type. */
+typedef void (*ava_fn_ptr)(void);
+
+/* One forwarded extension function of the guest (name, NULL-terminated
+ * table ava_NAME_extensions[]), for clGetExtensionFunctionAddress. */
+struct ava_guest_extension {
+	const char *name;
+	ava_fn_ptr fn;
+};
 
 struct ava_server_api {
 	const struct ava_api_desc *api;

@@ -30,6 +30,8 @@
 
 static const char *const kept[] = {
 	"cl_khr_icd",
+	/* forwarded: every entry point of its version 0.9 (opencl.spec) */
+	"cl_khr_command_buffer",
 	"cl_khr_byte_addressable_store",
 	"cl_khr_fp16",
 	"cl_khr_fp64",
@@ -76,22 +78,24 @@ is_kept(const char *name, size_t n)
 	return false;
 }
 
-/* Keep the words of s that name kept extensions, in place. */
+/* Keep the words of s that name kept extensions, in place, each with
+ * the separators that followed it (so a list with nothing hidden reads as
+ * the vendor wrote it); returns the bytes kept, with the NUL. */
 static size_t
 filter_string(char *s)
 {
-	size_t out = 0;
-	for (char *p = s; *p != '\0';) {
-		size_t skip = strspn(p, " "), n = strcspn(p + skip, " ");
-		char *w = p + skip;
-		p = w + n;
-		if (n == 0 || !is_kept(w, n))
-			continue;
-		if (out > 0)
-			s[out++] = ' ';
-		memmove(s + out, w, n);
-		out += n;
+	size_t out = 0, len = strlen(s);
+	bool trailing = len > 0 && s[len - 1] == ' ';
+	for (char *p = s + strspn(s, " "); *p != '\0';) {
+		size_t n = strcspn(p, " "), gap = strspn(p + n, " ");
+		if (is_kept(p, n)) {
+			memmove(s + out, p, n + gap);
+			out += n + gap;
+		}
+		p += n + gap;
 	}
+	while (!trailing && out > 0 && s[out - 1] == ' ')
+		out--;
 	s[out] = '\0';
 	return out + 1;
 }

@@ -7,6 +7,7 @@
 #define CL_TARGET_OPENCL_VERSION 300
 #endif
 #include <CL/cl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -147,4 +148,40 @@ ava_opencl_server_hook_clGetMemObjectInfo(const uint64_t *v,
 	if (err == CL_SUCCESS && name == CL_MEM_HOST_PTR && value != NULL)
 		memset(value, 0, size < sizeof(void *) ? size : sizeof(void *));
 	return (uint64_t)(int64_t)err;
+}
+
+/* ---- extension entry points ------------------------------------------ */
+
+/*
+ * The vendor's entry point of an extension function, from the first
+ * platform that has it. Names come from the generated dispatch (string
+ * constants), so a small table keyed by their address remembers each.
+ */
+ava_fn_ptr
+ava_opencl_server_extension(const char *name)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct seen { const char *name; ava_fn_ptr fn; } seen[64];
+	static size_t nseen;
+	ava_fn_ptr fn = NULL;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].name == name) {
+			fn = seen[i].fn;
+			goto out;
+		}
+	cl_platform_id p[8];
+	cl_uint n = 0;
+	if (clGetPlatformIDs(8, p, &n) != CL_SUCCESS)
+		n = 0;
+	for (cl_uint i = 0; i < n && i < 8 && fn == NULL; i++) {
+		void *a = clGetExtensionFunctionAddressForPlatform(p[i], name);
+		/* POSIX lets a data pointer hold a function's address. */
+		memcpy(&fn, &a, sizeof(fn));
+	}
+	if (nseen < sizeof(seen) / sizeof(seen[0]))
+		seen[nseen++] = (struct seen){ name, fn };
+out:
+	pthread_mutex_unlock(&lock);
+	return fn;
 }

@@ -232,3 +232,14 @@ replay_map_lazy_binds(const struct replay_map *m)
 {
 	return m->lazy;
 }
+
+uint64_t
+replay_map_recorded_id(const struct replay_map *m, uint16_t type,
+		       uint64_t real)
+{
+	uint64_t y, x;
+	if (ava_handle_table_find(m->t, real, type, &y) != 0 ||
+	    !ava_u64map_get(&m->rev, y, &x))
+		return 0;
+	return x;
+}

@@ -142,6 +142,18 @@ keeps_args(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
 	return false;
 }
 
+/* ava's mappings live on the server under ids it counts out itself
+ * (runtime/opencl-calls.c): avaclEnqueueMap* hands one out in map_id,
+ * avaclEnqueueUnmapMemObject names it. */
+static bool
+scalar_id(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
+	  int i)
+{
+	(void)api;
+	return strcmp(fn->args[i].name, "map_id") == 0 &&
+	       strncmp(fn->name, "avaclEnqueue", 12) == 0;
+}
+
 /* The ICD loader and PoCL load and probe devices on the first call. */
 static void
 warm_up(void)
@@ -154,5 +166,6 @@ const struct ava_replay_rules ava_opencl_replay_rules = {
 	.classify = classify,
 	.hint = hint,
 	.keeps_args = keeps_args,
+	.scalar_id = scalar_id,
 	.warm_up = warm_up,
 };

@@ -14,6 +14,7 @@
 
 #include "marshal.h"
 #include "replay.h"
+#include "u64map.h"
 #include "wire.h"
 
 /* ---- the replay handle map (replay-map.c) ------------------------------ */
@@ -73,6 +74,40 @@ replay_map_defer(struct replay_map *m, uint64_t prov);
 /* Ids bound at first use so far. */
 uint64_t
 replay_map_lazy_binds(const struct replay_map *m);
+
+/* The recorded id bound to real handle `real` of type, or 0. */
+uint64_t
+replay_map_recorded_id(const struct replay_map *m, uint16_t type,
+		       uint64_t real);
+
+/* ---- memory the application never wrote (replay-undef.c) ----------------- */
+
+/*
+ * Which recorded buffers (handle types with `state buffer`) hold
+ * contents the application defined: created from host bytes, written by
+ * a call that `writes` them, or given to a kernel. Reading one that
+ * holds none returns whatever the device had there: replay does not
+ * compare those bytes (a note says so).
+ */
+struct replay_undef;
+
+int
+replay_undef_create(const struct ava_api_desc *api, struct replay_undef **out);
+
+void
+replay_undef_destroy(struct replay_undef *u);
+
+/* Does decoded call c read a buffer whose contents were never written? */
+bool
+replay_undef_reads(struct replay_undef *u, const struct ava_call *c,
+		   const struct replay_map *m);
+
+/* After call c succeeded in the record (REPLY skeleton outs): note the
+ * buffers it created with contents or wrote. */
+void
+replay_undef_update(struct replay_undef *u, const struct ava_call *c,
+		    const struct replay_map *m, const uint8_t *outs,
+		    size_t outs_len);
 
 /* ---- recorded calls as jobs (replay-job.c) ------------------------------ */
 
@@ -136,6 +171,10 @@ struct replay_check {
 	const uint64_t *rec_digests;
 	uint32_t nrec_digests;
 	struct replay_map *map;
+	bool undefined;                 /* it reads never-written memory */
+	/* scalar ids (replay.h, scalar_id): recorded -> replay, or NULL */
+	const struct ava_replay_rules *rules;
+	struct ava_u64map *sids;
 	/* out */
 	struct ava_replay_result *res;  /* counters, notes (seq below) */
 	uint64_t seq;

@@ -20,6 +20,7 @@
 #include "ava-error.h"
 #include "handle-table.h"
 #include "marshal-split.h"
+#include "pretty.h"
 #include "replay-private.h"
 #include "server-ctx.h"
 
@@ -70,6 +71,8 @@ struct engine {
 	uint8_t *got_bytes;             /* of the divergence, if a buffer */
 	uint64_t got_len, want_digest;
 	struct kept *kept;              /* argument storage still in use */
+	struct ava_u64map sids;         /* scalar ids: recorded -> replay */
+	struct replay_undef *undef;     /* buffers never written */
 };
 
 /* A CALL payload the implementation still points into. */
@@ -138,9 +141,13 @@ decode(struct engine *e, struct worker *w, struct replay_job *j, bool *ran)
 {
 	const struct ava_fn_desc *fn = j->fn;
 	*ran = false;
-	if (fn->flags & AVA_FN_UNSUPPORTED)
+	if (fn->flags & AVA_FN_UNSUPPORTED) {
+		memset(&w->c, 0, sizeof(w->c));
+		w->c.fn = fn;
+		w->c.bad_arg = -1;
 		return ava_marshal_reply_reject(fn, fn->unsupported_error,
 						&w->reply);
+	}
 	int r = ava_marshal_call_decode(e->api, fn, j->call.data, j->call.len,
 					&e->hops, &w->c);
 	if (r == AVA_EHANDLE)
@@ -166,9 +173,25 @@ fault_expected(struct engine *e, struct replay_job *j, struct worker *w, bool ra
 	diverge(e, j, &d);
 }
 
+/* The replay refused the call for a handle it has no object for. */
+static void
+refused_hint(struct engine *e, struct worker *w,
+	     struct ava_replay_divergence *d)
+{
+	struct ava_buf b;
+	ava_buf_init(&b);
+	ava_pretty_handle(e->api, w->c.bad_id, &b);
+	snprintf(d->hint, sizeof(d->hint), "argument %s names %.*s, which "
+		 "this replay has no object for: the call that made it is not "
+		 "in the journal (trimmed away?) or did not make it here",
+		 w->c.fn->args[w->c.bad_arg].name, b.err ? 0 : (int)b.len,
+		 b.err ? "" : (const char *)b.data);
+	ava_buf_finish(&b);
+}
+
 /* Compare w->reply with the record; called with e->lock held. */
 static void
-compare(struct engine *e, struct worker *w, struct replay_job *j)
+compare(struct engine *e, struct worker *w, struct replay_job *j, bool ran)
 {
 	const char *why = NULL;
 	enum ava_replay_class cls = AVA_REPLAY_EXACT;
@@ -179,13 +202,19 @@ compare(struct engine *e, struct worker *w, struct replay_job *j)
 		.ev = w->c.ev, .verify = e->o->verify, .rec_outs = j->outs,
 		.rec_outs_len = j->outs_len, .rec_digests = j->digests,
 		.nrec_digests = j->ndigests, .map = e->map, .res = e->res,
+		.rules = e->rules, .sids = e->rules != NULL &&
+		e->rules->scalar_id != NULL ? &e->sids : NULL,
 		.seq = j->seq, .div = { .offset = -1 },
+		.undefined = ran && replay_undef_reads(e->undef, &w->c, e->map),
 	};
 	if (replay_check_reply(&k, w->reply.data, w->reply.len) < 0) {
 		diverge_text(e, j, "comparison", "the recorded results",
 			     "out of memory");
 		return;
 	}
+	if (ran && (!k.have_status || k.rec_status == e->api->success))
+		replay_undef_update(e->undef, &w->c, e->map, j->outs,
+				    j->outs_len);
 	if (!k.diverged) {
 		free(k.got_bytes);
 		return;
@@ -195,6 +224,8 @@ compare(struct engine *e, struct worker *w, struct replay_job *j)
 		h = e->rules->hint(e->api, j->fn, k.rec_status, k.got_status);
 	if (h != NULL)
 		snprintf(k.div.hint, sizeof(k.div.hint), "%s", h);
+	else if (w->c.bad_arg >= 0)
+		refused_hint(e, w, &k.div);
 	bool first = !e->res->diverged || j->index < e->div_index;
 	diverge(e, j, &k.div);
 	if (first) {
@@ -218,6 +249,22 @@ keep_call(struct engine *e, struct replay_job *j)
 	ava_buf_init(&j->call);
 	k->next = e->kept;
 	e->kept = k;
+}
+
+/* Arguments that name an id the implementation chose get this replay's
+ * id for the recorded one (an unknown one stays: it fails as recorded). */
+static void
+translate_ids(struct engine *e, struct ava_call *c)
+{
+	if (e->rules == NULL || e->rules->scalar_id == NULL)
+		return;
+	for (int i = 0; i < c->fn->nargs; i++) {
+		uint64_t v;
+		if (c->fn->args[i].kind == AVA_ARG_SCALAR &&
+		    e->rules->scalar_id(e->api, c->fn, i) &&
+		    ava_u64map_get(&e->sids, c->ev[i], &v))
+			c->v[i] = v;
+	}
 }
 
 /* One call: decode, invoke (unlocked), encode and compare. Called and
@@ -244,6 +291,7 @@ run_job(struct engine *e, struct worker *w, struct replay_job *j)
 			.call = &w->c,
 		};
 		ava_marshal_call_override(&w->c);
+		translate_ids(e, &w->c);
 		pthread_mutex_unlock(&e->lock);
 		ret = e->server->invoke(j->fn->id, w->c.v, &ctx);
 		pthread_mutex_lock(&e->lock);
@@ -259,7 +307,7 @@ run_job(struct engine *e, struct worker *w, struct replay_job *j)
 	else if (j->outs_len == 0)
 		fault_expected(e, j, w, ran);
 	else
-		compare(e, w, j);
+		compare(e, w, j, ran);
 	if (ran && e->rules != NULL && e->rules->keeps_args != NULL &&
 	    e->rules->keeps_args(e->api, j->fn, w->c.ev))
 		keep_call(e, j);
@@ -563,6 +611,8 @@ engine_free(struct engine *e, bool join)
 	if (!join)
 		return;  /* blocked threads still use it: leave it */
 	replay_map_destroy(e->map);
+	ava_u64map_finish(&e->sids);
+	replay_undef_destroy(e->undef);
 	free(e->got_bytes);
 	for (struct kept *k = e->kept, *n; k != NULL; k = n) {
 		n = k->next;
@@ -593,7 +643,10 @@ ava_replay_session(struct ava_journal_reader *r, uint64_t session,
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->gate, NULL);
 	pthread_cond_init(&e->room, NULL);
+	ava_u64map_init(&e->sids);
 	int err = replay_map_create(e->api, &e->map);
+	if (err == 0)
+		err = replay_undef_create(e->api, &e->undef);
 	if (err == 0 && rules != NULL && rules->warm_up != NULL) {
 		uint64_t t0 = mono_ns();
 		rules->warm_up();

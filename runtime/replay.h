@@ -83,6 +83,12 @@ struct ava_replay_rules {
 	 * for the rest of the session. May be NULL. */
 	bool (*keeps_args)(const struct ava_api_desc *api,
 			   const struct ava_fn_desc *fn, const uint64_t *ev);
+	/* Is argument i of fn a scalar that carries an id the implementation
+	 * chose (ava's map ids): an out-argument that hands one out, or an
+	 * argument that names one? Replay binds the recorded ids to its own,
+	 * as it does handles. May be NULL. */
+	bool (*scalar_id)(const struct ava_api_desc *api,
+			  const struct ava_fn_desc *fn, int i);
 	/* Start the implementation up before the first call, so that its
 	 * start-up time (loading the driver, finding devices) is not
 	 * counted against whichever call comes first. May be NULL. */

@@ -141,14 +141,25 @@ notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait)
 
 typedef int (*ready_fn)(struct ava_shm_conn *c);
 
+/* Where the peer last ran, by its own word: when it last consumed what we
+ * sent (tail_cpu of our outgoing ring) is the freshest sign of it. */
+static bool
+peer_on_our_cpu(const struct ava_shm_conn *c)
+{
+	uint32_t peer = __atomic_load_n(&c->tx.ctl->tail_cpu, __ATOMIC_RELAXED);
+	return (int)peer == sched_getcpu();
+}
+
 /*
  * Phase 1: >0 ready, 0 not within the spin, <0 error. The first
  * PAUSE_NS spin with a pause instruction, which catches a peer running on
  * another CPU; the rest yield the CPU, which lets a peer waiting for this
- * CPU run. The budget adapts per ring: it is reset to the full
- * AVA_SHM_SPIN_US when a spin succeeds and halved (down to PAUSE_NS) when
- * one fails, so a peer that answers slowly (a long call, a guest that
- * computes between calls) costs little CPU.
+ * CPU run. When the peer was last seen on this CPU (or this process has
+ * one CPU), pausing cannot help, and the spin yields from the start. The
+ * budget adapts per ring: it is reset to the full AVA_SHM_SPIN_US when a
+ * spin succeeds and halved (down to PAUSE_NS) when one fails, so a peer
+ * that answers slowly (a long call, a guest that computes between calls)
+ * costs little CPU.
  */
 static int
 spin(struct ava_shm_conn *c, struct ava_shm_ring *ring, ready_fn ready)
@@ -156,7 +167,8 @@ spin(struct ava_shm_conn *c, struct ava_shm_ring *ring, ready_fn ready)
 	uint64_t full = (uint64_t)c->spin_us * 1000u;
 	uint64_t floor = full < PAUSE_NS ? full : PAUSE_NS;
 	uint64_t budget = ring->spin_ns, t0 = now_ns();
-	uint64_t pause_end = c->yield ? t0 : t0 + PAUSE_NS;
+	bool pause = !c->yield && !peer_on_our_cpu(c);
+	uint64_t pause_end = pause ? t0 + PAUSE_NS : t0;
 	if (budget == 0)
 		return 0;
 	for (;;) {
@@ -278,6 +290,8 @@ rx_release(struct ava_shm_conn *c)
 	struct ava_shm_ring *r = &c->rx;
 	if (r->pos == r->shared)
 		return;
+	__atomic_store_n(&r->ctl->tail_cpu, (uint32_t)sched_getcpu(),
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&r->ctl->tail, r->pos, __ATOMIC_RELEASE);
 	r->shared = r->pos;
 	notify(c, &r->ctl->space_bell, &r->ctl->space_wait);

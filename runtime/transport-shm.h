@@ -65,7 +65,8 @@ struct ava_shm_ring_ctl {
 	uint64_t tail;         /* bytes consumed */
 	uint32_t space_bell;   /* bumped to wake the producer */
 	uint32_t data_wait;    /* AVA_SHM_WAIT_* while waiting for data */
-	uint8_t pad1[48];
+	uint32_t tail_cpu;     /* a hint: the CPU it last consumed on */
+	uint8_t pad1[44];
 };
 
 _Static_assert(sizeof(struct ava_shm_ring_ctl) == 128, "two cache lines");

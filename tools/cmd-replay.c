@@ -257,7 +257,8 @@ cmd_replay(int argc, char **argv)
 	if (journal_set_open("replay", p.dir, &set) != 0)
 		return AVA_EXIT_FAILURE;
 	struct replay_target t = { .dir = p.dir };
-	rc = journal_pick_session(set, "replay", p.session, take_target, &t);
+	rc = journal_pick_session(set, p.dir, "replay", p.session, take_target,
+				  &t);
 	journal_set_close(set);
 	if (rc == 0) {
 		replay_target_load_fault(&t);

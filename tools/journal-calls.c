@@ -104,7 +104,7 @@ reply_words(struct rd *d, const struct ava_fn_desc *fn)
 		uint64_t v;
 		switch (a->kind) {
 		case AVA_ARG_OUT_SCALAR:
-			v = word(d);
+			v = ids->out[i] = word(d);
 			if (is_errcode(fn, i) && !ids->has_status) {
 				/* a cl_int travels zero-extended */
 				ids->has_status = true;
@@ -249,17 +249,26 @@ check_pick(const char *sub, const char *dir, const struct pick *p)
 }
 
 int
-journal_pick_session(struct journal_set *set, const char *sub, uint64_t want,
+journal_pick_session(struct journal_set *set, const char *dir,
+		     const char *sub, uint64_t want,
 		     int (*fn)(struct ava_journal_reader *r,
 			       const struct ava_journal_session *s,
 			       uint64_t own_id, const char *path, void *data),
 		     void *data)
 {
 	struct pick p = { .want = want };
+	char name[4096];
+	if (dir == NULL) {
+		/* The set's directory: DIR of DIR/session-N, or the journal. */
+		snprintf(name, sizeof(name), "%s", journal_set_path(set, 0));
+		char *slash = strrchr(name, '/');
+		if (journal_set_id(set, 0) != 0 && slash != NULL)
+			*slash = '\0';
+		dir = name;
+	}
 	int rc = scan(set, sub, &p);
 	if (rc == 0)
-		rc = check_pick(sub, journal_set_count(set) == 1
-				? journal_set_path(set, 0) : "the journal", &p);
+		rc = check_pick(sub, dir, &p);
 	if (rc != 0)
 		return rc;
 	const char *path = journal_set_path(set, p.journal);

@@ -22,6 +22,7 @@ struct call_ids {
 	uint64_t used[CALL_MAX_IDS];  /* ids the CALL names, in order */
 	uint32_t nused;
 	uint64_t karg;                /* an IN_KARG sent as a handle id, or 0 */
+	uint64_t out[AVA_MAX_ARGS];   /* the REPLY's word per out-argument */
 	uint64_t made[CALL_MAX_IDS];  /* ids the REPLY names, in order */
 	uint32_t nmade;
 	bool has_status;              /* a status or error out-argument */
@@ -52,13 +53,16 @@ call_id_type(const struct ava_api_desc *api, uint64_t id);
 struct journal_set;
 
 /*
- * Run fn on the one session of set that `want` names (0: the set must
- * hold exactly one), with its journal open as r and that journal's path.
+ * Run fn on the one session of set (opened from dir; NULL: named after
+ * its journals) that `want` names
+ * (0: the set must hold exactly one), with its journal open as r and that
+ * journal's path.
  * Errors are printed ("ava journal SUB: ..." or "ava SUB: ..."). Returns
  * 0, an exit status (AVA_EXIT_FAILURE, AVA_EXIT_USAGE), or fn's return.
  */
 int
-journal_pick_session(struct journal_set *set, const char *sub, uint64_t want,
+journal_pick_session(struct journal_set *set, const char *dir,
+		     const char *sub, uint64_t want,
 		     int (*fn)(struct ava_journal_reader *r,
 			       const struct ava_journal_session *s,
 			       uint64_t own_id, const char *path, void *data),

@@ -493,10 +493,10 @@ journal_diff(struct journal_set *set, int argc, char **argv)
 	ava_u64map_init(&d.b.at);
 	ava_u64map_init(&d.ab);
 	ava_u64map_init(&d.ba);
-	rc = journal_pick_session(set, "journal diff", o.session, take_side,
+	rc = journal_pick_session(set, NULL, "journal diff", o.session, take_side,
 				  &d.a);
 	if (rc == 0)
-		rc = journal_pick_session(other, "journal diff", o.session,
+		rc = journal_pick_session(other, o.other, "journal diff", o.session,
 					  take_side, &d.b);
 	if (rc == 0) {
 		d.api = journal_view_api(d.a.s->api);

@@ -15,6 +15,8 @@
  *     kept whole; sub-buffers write their parent's storage;
  *   - for a kernel launch (or a clone of a kernel): the clSetKernelArg
  *     in force for each argument;
+ *   - for a call that names an id the implementation chose (an unmap
+ *     names its map): the call that handed it out;
  *   - for a call that names a user event (a wait, a wait list): every
  *     clSetUserEventStatus of that event, earlier or later, since another
  *     thread may complete the event while the call waits.
@@ -36,6 +38,7 @@
 #include "journal-calls.h"
 #include "journal-copy.h"
 #include "journal-view.h"
+#include "replay.h"
 #include "tool.h"
 #include "u64map.h"
 
@@ -207,11 +210,26 @@ launch_deps(struct trim *t, struct node *c, uint64_t kernel)
 	return err;
 }
 
+/* Scalar ids (replay.h, scalar_id) share the creator map with handle
+ * ids, under a type tag no handle has. */
+#define SID(v) ((uint64_t)0xfe << 56 | ((v) & ((UINT64_C(1) << 56) - 1)))
+
+static bool
+is_sid(const struct trim *t, const struct ava_fn_desc *fn, int i)
+{
+	const struct ava_replay_rules *r = &ava_opencl_replay_rules;
+	return r->scalar_id != NULL && r->scalar_id(t->api, fn, i);
+}
+
 static int
 arg_deps(struct trim *t, struct node *c, const struct ava_fn_desc *fn,
 	 const struct call_ids *ids)
 {
 	int err = 0;
+	for (int i = 0; i < fn->nargs && err == 0; i++)
+		if (fn->args[i].kind == AVA_ARG_SCALAR && ids->word[i] != 0 &&
+		    is_sid(t, fn, i))
+			err = dep(c, get(&t->creator, SID(ids->word[i])));
 	for (uint32_t i = 0; i < ids->nused && err == 0; i++) {
 		err = depend_on_object(t, c, ids->used[i]);
 		if (err == 0 &&
@@ -267,6 +285,11 @@ created(struct trim *t, struct node *c, const struct ava_fn_desc *fn,
 	const struct call_ids *ids)
 {
 	int err = 0;
+	for (int i = 0; i < fn->nargs && err == 0; i++)
+		if (fn->args[i].kind == AVA_ARG_OUT_SCALAR && ids->out[i] != 0 &&
+		    is_sid(t, fn, i))
+			err = ava_u64map_put(&t->creator, SID(ids->out[i]),
+					     c->seq);
 	for (uint32_t i = 0; i < ids->nmade && err == 0; i++)
 		if (get(&t->creator, ids->made[i]) == 0 ||
 		    (fn->flags & AVA_FN_CREATES))
@@ -300,6 +323,21 @@ set_karg(struct trim *t, struct node *c, const struct ava_fn_desc *fn,
 	return 0;
 }
 
+/* A clone starts with its source's arguments. */
+static int
+clone_kargs(struct trim *t, uint64_t from, uint64_t to)
+{
+	struct kernel_args *src = kargs_of(t, from, false);
+	if (src == NULL)
+		return 0;
+	struct kernel_args copy = *src;  /* kargs_of may move the array */
+	struct kernel_args *dst = kargs_of(t, to, true);
+	if (dst == NULL)
+		return -ENOMEM;
+	*dst = copy;
+	return 0;
+}
+
 static int
 mutated(struct trim *t, struct node *c, uint64_t id)
 {
@@ -327,6 +365,8 @@ effects(struct trim *t, struct node *c, const struct ava_fn_desc *fn,
 		return err;
 	if (strcmp(fn->name, "clSetKernelArg") == 0)
 		return set_karg(t, c, fn, ids);
+	if (strcmp(fn->name, "clCloneKernel") == 0 && ids->nmade == 1)
+		return clone_kargs(t, ids->word[0], ids->made[0]);
 	if (is_launch(fn)) {
 		struct kernel_args *ka = kargs_of(t, ids->word[1], false);
 		for (int i = 0; ka != NULL && i < MAX_KARGS && err == 0; i++)
@@ -635,7 +675,7 @@ journal_trim(struct journal_set *set, int argc, char **argv)
 		free(o.keep);
 		return rc;
 	}
-	rc = journal_pick_session(set, "journal trim", o.session,
+	rc = journal_pick_session(set, NULL, "journal trim", o.session,
 				  trim_session, &o);
 	free(o.keep);
 	return rc;

@@ -238,8 +238,8 @@ text_notes(const struct ava_replay_result *res)
 {
 	if (res->notes == 0)
 		return;
-	printf("  notes:     %" PRIu64 " implementation-defined value%s "
-	       "differ%s from the record (not a divergence):\n", res->notes,
+	printf("  notes:     %" PRIu64 " value%s differ%s from the record, as "
+	       "may be (not a divergence):\n", res->notes,
 	       res->notes == 1 ? "" : "s", res->notes == 1 ? "s" : "");
 	uint64_t n = res->notes < 10 ? res->notes : 10;
 	for (uint64_t i = 0; i < n; i++)

@@ -612,6 +612,7 @@ main(void)
 	conformance_mapping(&e);
 	conformance_images(&e);
 	conformance_samplers(&e);
+	conformance_extensions(&e);
 	itest_status("clFinish", clFinish(e.q));
 	clReleaseProgram(e.prog);
 	clReleaseCommandQueue(e.q);

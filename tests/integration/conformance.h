@@ -51,4 +51,8 @@ conformance_images(struct env *e);
 void
 conformance_samplers(struct env *e);
 
+/* conformance-ext.c */
+void
+conformance_extensions(struct env *e);
+
 #endif

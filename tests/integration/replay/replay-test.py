@@ -181,6 +181,9 @@ def case_tamper(t):
            "the JSON report names the call")
     expect("out buffer ptr" in rep["divergence"]["what"],
            "the difference is the output buffer")
+    rc, out, rep = t.replay(bad, "--no-verify")
+    expect(rc == 0 and rep["calls"] > seq - 1,
+           "with --no-verify the same journal replays to its end")
 
 
 def record_on_server(t, cmd):
@@ -304,6 +307,13 @@ def case_until(t):
     d, _, _ = t.record([t.prog, "input", "3"])
     rc, out, rep = t.replay(d, "--until", "9")
     expect(rc == 0 and rep["calls"] == 9, "--until 9 replays 9 calls")
+    rc, out, rep = t.replay(d, "--speed", "recorded")
+    tm = rep["time"]
+    expect(rc == 0 and tm["replay_s"] >= 0.9 * tm["recorded_span_s"],
+           "--speed recorded keeps the recorded pace "
+           f"({tm['replay_s']:.3f} s for {tm['recorded_span_s']:.3f} s)")
+    rc, out, err = t.ava_cmd("replay", d, "--speed", "warp")
+    expect(rc == 2, "a bad option is a usage error (exit 2)")
 
 
 def case_user_event(t):

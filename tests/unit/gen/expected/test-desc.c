@@ -224,6 +224,21 @@ static const struct ava_arg_desc a_tstDebug[] = {
 	  .when = x8 },
 };
 
+static const struct ava_arg_desc a_tstExtScale[] = {
+	{ "buf", "tst_buf", AVA_ARG_HANDLE, NOREF, .flags = AVA_ARGF_WRITES,
+	  .handle_type = AVA_TEST_H_tst_buf },
+	{ "factor", "tst_uint", AVA_ARG_SCALAR, NOREF, .scalar_size = 4 },
+	{ "err", "tst_int *", AVA_ARG_OUT_SCALAR, NOREF,
+	  .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
+};
+
+static const struct ava_arg_desc a_tstExtClone[] = {
+	{ "buf", "tst_buf", AVA_ARG_HANDLE, NOREF,
+	  .handle_type = AVA_TEST_H_tst_buf },
+	{ "err", "tst_int *", AVA_ARG_OUT_SCALAR, NOREF,
+	  .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
+};
+
 static const struct ava_arg_desc a_tstPrivRead[] = {
 	{ "buf", "tst_buf", AVA_ARG_HANDLE, NOREF,
 	  .handle_type = AVA_TEST_H_tst_buf },
@@ -308,6 +323,14 @@ static const struct ava_fn_desc fns[AVA_TEST_FN_COUNT] = {
 		.id = 16, .name = "tstPrivRead", .nargs = 4, .args = a_tstPrivRead,
 		.ret = AVA_RET_STATUS, .ret_type = "tst_int", .ret_handle_type = 0,
 		.errcode_arg = -1, .flags = AVA_FN_QUERY | AVA_FN_PRIVATE },
+	[AVA_TEST_FN_tstExtScale] = {
+		.id = 17, .name = "tstExtScale", .nargs = 3, .args = a_tstExtScale,
+		.ret = AVA_RET_STATUS, .ret_type = "tst_int", .ret_handle_type = 0,
+		.errcode_arg = 2, .flags = AVA_FN_MUTATES | AVA_FN_EXTENSION },
+	[AVA_TEST_FN_tstExtClone] = {
+		.id = 18, .name = "tstExtClone", .nargs = 2, .args = a_tstExtClone,
+		.ret = AVA_RET_HANDLE, .ret_type = "tst_buf", .ret_handle_type = AVA_TEST_H_tst_buf,
+		.errcode_arg = 1, .flags = AVA_FN_CREATES | AVA_FN_EXTENSION },
 };
 
 static const uint16_t d_tst_ctx[] = { AVA_TEST_H_tst_dev };
@@ -345,7 +368,7 @@ static const struct ava_const_name consts[] = {
 const struct ava_api_desc ava_test_api = {
 	.name = "test",
 	.api_id = 7,
-	.spec_hash = UINT32_C(0x9e83ce34),
+	.spec_hash = UINT32_C(0xb93f3132),
 	.success = INT64_C(0), /* TST_SUCCESS */
 	.transport_error = INT64_C(-1), /* TST_ERR_HOST */
 	.unsupported_error = INT64_C(-2), /* TST_ERR_UNSUPPORTED */
@@ -374,6 +397,8 @@ const char *const ava_test_fn_names[AVA_TEST_FN_COUNT] = {
 	[14] = "tstDebug",
 	[15] = "tstMapRange",
 	[16] = "tstPrivRead",
+	[17] = "tstExtScale",
+	[18] = "tstExtClone",
 };
 
 const char *const ava_test_handle_names[AVA_TEST_H_COUNT] = {

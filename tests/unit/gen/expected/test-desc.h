@@ -29,7 +29,9 @@ enum ava_test_fn {
 	AVA_TEST_FN_tstDebug = 14,
 	AVA_TEST_FN_tstMapRange = 15,
 	AVA_TEST_FN_tstPrivRead = 16,
-	AVA_TEST_FN_COUNT = 17
+	AVA_TEST_FN_tstExtScale = 17,
+	AVA_TEST_FN_tstExtClone = 18,
+	AVA_TEST_FN_COUNT = 19
 };
 
 /* Handle types; 0 means none. */

@@ -123,12 +123,32 @@ tstMapRange(tst_buf buf, size_t offset, size_t size, tst_int *err)
 	return ava_test_guest_hook_tstMapRange(buf, offset, size, err);
 }
 
+AVA_EXPORT tst_int
+tstExtScale(tst_buf buf, tst_uint factor, tst_int *err)
+{
+	uint64_t v[3] = { (uint64_t)(uintptr_t)buf, (uint64_t)factor, (uint64_t)(uintptr_t)err };
+	return (tst_int)ava_guest_call(&ava_test_guest, AVA_TEST_FN_tstExtScale, v);
+}
+
+AVA_EXPORT tst_buf
+tstExtClone(tst_buf buf, tst_int *err)
+{
+	uint64_t v[2] = { (uint64_t)(uintptr_t)buf, (uint64_t)(uintptr_t)err };
+	return (tst_buf)(uintptr_t)ava_guest_call(&ava_test_guest, AVA_TEST_FN_tstExtClone, v);
+}
+
 tst_int
 tstPrivRead(tst_buf buf, size_t offset, size_t size, void *data)
 {
 	uint64_t v[4] = { (uint64_t)(uintptr_t)buf, (uint64_t)offset, (uint64_t)size, (uint64_t)(uintptr_t)data };
 	return (tst_int)ava_guest_call(&ava_test_guest, AVA_TEST_FN_tstPrivRead, v);
 }
+
+const struct ava_guest_extension ava_test_extensions[] = {
+	{ "tstExtScale", (ava_fn_ptr)tstExtScale },
+	{ "tstExtClone", (ava_fn_ptr)tstExtClone },
+	{ NULL, NULL },
+};
 
 const struct ava_guest_api ava_test_guest = {
 	.api = &ava_test_api,

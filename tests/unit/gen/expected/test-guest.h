@@ -16,9 +16,12 @@
 #define TEST_API_LEVEL 2
 #endif
 #include <test-api.h>
+#include <test-ext.h>
 #include <test-private.h>
 
 extern const struct ava_guest_api ava_test_guest;
+/* Forwarded extension functions by name, ending in { NULL }. */
+extern const struct ava_guest_extension ava_test_extensions[];
 
 /*
  * Implemented by the guest core: marshals v[] by the descriptor of

@@ -10,6 +10,7 @@
 #define TEST_API_LEVEL 2
 #endif
 #include <test-api.h>
+#include <test-ext.h>
 #include <test-private.h>
 
 /*
@@ -45,6 +46,26 @@ invoke(uint32_t fn, const uint64_t *v, struct ava_server_ctx *ctx)
 		return (uint64_t)(uintptr_t)tstGetProc((const char *)(uintptr_t)v[0]);
 	case AVA_TEST_FN_tstDebug:
 		return ava_test_server_hook_tstDebug(v, ctx);
+	case AVA_TEST_FN_tstExtScale: {
+		tst_int (*real)(tst_buf, tst_uint, tst_int *) =
+			(tst_int (*)(tst_buf, tst_uint, tst_int *))ava_test_server_extension("tstExtScale");
+		if (real == NULL) {
+			if (v[2] != 0)
+				*(tst_int *)(uintptr_t)v[2] = (tst_int)ava_test_api.unsupported_error;
+			return (uint64_t)ava_test_api.unsupported_error;
+		}
+		return (uint64_t)(int64_t)real((tst_buf)(uintptr_t)v[0], (tst_uint)v[1], (tst_int *)(uintptr_t)v[2]);
+	}
+	case AVA_TEST_FN_tstExtClone: {
+		tst_buf (*real)(tst_buf, tst_int *) =
+			(tst_buf (*)(tst_buf, tst_int *))ava_test_server_extension("tstExtClone");
+		if (real == NULL) {
+			if (v[1] != 0)
+				*(tst_int *)(uintptr_t)v[1] = (tst_int)ava_test_api.unsupported_error;
+			return 0;
+		}
+		return (uint64_t)(uintptr_t)real((tst_buf)(uintptr_t)v[0], (tst_int *)(uintptr_t)v[1]);
+	}
 	case AVA_TEST_FN_tstPrivRead:
 		return (uint64_t)(int64_t)tstPrivRead((tst_buf)(uintptr_t)v[0], (size_t)v[1], (size_t)v[2], (void *)(uintptr_t)v[3]);
 	default:

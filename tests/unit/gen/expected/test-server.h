@@ -21,4 +21,11 @@ extern const struct ava_server_api ava_test_server;
 uint64_t
 ava_test_server_hook_tstDebug(const uint64_t *v, struct ava_server_ctx *ctx);
 
+/*
+ * Written by hand: the vendor's entry point of an extension function,
+ * or NULL if it has none.
+ */
+ava_fn_ptr
+ava_test_server_extension(const char *name);
+
 #endif

@@ -1,0 +1,275 @@
+/*
+ * async.c - the calls a remoting layer may queue rather than send at once
+ * (clSetKernelArg, enqueues without an event, releases, clFlush), in the
+ * patterns programs use them, with every result checked. Through ava they
+ * travel in batches; the transcript must be the native one.
+ *
+ * 1. Launches: one kernel launched 2000 times, its scalar arguments new
+ *    each time, a clFlush every 100, its buffer read back at the end.
+ * 2. Buffer commands: non-blocking writes at many offsets, fills, copies
+ *    and a migration between reads, each read checked.
+ * 3. Objects made and released in a loop (buffers, kernels, clones,
+ *    events), and retains and releases of one object: the driver's
+ *    reference count after them is the native one.
+ * 4. Queued calls between calls with events: the order holds.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+#define N 256
+
+static const char *src =
+	"__kernel void axpb(__global int *y, __global const int *x, int a,\n"
+	"                   int b)\n"
+	"{\n"
+	"    size_t i = get_global_id(0);\n"
+	"    y[i] = a * x[i] + y[i] + b;\n"
+	"}\n";
+
+struct env {
+	cl_context ctx;
+	cl_device_id dev;
+	cl_command_queue q;
+	cl_program prog;
+};
+
+static cl_mem
+buffer(struct env *e, const cl_int *init)
+{
+	cl_int err;
+	cl_mem m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE |
+				  (init ? CL_MEM_COPY_HOST_PTR : 0),
+				  N * sizeof(cl_int), (void *)init, &err);
+	if (m == NULL) {
+		printf("clCreateBuffer: %s\n", itest_err_name(err));
+		exit(99);
+	}
+	return m;
+}
+
+static void
+read_check(struct env *e, cl_mem m, const cl_int *want, const char *what)
+{
+	cl_int got[N];
+	cl_int err = clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, sizeof(got), got,
+					 0, NULL, NULL);
+	printf("%s: read %s, digest %016" PRIx64 "\n", what,
+	       itest_err_name(err), itest_digest(got, sizeof(got)));
+	itest_check(what, err == CL_SUCCESS &&
+		    memcmp(got, want, sizeof(got)) == 0);
+}
+
+static void
+launches(struct env *e)
+{
+	cl_int x[N], y[N], err, bad = CL_SUCCESS;
+	for (int i = 0; i < N; i++) {
+		x[i] = i - 100;
+		y[i] = 3 * i;
+	}
+	cl_mem mx = buffer(e, x), my = buffer(e, y);
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	printf("clCreateKernel: %s\n", itest_err_name(err));
+	if (k == NULL)
+		exit(99);
+	clSetKernelArg(k, 0, sizeof(my), &my);
+	clSetKernelArg(k, 1, sizeof(mx), &mx);
+	size_t g = N;
+	for (cl_int r = 0; r < 2000; r++) {
+		cl_int a = r % 5 - 2, b = r % 11;
+		cl_int e1 = clSetKernelArg(k, 2, sizeof(a), &a);
+		cl_int e2 = clSetKernelArg(k, 3, sizeof(b), &b);
+		cl_int e3 = clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 0,
+						   NULL, NULL);
+		cl_int e4 = r % 100 == 99 ? clFlush(e->q) : CL_SUCCESS;
+		cl_int first = e1 ? e1 : e2 ? e2 : e3 ? e3 : e4;
+		if (bad == CL_SUCCESS)
+			bad = first;
+		for (int i = 0; i < N; i++)
+			y[i] = a * x[i] + y[i] + b;
+	}
+	printf("2000 launches: first error %s\n", itest_err_name(bad));
+	printf("clFinish: %s\n", itest_err_name(clFinish(e->q)));
+	read_check(e, my, y, "launches");
+	printf("release: %s %s %s\n", itest_err_name(clReleaseKernel(k)),
+	       itest_err_name(clReleaseMemObject(mx)),
+	       itest_err_name(clReleaseMemObject(my)));
+}
+
+static void
+buffer_commands(struct env *e)
+{
+	cl_int want[N] = { 0 }, a[N], b[N], zero[N] = { 0 };
+	cl_mem ma = buffer(e, zero), mb = buffer(e, zero);
+	cl_int bad = CL_SUCCESS;
+	for (int i = 0; i < N; i++)
+		a[i] = i * 7 + 1;
+	/* Non-blocking writes, one int at a time at first, then runs. */
+	for (int i = 0; i < N; i += 1 + i / 16) {
+		cl_int err = clEnqueueWriteBuffer(e->q, ma, CL_FALSE,
+						  i * sizeof(cl_int),
+						  sizeof(cl_int), &a[i], 0,
+						  NULL, NULL);
+		bad = bad ? bad : err;
+		want[i] = a[i];
+	}
+	printf("writes: first error %s\n", itest_err_name(bad));
+	read_check(e, ma, want, "non-blocking writes");
+
+	/* One call after the other: never two calls in one printf, whose
+	 * arguments C evaluates in no set order. */
+	cl_int pat = 0x5a5a, pat2[2] = { 9, -9 };
+	cl_int f1 = clEnqueueFillBuffer(e->q, mb, &pat, sizeof(pat), 0,
+					N * sizeof(cl_int), 0, NULL, NULL);
+	cl_int f2 = clEnqueueFillBuffer(e->q, mb, pat2, sizeof(pat2),
+					64 * sizeof(cl_int), 32 * sizeof(cl_int),
+					0, NULL, NULL);
+	printf("fill: %s %s\n", itest_err_name(f1), itest_err_name(f2));
+	for (int i = 0; i < N; i++)
+		b[i] = i >= 64 && i < 96 ? pat2[i % 2] : pat;
+	read_check(e, mb, b, "fills");
+
+	cl_int c1 = clEnqueueCopyBuffer(e->q, ma, mb, 0, 128 * sizeof(cl_int),
+					64 * sizeof(cl_int), 0, NULL, NULL);
+	cl_int c2 = clEnqueueCopyBuffer(e->q, mb, mb, 128 * sizeof(cl_int), 0,
+					16 * sizeof(cl_int), 0, NULL, NULL);
+	printf("copy: %s %s\n", itest_err_name(c1), itest_err_name(c2));
+	memcpy(&b[128], want, 64 * sizeof(cl_int));
+	memcpy(&b[0], &b[128], 16 * sizeof(cl_int));
+	cl_mem both[2] = { ma, mb };
+	printf("migrate: %s\n",
+	       itest_err_name(clEnqueueMigrateMemObjects(e->q, 2, both, 0, 0,
+							NULL, NULL)));
+	read_check(e, mb, b, "copies");
+	clReleaseMemObject(ma);
+	clReleaseMemObject(mb);
+}
+
+/* Objects made and dropped in a loop; the driver's count afterwards. */
+static void
+churn(struct env *e)
+{
+	cl_int err, bad = CL_SUCCESS;
+	size_t g = N;
+	for (int r = 0; r < 200; r++) {
+		cl_mem m = buffer(e, NULL);
+		cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+		cl_int v = r;
+		cl_int e1 = clSetKernelArg(k, 0, sizeof(m), &m);
+		cl_int e2 = clSetKernelArg(k, 1, sizeof(m), &m);
+		cl_int e3 = clSetKernelArg(k, 2, sizeof(v), &v);
+		cl_int e4 = clSetKernelArg(k, 3, sizeof(v), &v);
+		cl_kernel c = clCloneKernel(k, &err);
+		cl_event ev = NULL;
+		cl_int e5 = clEnqueueNDRangeKernel(e->q, c, 1, NULL, &g, NULL, 0,
+						   NULL, &ev);
+		cl_int e6 = clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 1,
+						   &ev, NULL);
+		cl_int e7 = clReleaseEvent(ev);
+		cl_int e8 = clReleaseKernel(c);
+		cl_int e9 = clReleaseKernel(k);
+		cl_int e10 = clReleaseMemObject(m);
+		cl_int all[] = { e1, e2, e3, e4, e5, e6, e7, e8, e9, e10 };
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+			bad = bad ? bad : all[i];
+	}
+	printf("200 rounds of objects: first error %s\n", itest_err_name(bad));
+	printf("clFinish: %s\n", itest_err_name(clFinish(e->q)));
+	/* Retains and queued releases of objects no command holds: the
+	 * driver's counts are exact. */
+	cl_mem m = buffer(e, NULL);
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	for (int i = 0; i < 5; i++) {
+		clRetainMemObject(m);
+		clRetainKernel(k);
+	}
+	for (int i = 0; i < 5; i++) {
+		bad = bad ? bad : clReleaseMemObject(m);
+		bad = bad ? bad : clReleaseKernel(k);
+	}
+	cl_uint mrefs = 0, krefs = 0;
+	cl_int e1 = clGetMemObjectInfo(m, CL_MEM_REFERENCE_COUNT,
+				       sizeof(mrefs), &mrefs, NULL);
+	cl_int e2 = clGetKernelInfo(k, CL_KERNEL_REFERENCE_COUNT,
+				    sizeof(krefs), &krefs, NULL);
+	printf("after 5 retains and 5 releases: %s %s, reference counts "
+	       "%u %u\n", itest_err_name(e1), itest_err_name(e2), mrefs,
+	       krefs);
+	clReleaseKernel(k);
+	clReleaseMemObject(m);
+}
+
+static void
+ordering(struct env *e)
+{
+	/* x and y are the sources of non-blocking writes: they stay as they
+	 * are until the read; want is what y becomes. */
+	cl_int x[N], y[N], want[N], err;
+	for (int i = 0; i < N; i++)
+		x[i] = y[i] = want[i] = i;
+	cl_mem mx = buffer(e, NULL), my = buffer(e, NULL);
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	cl_int a = 2, b = 1;
+	clSetKernelArg(k, 0, sizeof(my), &my);
+	clSetKernelArg(k, 1, sizeof(mx), &mx);
+	clSetKernelArg(k, 2, sizeof(a), &a);
+	clSetKernelArg(k, 3, sizeof(b), &b);
+	size_t g = N;
+	cl_event ev;
+	/* queued writes, a launch that waits with an event, queued ones */
+	printf("write x: %s\n", itest_err_name(clEnqueueWriteBuffer(
+		e->q, mx, CL_FALSE, 0, sizeof(x), x, 0, NULL, NULL)));
+	printf("write y: %s\n", itest_err_name(clEnqueueWriteBuffer(
+		e->q, my, CL_FALSE, 0, sizeof(y), y, 0, NULL, NULL)));
+	printf("launch with event: %s\n", itest_err_name(
+		clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 0, NULL,
+				       &ev)));
+	for (int i = 0; i < N; i++)
+		want[i] = a * x[i] + want[i] + b;
+	a = -1;
+	printf("set arg: %s\n",
+	       itest_err_name(clSetKernelArg(k, 2, sizeof(a), &a)));
+	printf("launch after event: %s\n", itest_err_name(
+		clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 1, &ev,
+				       NULL)));
+	for (int i = 0; i < N; i++)
+		want[i] = a * x[i] + want[i] + b;
+	printf("clWaitForEvents: %s\n", itest_err_name(clWaitForEvents(1, &ev)));
+	read_check(e, my, want, "ordering");
+	clReleaseEvent(ev);
+	clReleaseKernel(k);
+	clReleaseMemObject(mx);
+	clReleaseMemObject(my);
+}
+
+int
+main(void)
+{
+	struct env e;
+	cl_platform_id platform;
+	cl_int err;
+
+	if (!itest_first_device(&platform, &e.dev))
+		return 99;
+	e.ctx = clCreateContext(NULL, 1, &e.dev, NULL, NULL, &err);
+	if (itest_status("clCreateContext", err) != CL_SUCCESS)
+		return 99;
+	e.q = clCreateCommandQueue(e.ctx, e.dev, 0, &err);
+	if (itest_status("clCreateCommandQueue", err) != CL_SUCCESS)
+		return 99;
+	e.prog = itest_build(e.ctx, e.dev, src, "");
+	if (e.prog == NULL)
+		return 99;
+	launches(&e);
+	buffer_commands(&e);
+	churn(&e);
+	ordering(&e);
+	printf("release: %s %s %s\n", itest_err_name(clReleaseProgram(e.prog)),
+	       itest_err_name(clReleaseCommandQueue(e.q)),
+	       itest_err_name(clReleaseContext(e.ctx)));
+	return itest_exit_code();
+}
