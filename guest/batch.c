@@ -38,7 +38,8 @@ struct queue {
 	uint32_t n;              /* calls in buf */
 	uint64_t since;          /* CLOCK_MONOTONIC ns: buf's oldest call */
 	uint64_t next;           /* calls handed to a connection so far */
-	bool started;            /* the flusher thread exists (atomic) */
+	bool started;            /* the flusher thread exists (under
+				  * start_flusher's lock) */
 	bool sleeping;           /* it waits with no deadline */
 	bool sending;            /* it writes a batch */
 	bool closed;             /* process exit: it stops */
@@ -200,7 +201,7 @@ start_flusher(void)
 		pthread_mutex_lock(&Q.lock);
 		Q.flusher = t;
 		pthread_mutex_unlock(&Q.lock);
-		__atomic_store_n(&Q.started, true, __ATOMIC_RELEASE);
+		Q.started = true;
 	}
 	pthread_mutex_unlock(&once);
 	return r;
@@ -211,10 +212,12 @@ start_flusher(void)
 int
 ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 {
-	if (!__atomic_load_n(&Q.started, __ATOMIC_ACQUIRE)) {
+	static _Thread_local bool seen;   /* the flusher started */
+	if (!seen) {
 		int r = start_flusher();
 		if (r < 0)
 			return r;
+		seen = true;
 	}
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
 	pthread_mutex_lock(&Q.lock);

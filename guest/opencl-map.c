@@ -43,7 +43,8 @@ set_err(cl_int *errcode_ret, cl_int err)
 		*errcode_ret = err;
 }
 
-/* A shadow, aligned as OpenCL aligns its own mappings' base. */
+/* A shadow, aligned as devices align buffers (CL_DEVICE_MEM_BASE_ADDR_ALIGN:
+ * 128 bytes on PoCL), which applications may count on for vector loads. */
 static void *
 shadow(size_t size)
 {

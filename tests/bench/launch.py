@@ -8,9 +8,10 @@ LAUNCH is tests/bench/launch.c's program (clSetKernelArg +
 clEnqueueNDRangeKernel of a small kernel, many times). Each configuration
 runs R times (default 3) in turn, and the best run counts:
 
-  native          the program alone
-  ava             `AVA run --` (unix: transport), batching on (default)
-  ava, no batch   the same with AVA_BATCH=0: every call a round trip
+  native               the program alone
+  ava unix             `AVA run --transport unix --`, batching on (default)
+  ava unix, no batch   the same with AVA_BATCH=0: every call a round trip
+  ava shm, ...         the same two over the shm: transport
 
 Timing never fails the test: exit 0 once every run measured, 77 when ava
 is not built (native figures are still printed), 1 when a run failed or
@@ -91,8 +92,13 @@ def main():
         print("ava is not built: native figures only")
         rc = 77
     else:
-        for label, env in (("ava", {}), ("ava, no batch", {"AVA_BATCH": "0"})):
-            res, err = best([ava, "run", "--"] + prog, runs, env)
+        for label, tr, env in (
+                ("ava unix", "unix", {}),
+                ("ava unix, no batch", "unix", {"AVA_BATCH": "0"}),
+                ("ava shm", "shm", {}),
+                ("ava shm, no batch", "shm", {"AVA_BATCH": "0"})):
+            res, err = best([ava, "run", "--transport", tr, "--"] + prog,
+                            runs, env)
             if res is None:
                 print(f"{label}: run failed: {err}")
                 rc = 1
@@ -100,9 +106,9 @@ def main():
             rows.append((label, res[0]))
     print(f"{native[1]} launches (clSetKernelArg + clEnqueueNDRangeKernel "
           f"each), best of {runs} runs; ratio: ava/native time")
-    print(f"{'configuration':<16}{'per launch':>14}{'ratio':>10}")
+    print(f"{'configuration':<20}{'per launch':>14}{'ratio':>10}")
     for label, t in rows:
-        print(f"{label:<16}{t / 1000:>11.2f} us{t / native[0]:>9.2f}x")
+        print(f"{label:<20}{t / 1000:>11.2f} us{t / native[0]:>9.2f}x")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return rc
 

@@ -460,21 +460,19 @@ kernels(struct env *e)
 	itest_status("clSetKernelArg(bad index)",
 		     clSetKernelArg(k, 7, sizeof(v), &v));
 	itest_status("clSetKernelArg(bad size)", clSetKernelArg(k, 1, 2, &v));
-	cl_kernel c = clCloneKernel(k, &err);
-	itest_status("clCloneKernel", err);
 	itest_status("clRetainKernel", clRetainKernel(k));
 	itest_status("clReleaseKernel", clReleaseKernel(k));
 	size_t g = G, l = L;
-	itest_status("clEnqueueNDRangeKernel(clone)",
-		     clEnqueueNDRangeKernel(e->q, c ? c : k, 1, NULL, &g, &l, 0,
-					    NULL, NULL));
+	itest_status("clEnqueueNDRangeKernel(fill)",
+		     clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, &l, 0, NULL,
+					    NULL));
 	cl_int got[G];
 	clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, sizeof(got), got, 0, NULL,
 			    NULL);
 	bool ok = true;
 	for (int i = 0; i < G; i++)
 		ok &= got[i] == 1000 + i;
-	itest_check("cloned kernel kept its arguments", ok);
+	itest_check("kernel with a local argument", ok);
 	size_t bad_l = 5;
 	itest_status("clEnqueueNDRangeKernel(bad local size)",
 		     clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, &bad_l, 0,
@@ -482,8 +480,19 @@ kernels(struct env *e)
 	itest_status("clEnqueueNDRangeKernel(work_dim 0)",
 		     clEnqueueNDRangeKernel(e->q, k, 0, NULL, &g, NULL, 0,
 					    NULL, NULL));
+	/* A clone of a kernel with a local argument makes PoCL 3.1 read past
+	 * an allocation when it runs: the clone is of one without. */
 	cl_kernel one = clCreateKernel(e->prog, "one", &err);
 	clSetKernelArg(one, 0, sizeof(m), &m);
+	cl_kernel c = clCloneKernel(one, &err);
+	itest_status("clCloneKernel", err);
+	itest_status("clEnqueueTask(clone)",
+		     clEnqueueTask(e->q, c ? c : one, 0, NULL, NULL));
+	clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, sizeof(v), &v, 0, NULL, NULL);
+	print_u64("cloned kernel wrote (its argument kept)", CL_SUCCESS,
+		  (uint64_t)v);
+	v = 0;
+	clEnqueueWriteBuffer(e->q, m, CL_TRUE, 0, sizeof(v), &v, 0, NULL, NULL);
 	itest_status("clEnqueueTask", clEnqueueTask(e->q, one, 0, NULL, NULL));
 	clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, sizeof(v), &v, 0, NULL, NULL);
 	print_u64("task wrote", CL_SUCCESS, (uint64_t)v);
