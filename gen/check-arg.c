@@ -342,10 +342,12 @@ classify(struct checker *c, struct ava_m_fn *fn, struct ava_m_arg *ma,
 		if (t->cls != AVA_CT_FNPTR)
 			return mismatch(a, p, "a function pointer");
 		if (a->cb_policy == 0) {
-			ava_error(a->shape_loc, "callback() needs 'on_return' or 'drop'");
+			ava_error(a->shape_loc, "callback() needs 'on_return', "
+				  "'drop' or 'remote'");
 			return false;
 		}
-		ma->cb_policy = a->cb_policy == 1 ? AVA_CB_ON_RETURN : AVA_CB_DROP;
+		ma->cb_policy = a->cb_policy == 1 ? AVA_CB_ON_RETURN :
+				a->cb_policy == 2 ? AVA_CB_DROP : AVA_CB_REMOTE;
 		return true;
 	}
 	if (t->cls == AVA_CT_POINTER && handle_of(c, t) == 0)
@@ -505,8 +507,8 @@ modifiers(struct checker *c, struct ava_m_fn *fn, struct ava_m_arg *ma,
 	if (a->nul_terminated && ma->kind != AVA_ARG_IN_BUFS)
 		ok = misplaced(a->name.loc, "nul_terminated", "buffers()");
 	if (a->cb_policy && ma->kind != AVA_ARG_CALLBACK)
-		ok = misplaced(a->name.loc, a->cb_policy == 1 ? "on_return" : "drop",
-			       "callback()");
+		ok = misplaced(a->name.loc, a->cb_policy == 1 ? "on_return" :
+			       a->cb_policy == 2 ? "drop" : "remote", "callback()");
 	if (a->lengths.name)
 		ok &= lengths_ref(fn, ma, a);
 	if (a->prop_keys.n > 0)

@@ -265,7 +265,8 @@ arg_desc(struct ava_str *s, struct xfns *x, const struct ava_model *m,
 		field(&f, ".override_value = UINT64_C(%" PRIu64 ")", a->override_value);
 	if (a->cb_policy != AVA_CB_NONE)
 		field(&f, ".cb_policy = %s", a->cb_policy == AVA_CB_DROP
-		      ? "AVA_CB_DROP" : "AVA_CB_ON_RETURN");
+		      ? "AVA_CB_DROP" : a->cb_policy == AVA_CB_REMOTE
+		      ? "AVA_CB_REMOTE" : "AVA_CB_ON_RETURN");
 	fields_emit(s, &f);
 }
 

@@ -214,7 +214,8 @@ wire_arg(struct ava_str *s, const struct ava_model *m, const struct ava_m_fn *fn
 		ava_str_printf(s, " lengths=%s", fn->args[a->lengths_arg].name);
 	if (a->userdata_arg >= 0)
 		ava_str_printf(s, " userdata=%s %s", fn->args[a->userdata_arg].name,
-			       a->cb_policy == AVA_CB_DROP ? "drop" : "on_return");
+			       a->cb_policy == AVA_CB_DROP ? "drop" :
+			       a->cb_policy == AVA_CB_REMOTE ? "remote" : "on_return");
 	if (a->prop_size)
 		ava_str_printf(s, " prop=%u", a->prop_size);
 	for (size_t i = 0; i < a->nprops; i++)

@@ -196,6 +196,8 @@ arg_attr(struct parser *p, struct ava_arg_ast *a)
 		return cb_policy(p, a, 1);
 	if (parser_is_word(p, "drop"))
 		return cb_policy(p, a, 2);
+	if (parser_is_word(p, "remote"))
+		return cb_policy(p, a, 3);
 	if (parser_is_word(p, "nul_terminated"))
 		return flag(p, &a->nul_terminated);
 	if (parser_is_word(p, "creates"))

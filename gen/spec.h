@@ -53,7 +53,7 @@ enum ava_shape {
 	AVA_SHAPE_BUFFERS,    /* buffers(count) [lengths(arg)] [nul_terminated] */
 	AVA_SHAPE_PROPS,      /* props[(KEY: handle, ...)] */
 	AVA_SHAPE_KARG,       /* kernel_arg(bytes) */
-	AVA_SHAPE_CALLBACK,   /* callback(user_data) on_return|drop */
+	AVA_SHAPE_CALLBACK,   /* callback(user_data) on_return|drop|remote */
 };
 
 /* KEY: handle_type inside props(...). */
@@ -92,7 +92,8 @@ struct ava_arg_ast {
 	bool reads;
 	bool always;                     /* out buffer: sent even on failure */
 	struct ava_name userdata;        /* callback(user_data) */
-	int cb_policy;                   /* 0 unset, 1 on_return, 2 drop */
+	int cb_policy;                   /* 0 unset, 1 on_return, 2 drop,
+					  * 3 remote */
 	struct ava_vec prop_keys;        /* struct ava_prop_key * */
 	struct ava_name typed_by;        /* typed(arg) */
 	struct ava_vec typed;            /* struct ava_typed_ast * */

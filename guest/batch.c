@@ -36,6 +36,7 @@ struct queue {
 	bool all;                /* AVA_BATCH=all: unchecked */
 	struct ava_buf buf;      /* u64 base, then ASYNC frames */
 	uint32_t n;              /* calls in buf */
+	uint32_t limit;          /* send at this many calls */
 	uint64_t since;          /* CLOCK_MONOTONIC ns: buf's oldest call */
 	uint64_t next;           /* calls handed to a connection so far */
 	bool started;            /* the flusher thread exists (under
@@ -230,8 +231,13 @@ ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 	}
 	ava_batch_put_frame(&Q.buf, &h, t->out.data, t->out.len);
 	Q.n++;
-	bool send = flush || Q.n >= BATCH_MAX_CALLS ||
-		    Q.buf.len >= BATCH_MAX_BYTES;
+	/* Right after a synchronous call the server idles: a small first
+	 * batch puts it to work early, and batches grow from there. */
+	if (Q.limit < BATCH_MIN_CALLS)
+		Q.limit = BATCH_MIN_CALLS;
+	bool send = flush || Q.n >= Q.limit || Q.buf.len >= BATCH_MAX_BYTES;
+	if (send && !flush && Q.limit < BATCH_MAX_CALLS)
+		Q.limit *= 2;
 	uint64_t end = send ? take_locked(t) : 0;
 	pthread_mutex_unlock(&Q.lock);
 	return send ? send_batch(t, end) : 0;
@@ -246,6 +252,7 @@ ava_batch_send_call(struct tconn *t, const struct ava_fn_desc *fn)
 	bool batch = true;
 	uint64_t end;
 	pthread_mutex_lock(&Q.lock);
+	Q.limit = BATCH_MIN_CALLS;
 	if (Q.n > 0) {
 		end = take_locked(t);
 	} else {

@@ -8,8 +8,8 @@
  * one queue for the whole process, in call order, and its stub returns
  * the API's success value. The queue goes to the server, as one BATCH
  * frame, when a thread makes a synchronous call (on that thread's
- * connection, with the call at its end), when it holds BATCH_MAX_CALLS
- * calls or BATCH_MAX_BYTES bytes, at clFlush, and at the latest about
+ * connection, with the call at its end), when it holds a size bound of
+ * calls (see below) or BATCH_MAX_BYTES bytes, at clFlush, and at the latest about
  * BATCH_DELAY_NS after its oldest call was queued (by a flusher thread
  * on a connection of its own). AVA_BATCH=0 in the environment turns
  * batching off: every call is then sent and answered on its own;
@@ -40,9 +40,13 @@ struct tconn {
 				  * connection's next frame */
 	bool deferred_pending;   /* a queued call of this thread failed, and */
 	uint64_t deferred;       /* no synchronizing call returned this yet */
+	struct ava_buf cbs;      /* callbacks made inside the current call */
 };
 
-/* Queue bounds; a call larger than BATCH_CALL_MAX is always sent alone. */
+/* Queue bounds; a call larger than BATCH_CALL_MAX is always sent alone.
+ * After a synchronous call the size bound starts at BATCH_MIN_CALLS and
+ * doubles with each batch sent, up to BATCH_MAX_CALLS. */
+#define BATCH_MIN_CALLS 64
 #define BATCH_MAX_CALLS 1024
 #define BATCH_MAX_BYTES (256u * 1024u)
 #define BATCH_CALL_MAX (64u * 1024u)
@@ -106,7 +110,59 @@ ava_batch_deferred(struct tconn *t);
 void
 ava_batch_exit(struct tconn *t);
 
-/* ---- the API glue (opencl-async.c) ------------------------------------ */
+/* ---- callback.c: `remote` callbacks ----------------------------------- */
+
+/* Does this call pass a `remote` callback? */
+bool
+ava_callbacks_in(const struct ava_fn_desc *fn, const uint64_t *v);
+
+/*
+ * Before such a call: open the callback channel if needed, and give each
+ * callback a cookie, which replaces its user data in v (saved[], indexed
+ * like v, keeps the user data and each callback's cookie). Returns 0 or
+ * an error (reported); call ava_callbacks_settle() afterwards in every
+ * case.
+ */
+int
+ava_callbacks_register(const struct ava_fn_desc *fn, uint64_t *v,
+		       uint64_t *saved);
+
+/* After it: restore v; ok (the call succeeded, returning ret): the
+ * callbacks may now be called; else they are forgotten. */
+void
+ava_callbacks_settle(const struct ava_fn_desc *fn, uint64_t *v,
+		     const uint64_t *saved, bool ok, uint64_t ret);
+
+/* A CALLBACK frame came in t->in before the reply t waits for: the
+ * driver called it inside the call. Keep it for ava_callbacks_run(). */
+void
+ava_callbacks_stash(struct tconn *t);
+
+/* The call is over (and settled): call what it stashed, in order, on
+ * this thread, before the call returns to the application. */
+void
+ava_callbacks_run(struct tconn *t);
+
+/* ---- the API glue (opencl-async.c, opencl-callbacks.c) ---------------- */
+
+/* Is a callback registered by fn called at most once? */
+bool
+ava_guest_callback_oneshot(uint32_t fn);
+
+/* Does the driver call fn's callback although fn failed with err (a
+ * build that fails still reports)? */
+bool
+ava_guest_callback_despite(uint32_t fn, int64_t err);
+
+/*
+ * Call the application's function pfn, registered by fn with user_data,
+ * about obj (the object made by fn, or its first object argument), with
+ * the arguments the server sent (len bytes at body). Malformed bodies are
+ * ignored.
+ */
+void
+ava_guest_callback_invoke(uint32_t fn, void *pfn, void *user_data,
+			  void *obj, const uint8_t *body, size_t len);
 
 enum ava_async_verdict {
 	AVA_ASYNC_SEND,         /* send and wait: the outcome is not certain */

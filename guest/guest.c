@@ -110,6 +110,7 @@ tconn_destroy(void *p)
 	ava_buf_finish(&t->out);
 	ava_buf_finish(&t->in.payload);
 	ava_buf_finish(&t->batch);
+	ava_buf_finish(&t->cbs);
 	free(t);
 }
 
@@ -250,6 +251,7 @@ conn_open(const struct ava_guest_api *g, bool thread, struct tconn **out)
 	ava_buf_init(&t->out);
 	ava_buf_init(&t->in.payload);
 	ava_buf_init(&t->batch);
+	ava_buf_init(&t->cbs);
 	const char *why = NULL;
 	int r = AVA_EADDR;
 	pthread_mutex_lock(&G.lock);
@@ -338,11 +340,16 @@ static int
 await_reply(struct tconn *t, const struct call *c)
 {
 	int r;
-	/* Failures of this thread's queued calls come first. */
-	while ((r = ava_transport_conn_recv(t->conn, &t->in)) == 0 &&
-	       t->in.h.type == AVA_MSG_DEFERRED)
-		if ((r = ava_batch_deferred(t)) < 0)
+	/* Failures of this thread's queued calls come first, and callbacks
+	 * the driver made inside the call. */
+	while ((r = ava_transport_conn_recv(t->conn, &t->in)) == 0) {
+		if (t->in.h.type == AVA_MSG_CALLBACK)
+			ava_callbacks_stash(t);
+		else if (t->in.h.type != AVA_MSG_DEFERRED)
 			break;
+		else if ((r = ava_batch_deferred(t)) < 0)
+			break;
+	}
 	if (r == AVA_EPROTO && t->in.h.type == AVA_MSG_DEFERRED) {
 		fail("server %s sent a malformed deferred error", G.addr);
 		return r;
@@ -452,6 +459,18 @@ exchange(struct tconn *t, struct call *c)
 	return r;
 }
 
+/* The status a call returned, by value or in its error out-argument. */
+static int64_t
+call_status(const struct call *c)
+{
+	if (c->fn->ret == AVA_RET_STATUS)
+		return (int64_t)c->ret;
+	for (int i = 0; i < c->fn->nargs; i++)
+		if (c->fn->args[i].flags & AVA_ARGF_ERRCODE)
+			return (int64_t)c->outv[i];
+	return 0;
+}
+
 /* What a call returns when it never reached the real API. */
 static uint64_t
 failed(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
@@ -537,9 +556,23 @@ ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 	if (c.fn->flags & AVA_FN_UNSUPPORTED)
 		return failed(g->api, c.fn, v, c.fn->unsupported_error);
 	struct tconn *t;
+	uint64_t saved[AVA_MAX_ARGS];
+	bool remote = false;
 	int r = thread_conn(g, &t);
+	if (r == 0 && ava_callbacks_in(c.fn, v)) {
+		remote = true;
+		r = ava_callbacks_register(c.fn, v, saved);
+	}
 	if (r == 0)
 		r = exchange(t, &c);
+	if (remote)
+		ava_callbacks_settle(c.fn, v, saved, r == 0 &&
+				     (ava_marshal_succeeded(g->api, c.fn, c.ret,
+							    c.outv) ||
+				      ava_guest_callback_despite(c.fn->id,
+						call_status(&c))), c.ret);
+	if (r == 0)
+		ava_callbacks_run(t);
 	if (r < 0)
 		return failed(g->api, c.fn, v, g->api->transport_error);
 	if (c.queued) {

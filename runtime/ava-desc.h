@@ -85,6 +85,9 @@ enum ava_cb_policy {
 	AVA_CB_NONE,        /* not a callback */
 	AVA_CB_ON_RETURN,   /* invoked in the guest once the call returned */
 	AVA_CB_DROP,        /* accepted, never invoked (documented per use) */
+	AVA_CB_REMOTE,      /* invoked in the guest when the server's driver
+			     * calls it (doc/protocol.md, "Callbacks"); its
+			     * user data travels as the guest's cookie */
 };
 
 struct ava_arg_desc {

@@ -188,7 +188,8 @@ put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
 	case AVA_ARG_IN_KARG:
 		return put_karg(a, v[i], ev, h, b);
 	case AVA_ARG_USERDATA:
-		return ava_buf_put_u64(b, 0);
+		return ava_buf_put_u64(b, ava_marshal_remote_userdata(fn, i)
+					  ? v[i] : 0);
 	default:
 		return ava_buf_put_u64(b, v[i] != 0);
 	}
@@ -204,7 +205,8 @@ expr_values(const struct ava_fn_desc *fn, const uint64_t *v,
 		if (a->kind == AVA_ARG_SCALAR)
 			ev[i] = ava_marshal_scalar(a, v[i]);
 		else if (a->kind == AVA_ARG_USERDATA)
-			ev[i] = 0; /* never sent, so the server sees 0 */
+			/* a cookie, or never sent: as the server sees it */
+			ev[i] = ava_marshal_remote_userdata(fn, i) ? v[i] : 0;
 		else if (a->kind != AVA_ARG_HANDLE)
 			ev[i] = v[i] != 0;
 		else if (v[i] != 0) {

@@ -120,7 +120,9 @@ parse_arg(struct ava_call *c, int i, struct ava_reader *rd)
 	case AVA_ARG_IN_KARG:
 		return take_karg(c, i, rd);
 	case AVA_ARG_USERDATA:
-		return take_flag(c, i, rd, 0);
+		/* a REMOTE callback's cookie, else 0 */
+		return take_flag(c, i, rd, ava_marshal_remote_userdata(c->fn, i)
+				 ? UINT64_MAX : 0);
 	default:
 		return take_flag(c, i, rd, 1);
 	}
@@ -386,19 +388,47 @@ ava_marshal_call_decode(const struct ava_api_desc *api,
 	return r;
 }
 
+static ava_trampoline_fn trampolines;
+
+void
+ava_marshal_set_trampolines(ava_trampoline_fn t)
+{
+	__atomic_store_n(&trampolines, t, __ATOMIC_RELEASE);
+}
+
+/* A REMOTE callback the guest passed: the trampoline, and the cookie in
+ * the user data's place. */
+static void
+remote_callback(struct ava_call *c, int i)
+{
+	const struct ava_arg_desc *a = &c->fn->args[i];
+	ava_trampoline_fn t = __atomic_load_n(&trampolines, __ATOMIC_ACQUIRE);
+	if (c->ev[i] == 0 || a->userdata_arg < 0 || t == NULL)
+		return;
+	c->v[i] = (uintptr_t)t(c->fn->id, i);
+	c->v[a->userdata_arg] = c->ev[a->userdata_arg];
+}
+
 void
 ava_marshal_call_override(struct ava_call *c)
 {
-	for (int i = 0; i < c->fn->nargs; i++)
-		if (c->fn->args[i].kind == AVA_ARG_SCALAR &&
-		    (c->fn->args[i].flags & AVA_ARGF_OVERRIDE))
-			c->v[i] = c->fn->args[i].override_value;
+	for (int i = 0; i < c->fn->nargs; i++) {
+		const struct ava_arg_desc *a = &c->fn->args[i];
+		if (a->kind == AVA_ARG_SCALAR && (a->flags & AVA_ARGF_OVERRIDE))
+			c->v[i] = a->override_value;
+		else if (a->kind == AVA_ARG_CALLBACK &&
+			 a->cb_policy == AVA_CB_REMOTE)
+			remote_callback(c, i);
+	}
 }
 
 void
 ava_call_finish(struct ava_call *c)
 {
-	for (int i = 0; i < AVA_MAX_ARGS; i++) {
+	/* Only decoded arguments own storage (decode zeroes the rest). */
+	int n = c->fn && c->fn->nargs <= AVA_MAX_ARGS ? c->fn->nargs
+						    : AVA_MAX_ARGS;
+	for (int i = 0; i < n; i++) {
 		free(c->alloc[i]);
 		c->alloc[i] = NULL;
 	}

@@ -222,3 +222,14 @@ ava_marshal_store(void *p, unsigned size, uint64_t v)
 	default: memcpy(p, &v, size < 8 ? size : 8); break;
 	}
 }
+
+bool
+ava_marshal_remote_userdata(const struct ava_fn_desc *fn, int i)
+{
+	for (int k = 0; k < fn->nargs; k++)
+		if (fn->args[k].kind == AVA_ARG_CALLBACK &&
+		    fn->args[k].cb_policy == AVA_CB_REMOTE &&
+		    fn->args[k].userdata_arg == i)
+			return true;
+	return false;
+}

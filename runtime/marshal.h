@@ -121,9 +121,23 @@ ava_marshal_call_decode(const struct ava_api_desc *api,
 			const struct ava_fn_desc *fn, uint8_t *p, size_t n,
 			const struct ava_handle_ops *h, struct ava_call *c);
 
-/* Apply OVERRIDE values: invoke() gets them, expressions do not. */
+/*
+ * Apply OVERRIDE values: invoke() gets them, expressions do not. And give
+ * each REMOTE callback the guest passed its trampoline (see
+ * ava_marshal_set_trampolines), with the guest's cookie as its user data:
+ * without a trampoline the callback stays NULL.
+ */
 void
 ava_marshal_call_override(struct ava_call *c);
+
+/* The trampoline to hand the driver for callback argument `arg` of
+ * function `fn`; NULL if the API has none. */
+typedef void *(*ava_trampoline_fn)(uint32_t fn, int arg);
+
+/* Set the API's trampolines, for every later ava_marshal_call_override()
+ * of the process (the server's and replay's). */
+void
+ava_marshal_set_trampolines(ava_trampoline_fn t);
 
 /*
  * After the real call returned ret: read the outputs, translate handles
@@ -156,6 +170,15 @@ bool
 ava_marshal_succeeded(const struct ava_api_desc *api,
 		      const struct ava_fn_desc *fn, uint64_t ret,
 		      const uint64_t *outv);
+
+/*
+ * Is argument i of fn the user data of a REMOTE callback? Its value then
+ * travels: the guest's cookie for the callback (0: no callback), which
+ * the server hands the driver as user data (doc/protocol.md, "Callbacks").
+ * Other user data is sent as 0.
+ */
+bool
+ava_marshal_remote_userdata(const struct ava_fn_desc *fn, int i);
 
 /* The value v as the argument's C type holds it: truncated to its size,
  * sign-extended if signed. */

@@ -27,4 +27,9 @@ ava_cl_host_copy(cl_mem_flags flags, const void *host_ptr, size_t size,
 void
 ava_cl_host_copy_keep(cl_mem mem, void *copy);
 
+/* The trampoline for a `remote` callback of function fn
+ * (opencl-callbacks.c, session-callback.h); NULL if none. */
+void *
+ava_opencl_trampoline(uint32_t fn, int arg);
+
 #endif

@@ -19,6 +19,12 @@
  *   server -> guest  DEFERRED  fn, thread, seq of an ASYNC call that
  *                              failed; payload: u64 its return value. Sent
  *                              only right before a REPLY to that thread.
+ *   guest -> server  CALLBACK  empty: this connection is the guest's
+ *                              callback channel; it sends nothing more.
+ *   server -> guest  CALLBACK  on the callback channel: the driver called
+ *                              a `remote` callback; payload: u64 the
+ *                              guest's cookie, then the callback's
+ *                              arguments as the API's glue encodes them.
  *
  * CALL payload: for each argument of the function's descriptor, in order:
  *   SCALAR            u64 value
@@ -61,6 +67,10 @@
  * call), so async calls run in queue order whichever connection carried
  * them. A failed ASYNC call is reported by DEFERRED before the next REPLY
  * to its thread. ASYNC is only allowed for functions marked AVA_FN_ASYNC.
+ *
+ * The USERDATA of a callback the spec marks `remote` (AVA_CB_REMOTE)
+ * carries the guest's cookie for it, not 0; see doc/protocol.md,
+ * "Callbacks".
  */
 #ifndef AVA_PROTOCOL_H
 #define AVA_PROTOCOL_H
@@ -82,6 +92,7 @@ enum ava_msg_type {
 	AVA_MSG_BYE = 6,
 	AVA_MSG_BATCH = 7,
 	AVA_MSG_DEFERRED = 8,
+	AVA_MSG_CALLBACK = 9,
 	AVA_MSG_TYPE_COUNT
 };
 

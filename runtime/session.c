@@ -25,6 +25,7 @@
 #include "server-ctx.h"
 #include "server-private.h"
 #include "session-async.h"
+#include "session-callback.h"
 #include "session-journal.h"
 
 /*
@@ -69,6 +70,8 @@ struct conn {
 	struct ava_journal_rec rec;
 	uint8_t *payload;            /* the CALL being served: in `in`, */
 	size_t len;                  /* or inside a BATCH there */
+	bool callbacks;              /* the guest's callback channel */
+	struct ava_buf inline_cbs;   /* callbacks made inside the call */
 	struct conn *next;           /* in s->conns */
 };
 
@@ -322,6 +325,21 @@ send_deferred(struct conn *c, uint32_t thread)
 	return r;
 }
 
+/* The callbacks the driver made inside the call, before its REPLY. */
+static int
+send_inline_callbacks(struct conn *c)
+{
+	struct ava_reader rd;
+	uint64_t n;
+	uint8_t *p;
+	int r = ava_buf_error(&c->inline_cbs);
+	ava_reader_init(&rd, c->inline_cbs.data, c->inline_cbs.len);
+	while (r == 0 && rd.left > 0 && ava_reader_u64(&rd, &n) == 0 &&
+	       ava_reader_bytes(&rd, n, &p) == 0)
+		r = send_bytes(c, AVA_MSG_CALLBACK, 0, 0, 0, p, (size_t)n);
+	return r;
+}
+
 static int
 serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
 {
@@ -350,7 +368,12 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
 	 * handle ids in place, and of the REPLY before it is sent. */
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
 				       payload, c->len, async);
+	/* Callbacks the driver makes inside a synchronous call go back
+	 * with its REPLY (session-callback.h). */
+	ava_buf_reset(&c->inline_cbs);
+	ava_session_callback_inline(async ? NULL : &c->inline_cbs);
 	int r = answer_call(c, fn);
+	ava_session_callback_inline(NULL);
 	if (r >= 0 && async)
 		note_async_failure(c, h, fn);
 	if (r >= 0)
@@ -367,6 +390,8 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
 	if (async)
 		return 0;
 	r = send_deferred(c, h->thread);
+	if (r == 0)
+		r = send_inline_callbacks(c);
 	if (r == 0)
 		r = send_frame(c, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
 	if (r < 0)
@@ -447,6 +472,18 @@ serve_batch(struct conn *c)
 	return r;
 }
 
+/* c is the guest's callback channel from now on. It brings no batch, so
+ * it does not count for the batches' fences. */
+static void
+become_callbacks(struct conn *c)
+{
+	c->callbacks = true;
+	ava_session_async_conns(c->s->async, -1);
+	ava_session_callback_attach(c->conn, c->s->api->api_id);
+	/* The answer: from now on no callback is lost for want of it. */
+	ava_session_callback_send(0, NULL, 0);
+}
+
 static int
 loop(struct conn *c)
 {
@@ -463,6 +500,8 @@ loop(struct conn *c)
 			r = serve_batch(c);
 		else if (c->in.h.type == AVA_MSG_CALL)
 			r = serve_call(c, &c->in.h, c->in.payload.data);
+		else if (c->in.h.type == AVA_MSG_CALLBACK && !c->callbacks)
+			become_callbacks(c);
 		else {
 			LOG(c->s, "closed: unexpected message type %u",
 			    c->in.h.type);
@@ -491,6 +530,7 @@ conn_create(struct ava_session *s, struct ava_conn *conn)
 		.from_wire = hop_from_wire, .ref = hop_ref, .ctx = c };
 	ava_journal_rec_init(&c->rec);
 	ava_buf_init(&c->out);
+	ava_buf_init(&c->inline_cbs);
 	ava_buf_init(&c->in.payload);
 	return c;
 }
@@ -500,6 +540,7 @@ conn_destroy(struct conn *c)
 {
 	ava_journal_rec_finish(&c->rec);
 	ava_buf_finish(&c->out);
+	ava_buf_finish(&c->inline_cbs);
 	ava_buf_finish(&c->in.payload);
 	ava_transport_conn_destroy(c->conn);
 	free(c);
@@ -543,7 +584,10 @@ drop_conn(struct ava_session *s, struct conn *c)
 		}
 	}
 	s->nconns--;
-	ava_session_async_conns(s->async, -1);
+	if (c->callbacks)
+		ava_session_callback_detach(c->conn);
+	else
+		ava_session_async_conns(s->async, -1);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->lock);
 	conn_destroy(c);

@@ -105,6 +105,63 @@ valid(void)
 	     (uint64_t[]){ ids.buf });
 }
 
+/* A BATCH frame of the CALLs in b (frames back to back after a base). */
+static void
+save_batch(const char *name, const struct ava_buf *b)
+{
+	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
+		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BATCH,
+		.api = fake_api.api_id, .len = b->len };
+	uint8_t hdr[AVA_FRAME_HEADER_SIZE];
+	ava_frame_header_encode(&h, hdr);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (f == NULL) {
+		perror(path);
+		return;
+	}
+	fwrite(hdr, 1, sizeof(hdr), f);
+	fwrite(b->data, 1, b->len, f);
+	fclose(f);
+}
+
+static void
+batch_call(struct ava_buf *batch, uint32_t fn, bool async, const uint64_t *v)
+{
+	struct ava_buf b;
+	uint64_t ev[AVA_MAX_ARGS];
+	ava_buf_init(&b);
+	ava_marshal_call_encode(&fake_api, ava_api_fn(&fake_api, fn), v, &ops,
+				ev, &b);
+	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
+		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_CALL,
+		.api = fake_api.api_id, .fn = fn, .seq = 1,
+		.flags = async ? AVA_FRAME_ASYNC : 0, .len = b.len };
+	ava_batch_put_frame(batch, &h, b.data, b.len);
+	ava_buf_finish(&b);
+}
+
+static void
+batches(void)
+{
+	struct ava_buf b;
+	char out[32];
+	ava_buf_init(&b);
+	ava_buf_put_u64(&b, 0);
+	batch_call(&b, FAKE_FN_write, true,
+		   (uint64_t[]){ ids.ctx, 5, U("hello") });
+	batch_call(&b, FAKE_FN_write, true,
+		   (uint64_t[]){ ids.ctx, 3, U("bye") });
+	batch_call(&b, FAKE_FN_read, false,
+		   (uint64_t[]){ ids.ctx, 32, U(out), 0 });
+	save_batch("valid-batch", &b);
+	/* The last frame claims more bytes than the batch holds. */
+	ava_wire_put_le(b.data + b.len - 8 - 4 * 8, 1000, 8);
+	save_batch("bad-batch-overrun", &b);
+	ava_buf_finish(&b);
+}
+
 static void
 invalid(void)
 {
@@ -141,5 +198,6 @@ main(int argc, char **argv)
 	ava_handle_table_destroy(fuzz_table(&ids));
 	valid();
 	invalid();
+	batches();
 	return 0;
 }

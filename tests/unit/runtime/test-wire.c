@@ -215,10 +215,50 @@ unix_round_trip(void)
 	ava_transport_listener_destroy(l);
 }
 
+/* BATCH payloads: frames come out whole, or the batch is refused. */
+static void
+batches(void)
+{
+	struct ava_buf b;
+	struct ava_batch_reader br;
+	struct ava_frame_header h = sample(), g;
+	uint8_t *p;
+	uint64_t base;
+	ava_buf_init(&b);
+	CHECK_EQ(ava_batch_begin(&br, b.data, 0, &base), AVA_EPROTO);
+	ava_buf_put_u64(&b, 42);
+	CHECK_EQ(ava_batch_put_frame(&b, &h, "0123456789abcdef", 16), 0);
+	h.flags = 0;
+	h.len = 0;
+	CHECK_EQ(ava_batch_put_frame(&b, &h, NULL, 0), 0);
+	CHECK_EQ(ava_batch_begin(&br, b.data, b.len, &base), 0);
+	CHECK_EQ(base, 42);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), 1);
+	CHECK(g.flags == AVA_FRAME_ASYNC && g.len == 16 &&
+	      memcmp(p, "0123456789abcdef", 16) == 0);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), 1);
+	CHECK(g.flags == 0 && g.len == 0);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), 0);
+	/* One byte short: the last frame runs past the batch. */
+	CHECK_EQ(ava_batch_begin(&br, b.data, b.len - 1, &base), 0);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), 1);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), AVA_EPROTO);
+	/* A payload longer than the batch, and a frame that is no CALL. */
+	ava_wire_put_le(b.data + 8 + 32, 17 + 40, 8);
+	CHECK_EQ(ava_batch_begin(&br, b.data, b.len, &base), 0);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), AVA_EPROTO);
+	ava_wire_put_le(b.data + 8 + 32, 16, 8);
+	b.data[8 + 6] = AVA_MSG_REPLY;
+	CHECK_EQ(ava_batch_begin(&br, b.data, b.len, &base), 0);
+	CHECK_EQ(ava_batch_next(&br, &g, &p), AVA_EPROTO);
+	ava_buf_finish(&b);
+}
+
 int
 main(void)
 {
 	RUN(header_round_trip);
+	RUN(batches);
 	RUN(header_rejects);
 	RUN(buffer_and_reader);
 	RUN(recv_frames);

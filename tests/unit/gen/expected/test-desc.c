@@ -150,7 +150,7 @@ static const struct ava_arg_desc a_tstCreateContext[] = {
 	  .handle_type = AVA_TEST_H_tst_dev, .elem_size = 8, .count = x4 },
 	{ "notify", "void (*)(const char *, void *)", AVA_ARG_CALLBACK,
 	  .lengths_arg = -1, .typed_by = -1, .userdata_arg = 4,
-	  .cb_policy = AVA_CB_DROP },
+	  .cb_policy = AVA_CB_REMOTE },
 	{ "user", "void *", AVA_ARG_USERDATA, NOREF },
 	{ "err", "tst_int *", AVA_ARG_OUT_SCALAR, NOREF,
 	  .flags = AVA_ARGF_ERRCODE, .scalar_size = 4 },
@@ -368,7 +368,7 @@ static const struct ava_const_name consts[] = {
 const struct ava_api_desc ava_test_api = {
 	.name = "test",
 	.api_id = 7,
-	.spec_hash = UINT32_C(0xb93f3132),
+	.spec_hash = UINT32_C(0x4c3df9eb),
 	.success = INT64_C(0), /* TST_SUCCESS */
 	.transport_error = INT64_C(-1), /* TST_ERR_HOST */
 	.unsupported_error = INT64_C(-2), /* TST_ERR_UNSUPPORTED */
