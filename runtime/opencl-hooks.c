@@ -185,3 +185,53 @@ out:
 	pthread_mutex_unlock(&lock);
 	return fn;
 }
+
+static void CL_CALLBACK
+free_staged(cl_event ev, cl_int status, void *data)
+{
+	free(data);
+}
+
+/*
+ * A non-blocking write must not wait for its wait list (it may name a
+ * user event the same guest thread completes later), so the bytes, which
+ * live in the receive buffer only for the call, are staged in a copy that
+ * the command's completion frees. A blocking write needs no copy.
+ */
+uint64_t
+ava_opencl_server_hook_clEnqueueWriteBuffer(const uint64_t *v,
+					    struct ava_server_ctx *ctx)
+{
+	cl_command_queue q = (cl_command_queue)(uintptr_t)v[0];
+	cl_mem buf = (cl_mem)(uintptr_t)v[1];
+	cl_bool blocking = (cl_bool)v[2];
+	size_t offset = (size_t)v[3], size = (size_t)v[4];
+	const void *ptr = (const void *)(uintptr_t)v[5];
+	cl_uint nwait = (cl_uint)v[6];
+	const cl_event *wait = (const cl_event *)(uintptr_t)v[7];
+	cl_event *event = (cl_event *)(uintptr_t)v[8];
+	if (blocking || ptr == NULL || size == 0)
+		return (uint64_t)(int64_t)clEnqueueWriteBuffer(q, buf, blocking,
+			offset, size, ptr, nwait, wait, event);
+	void *copy = malloc(size);
+	if (copy == NULL)
+		return (uint64_t)(int64_t)CL_OUT_OF_HOST_MEMORY;
+	memcpy(copy, ptr, size);
+	cl_event ev;
+	cl_int err = clEnqueueWriteBuffer(q, buf, CL_FALSE, offset, size, copy,
+					  nwait, wait, &ev);
+	if (err != CL_SUCCESS) {
+		free(copy);
+		return (uint64_t)(int64_t)err;
+	}
+	/* CL_COMPLETE callbacks also run when the command fails. */
+	if (clSetEventCallback(ev, CL_COMPLETE, free_staged, copy) != CL_SUCCESS) {
+		clWaitForEvents(1, &ev);
+		free(copy);
+	}
+	if (event != NULL)
+		*event = ev;
+	else
+		clReleaseEvent(ev);
+	return (uint64_t)(int64_t)CL_SUCCESS;
+}
