@@ -43,13 +43,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: deadserver idle|midcall\n");
 		return 99;
 	}
-	if (!itest_first_device(&platform, &d))
-		return 99;
-	cl_context ctx = clCreateContext(NULL, 1, &d, NULL, NULL, &err);
-	if (itest_status("clCreateContext", err) != CL_SUCCESS)
-		return 99;
-	cl_command_queue q = clCreateCommandQueue(ctx, d, 0, &err);
-	if (itest_status("clCreateCommandQueue", err) != CL_SUCCESS)
+	cl_context ctx;
+	cl_command_queue q;
+	if (!itest_open(&platform, &d, &ctx, &q))
 		return 99;
 	unsigned char data[4096] = { 1, 2, 3 };
 	cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(data), NULL,

@@ -213,3 +213,17 @@ itest_exit_code(void)
 {
 	return itest_failures == 0 ? 0 : 1;
 }
+
+bool
+itest_open(cl_platform_id *platform, cl_device_id *device, cl_context *ctx,
+	   cl_command_queue *q)
+{
+	cl_int err;
+	if (!itest_first_device(platform, device))
+		return false;
+	*ctx = clCreateContext(NULL, 1, device, NULL, NULL, &err);
+	if (itest_status("clCreateContext", err) != CL_SUCCESS)
+		return false;
+	*q = clCreateCommandQueue(*ctx, *device, 0, &err);
+	return itest_status("clCreateCommandQueue", err) == CL_SUCCESS;
+}

@@ -43,6 +43,15 @@ bool
 itest_first_device(cl_platform_id *platform, cl_device_id *device);
 
 /*
+ * The usual start: the first device, a context on it and an in-order
+ * queue, each creation's status printed. False (a hard error) if any step
+ * failed.
+ */
+bool
+itest_open(cl_platform_id *platform, cl_device_id *device, cl_context *ctx,
+	   cl_command_queue *q);
+
+/*
  * Build `src` for `device`. Prints the build status and, when the build
  * failed, the build log. Returns the program or NULL.
  */

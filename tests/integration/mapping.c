@@ -174,13 +174,9 @@ main(void)
 	cl_device_id d;
 	cl_int err;
 
-	if (!itest_first_device(&platform, &d))
-		return 99;
-	cl_context ctx = clCreateContext(NULL, 1, &d, NULL, NULL, &err);
-	if (itest_status("clCreateContext", err) != CL_SUCCESS)
-		return 99;
-	cl_command_queue q = clCreateCommandQueue(ctx, d, 0, &err);
-	if (itest_status("clCreateCommandQueue", err) != CL_SUCCESS)
+	cl_context ctx;
+	cl_command_queue q;
+	if (!itest_open(&platform, &d, &ctx, &q))
 		return 99;
 	cl_program prog = itest_build(ctx, d, src, "");
 	if (prog == NULL)

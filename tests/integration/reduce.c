@@ -69,13 +69,9 @@ main(void)
 	cl_device_id device;
 	cl_int err;
 
-	if (!itest_first_device(&platform, &device))
-		return 99;
-	cl_context ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
-	if (itest_status("clCreateContext", err) != CL_SUCCESS)
-		return 99;
-	cl_command_queue q = clCreateCommandQueue(ctx, device, 0, &err);
-	if (itest_status("clCreateCommandQueue", err) != CL_SUCCESS)
+	cl_context ctx;
+	cl_command_queue q;
+	if (!itest_open(&platform, &device, &ctx, &q))
 		return 99;
 	cl_program prog = itest_build(ctx, device, src, "");
 	if (prog == NULL)
