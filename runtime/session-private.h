@@ -1,0 +1,94 @@
+/*
+ * session-private.h - what the two halves of a worker session share:
+ * session.c serves calls on a connection, session-life.c runs the
+ * session's life (connections joining and leaving, the handshake, stop
+ * requests, the journal's open and close).
+ */
+#ifndef AVA_SESSION_PRIVATE_H
+#define AVA_SESSION_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "handle-table.h"
+#include "server-ctx.h"
+#include "server-private.h"
+#include "session-async.h"
+#include "session-callback.h"
+#include "session-journal.h"
+
+/*
+ * One guest process's session, shared by the worker's connection threads:
+ * the guest opens one connection per thread (see guest/guest.c), and each
+ * is served by its own thread here, so a call that blocks in the driver
+ * stalls only its own guest thread. `lock` guards the handle table and the
+ * counters; the real calls run without it.
+ */
+struct ava_session {
+	uint64_t id;
+	uint64_t token;          /* a joining connection must present it */
+	bool verbose;
+	bool said_bye;           /* the first connection ended with BYE */
+	uint32_t guest_pid;
+	const struct ava_server_config *cfg;
+	struct ava_session_journal *journal;  /* NULL: not journaled */
+	const struct ava_server_api *server;
+	const struct ava_api_desc *api;
+	char *addr;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;     /* signalled when nconns drops */
+	struct ava_handle_table *handles;
+	struct ava_session_async *async;  /* BATCH order, deferred errors */
+	struct ava_listener *joins;
+	struct conn *conns;      /* live connections, for a stop request */
+	bool stopping;           /* the server asked the session to end */
+	uint32_t nconns;
+	uint64_t ncalls;
+	uint32_t nrefused;
+};
+
+/* One connection (one guest thread) and what serving it needs. */
+struct conn {
+	struct ava_session *s;
+	struct ava_conn *conn;
+	struct ava_frame in;
+	struct ava_buf out;
+	struct ava_call call;
+	struct ava_server_ctx ctx;
+	struct ava_handle_ops hops;  /* ctx: this conn, for journal tags */
+	struct ava_journal_rec rec;
+	uint8_t *payload;            /* the CALL being served: in `in`, */
+	size_t len;                  /* or inside a BATCH there */
+	bool callbacks;              /* the guest's callback channel */
+	struct ava_buf inline_cbs;   /* callbacks made inside the call */
+	struct conn *next;           /* in s->conns */
+};
+
+#define LOG(s, ...) ava_session_log((s)->id, getpid(), __VA_ARGS__)
+
+/* A connection's frames (session.c). */
+int
+session_send_frame(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
+		   uint64_t seq);
+
+void
+session_send_error(struct conn *c, int code, const char *text);
+
+int
+session_recv_frame(struct conn *c);
+
+/* Serve calls on c until the guest leaves or breaks the protocol. */
+int
+session_conn_loop(struct conn *c);
+
+/* A connection of s, and its end; create takes ownership of conn (it is
+ * destroyed on failure, which returns NULL). */
+struct conn *
+session_conn_create(struct ava_session *s, struct ava_conn *conn);
+
+void
+session_conn_destroy(struct conn *c);
+
+#endif
