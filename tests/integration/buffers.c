@@ -125,7 +125,6 @@ main(void)
 	cl_platform_id platform;
 	cl_device_id d;
 	cl_int err;
-
 	cl_context ctx;
 	cl_command_queue q;
 	if (!itest_open(&platform, &d, &ctx, &q))
