@@ -26,6 +26,7 @@
 
 #include "ava-error.h"
 #include "guest-private.h"
+#include "marshal.h"
 #include "pretty.h"
 
 struct queue {
@@ -50,6 +51,22 @@ struct queue {
 static struct queue Q = { .lock = PTHREAD_MUTEX_INITIALIZER,
 			  .sent = PTHREAD_COND_INITIALIZER };
 static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Over shm:, the marshaller leaves a large in-buffer out of t->out (a
+ * hole, marshal.h) and the transport copies it once, from the
+ * application's memory into the shared area, when t->out is sent on the
+ * thread's connection. A payload with a hole is larger than
+ * BATCH_CALL_MAX, so it is never copied into a batch: it is not queued,
+ * and it follows its batch alone.
+ */
+_Static_assert(BATCH_CALL_MAX <= AVA_BULK_MIN, "holes never reach a batch");
+
+__attribute__((constructor)) static void
+defer_bulk(void)
+{
+	ava_marshal_defer_bulk(true);
+}
 
 static void
 q_init(void)
@@ -113,7 +130,7 @@ send_batch(struct tconn *t, uint64_t end)
 	};
 	int r = ava_buf_error(&t->batch);
 	if (r == 0)
-		r = ava_transport_conn_send(t->conn, &h, t->batch.data);
+		r = ava_guest_send(t, &h, t->batch.data);
 	t->covered = end;
 	return r;
 }
@@ -221,6 +238,7 @@ ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 		seen = true;
 	}
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
+	ava_transport_bulk_unstage(t->out.data, t->out.len);  /* none, see top */
 	pthread_mutex_lock(&Q.lock);
 	if (Q.n == 0) {
 		ava_buf_reset(&Q.buf);
@@ -247,8 +265,11 @@ int
 ava_batch_send_call(struct tconn *t, const struct ava_fn_desc *fn)
 {
 	struct ava_frame_header h = call_header(t, fn, false, ++t->seq);
+	t->call_h = h;
+	t->pending = true;
+	t->need = 0;
 	if (!ava_batch_enabled())
-		return ava_transport_conn_send(t->conn, &h, t->out.data);
+		return ava_guest_send(t, &h, t->out.data);
 	bool batch = true;
 	uint64_t end;
 	pthread_mutex_lock(&Q.lock);
@@ -266,8 +287,9 @@ ava_batch_send_call(struct tconn *t, const struct ava_fn_desc *fn)
 		}
 	}
 	pthread_mutex_unlock(&Q.lock);
+	t->need = end;
 	if (!batch)
-		return ava_transport_conn_send(t->conn, &h, t->out.data);
+		return ava_guest_send(t, &h, t->out.data);
 	/* A large call follows its batch in a frame of its own rather than
 	 * be copied into it: the server runs them in that order. */
 	bool alone = t->out.len > BATCH_CALL_MAX;
@@ -275,7 +297,7 @@ ava_batch_send_call(struct tconn *t, const struct ava_fn_desc *fn)
 		ava_batch_put_frame(&t->batch, &h, t->out.data, t->out.len);
 	int r = send_batch(t, end);
 	if (r == 0 && alone)
-		r = ava_transport_conn_send(t->conn, &h, t->out.data);
+		r = ava_guest_send(t, &h, t->out.data);
 	return r;
 }
 
@@ -319,8 +341,22 @@ ava_batch_exit(struct tconn *t)
 	if (t == NULL)
 		t = Q.flusher;
 	uint64_t end = Q.n > 0 && t != NULL ? take_locked(t) : 0;
+	struct tconn *f = Q.flusher;
 	pthread_mutex_unlock(&Q.lock);
 	if (end > 0 && send_batch(t, end) < 0) {
 		/* The server is gone: nothing left to tell it. */
+	}
+	/* The flusher's connection says goodbye too: its server thread
+	 * then ends at once rather than when it next looks at the ring. */
+	if (f != NULL && f != t && f->conn != NULL) {
+		struct ava_frame_header h = {
+			.magic = AVA_PROTOCOL_MAGIC,
+			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BYE,
+			.api = ava_guest_api()->api_id, .thread = f->thread,
+			.seq = ++f->seq,
+		};
+		if (ava_transport_conn_send(f->conn, &h, NULL) < 0) {
+			/* Gone already. */
+		}
 	}
 }

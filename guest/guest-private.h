@@ -41,6 +41,18 @@ struct tconn {
 	bool deferred_pending;   /* a queued call of this thread failed, and */
 	uint64_t deferred;       /* no synchronizing call returned this yet */
 	struct ava_buf cbs;      /* callbacks made inside the current call */
+	/* For a resume (guest.c): the last frame sent, whose payload stays
+	 * in out or batch until the next one, and the last call answered. */
+	struct ava_frame_header last;
+	const void *last_p;
+	uint64_t answered;
+	/* The synchronous call awaiting its reply (after a MOVED it goes to
+	 * the new server, behind the queued calls numbered below `need`),
+	 * and the server generation this connection belongs to. */
+	struct ava_frame_header call_h;
+	bool pending;
+	uint64_t need;
+	uint64_t gen;
 };
 
 /* Queue bounds; a call larger than BATCH_CALL_MAX is always sent alone.
@@ -53,6 +65,15 @@ struct tconn {
 #define BATCH_DELAY_NS 1000000u   /* 1 ms */
 
 /* ---- guest.c, for batch.c ------------------------------------------- */
+
+/*
+ * Send one frame on t and remember it. If the server is gone and
+ * AVA_RECONNECT_MS allows it, t first resumes its session at AVA_SERVER
+ * (a server restored from a checkpoint) and sends it there.
+ */
+int
+ava_guest_send(struct tconn *t, const struct ava_frame_header *h,
+	       const void *p);
 
 /* The API the guest serves (valid once a connection exists). */
 const struct ava_api_desc *

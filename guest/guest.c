@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ava-error.h"
@@ -43,8 +44,9 @@ struct guest {
 	atomic_bool dead;
 	bool inited;
 	const struct ava_guest_api *g;
-	const char *addr;
-	uint64_t session, token; /* from the first WELCOME */
+	const char *addr;        /* AVA_SERVER, or where the session moved */
+	uint64_t session, token; /* from the first WELCOME, or a MOVED */
+	atomic_uint_fast64_t gen; /* moves so far */
 	struct ava_registry reg;
 	struct ava_handle_ops hops;
 };
@@ -201,6 +203,7 @@ hello(struct tconn *t)
 		return AVA_EPROTO;
 	G.session = ava_wire_get_le(t->in.payload.data, 8);
 	G.token = ava_wire_get_le(t->in.payload.data + 8, 8);
+	t->gen = atomic_load(&G.gen);
 	return 0;
 }
 
@@ -324,6 +327,220 @@ ava_guest_lost(int err)
 	fail("lost connection to server %s: %s", G.addr, ava_strerror(err));
 }
 
+/* ---- resuming after the server went away ------------------------------- */
+
+/* How long a thread tries to resume its session, from AVA_RECONNECT_MS;
+ * 0 (the default): never, the first failure is final. */
+static long
+reconnect_ms(void)
+{
+	static long ms = -1;
+	if (ms < 0) {
+		const char *e = getenv("AVA_RECONNECT_MS");
+		char *end;
+		long v = e != NULL ? strtol(e, &end, 10) : 0;
+		ms = e != NULL && *end == '\0' && v > 0 ? v : 0;
+	}
+	return ms;
+}
+
+static bool
+may_resume(int r)
+{
+	return reconnect_ms() > 0 && G.session != 0 && r != AVA_EPROTO &&
+	       r != AVA_ETOOBIG && r != AVA_EVERSION && r != AVA_ESPEC;
+}
+
+/* How long a thread tries to reach the server its session moved to. */
+#define MOVED_RESUME_MS 10000
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One try: 0, 1 (no session there yet: try again) or an error. */
+static int
+resume_once(struct tconn *t, char *why, size_t nwhy)
+{
+	ava_transport_conn_destroy(t->conn);
+	t->conn = NULL;
+	int r = ava_transport_connect(G.addr, &t->conn);
+	if (r < 0)
+		return 1;
+	/* The call it waits on, which the server must not have run. */
+	uint64_t pending = t->pending ? t->call_h.seq : 0;
+	uint8_t w[40] = { 0 };
+	pthread_mutex_lock(&G.lock);
+	ava_wire_put_le(w, G.g->api->spec_hash, 4);
+	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
+	ava_wire_put_le(w + 8, G.session, 8);
+	ava_wire_put_le(w + 16, G.token, 8);
+	pthread_mutex_unlock(&G.lock);
+	ava_wire_put_le(w + 24, AVA_HELLO_RESUME, 4);
+	ava_wire_put_le(w + 28, t->thread, 4);
+	ava_wire_put_le(w + 32, t->answered, 8);
+	struct ava_frame_header h = {
+		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
+		.type = AVA_MSG_HELLO, .api = G.g->api->api_id,
+		.thread = t->thread, .seq = pending, .len = sizeof(w),
+	};
+	r = ava_transport_conn_send(t->conn, &h, w);
+	if (r == 0)
+		r = ava_transport_conn_recv(t->conn, &t->in);
+	if (r < 0)
+		return 1;
+	if (t->in.h.type == AVA_MSG_WELCOME && t->in.h.len == 24) {
+		t->gen = atomic_load(&G.gen);
+		return 0;
+	}
+	const struct ava_buf *p = &t->in.payload;
+	int len = p->len > 4 ? (int)(p->len - 4) : 0;
+	snprintf(why, nwhy, "%.*s", len, len ? (const char *)p->data + 4 : "");
+	if (strstr(why, "no such session") != NULL)
+		return 1;
+	return AVA_EDEAD;
+}
+
+/* The server went away under t: come back to the session where the
+ * operator restored it (same AVA_SERVER), within AVA_RECONNECT_MS. */
+static int
+resume(struct tconn *t, int err)
+{
+	bool moved = t->gen != atomic_load(&G.gen);
+	if ((!moved && !may_resume(err)) || atomic_load(&G.dead))
+		return err;
+	char why[300] = "";
+	uint64_t until = mono_ms() + (uint64_t)(moved ? MOVED_RESUME_MS
+							: reconnect_ms());
+	int r;
+	while ((r = resume_once(t, why, sizeof(why))) == 1 &&
+	       mono_ms() < until) {
+		struct timespec nap = { 0, 20 * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+	if (r == 0) {
+		dprintf(STDERR_FILENO, "ava: thread %" PRIu32 " resumed "
+			"session %" PRIu64 " at %s\n", t->thread, G.session,
+			G.addr);
+		return 0;
+	}
+	if (r == 1)
+		fail("lost connection to server %s, and no server there "
+		     "resumed session %" PRIu64 " in time", G.addr, G.session);
+	else
+		fail("server %s: %s", G.addr, why);
+	return r == 1 ? err : r;
+}
+
+/*
+ * A MOVED frame in t->in: the session went to another server (a live
+ * migration). Every thread follows it: the first to hear it updates
+ * where the session is, and each connection resumes there.
+ */
+static int
+adopt_moved(struct tconn *t)
+{
+	const struct ava_buf *p = &t->in.payload;
+	if (p->len < 17 || p->len > 16 + 255)
+		return AVA_EPROTO;
+	char *addr = strndup((const char *)p->data + 16, p->len - 16);
+	struct ava_addr a;
+	if (addr == NULL || strlen(addr) != p->len - 16 ||
+	    ava_transport_addr_parse(addr, &a) < 0) {
+		free(addr);
+		fail("server %s sent a malformed MOVED", G.addr);
+		return AVA_EPROTO;
+	}
+	uint64_t session = ava_wire_get_le(p->data, 8);
+	uint64_t token = ava_wire_get_le(p->data + 8, 8);
+	pthread_mutex_lock(&G.lock);
+	if (G.session != session || G.token != token ||
+	    strcmp(G.addr, addr) != 0) {
+		/* Earlier addresses are kept a while: other threads may be
+		 * printing them. */
+		static char *kept[16];
+		static unsigned nkept;
+		free(kept[nkept % 16]);
+		kept[nkept++ % 16] = addr;
+		G.addr = addr;
+		G.session = session;
+		G.token = token;
+		atomic_fetch_add(&G.gen, 1);
+		addr = NULL;
+	}
+	pthread_mutex_unlock(&G.lock);
+	free(addr);
+	return 0;
+}
+
+/* Send the waiting synchronous call again, at the new server: behind
+ * the queued calls it came after, wherever they went. */
+static int
+resend_call(struct tconn *t)
+{
+	if (!t->pending)
+		return 0;
+	ava_buf_reset(&t->batch);
+	ava_buf_put_u64(&t->batch, t->need);
+	ava_batch_put_frame(&t->batch, &t->call_h, t->out.data, t->out.len);
+	int r = ava_buf_error(&t->batch);
+	struct ava_frame_header h = {
+		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
+		.type = AVA_MSG_BATCH, .api = G.g->api->api_id,
+		.thread = t->thread, .len = t->batch.len,
+	};
+	if (r == 0)
+		r = ava_transport_conn_send(t->conn, &h, t->batch.data);
+	t->last = h;
+	t->last_p = t->batch.data;
+	return r;
+}
+
+/* Frames the server sent unasked (MOVED), or its end, before we send. */
+static int
+check_moved(struct tconn *t)
+{
+	while (ava_transport_conn_readable(t->conn)) {
+		int r = ava_transport_conn_recv(t->conn, &t->in);
+		if (r < 0)
+			return r;
+		if (t->in.h.type != AVA_MSG_MOVED)
+			return AVA_EPROTO;
+		if ((r = adopt_moved(t)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+ava_guest_send(struct tconn *t, const struct ava_frame_header *h,
+	       const void *p)
+{
+	int r = 0;
+	if (h->type == AVA_MSG_BATCH && t->gen == atomic_load(&G.gen))
+		r = check_moved(t);
+	if (r == 0 && t->gen != atomic_load(&G.gen))
+		r = resume(t, AVA_ECLOSED);
+	if (r < 0 && (r = resume(t, r)) < 0)
+		return r;
+	t->last = *h;
+	t->last_p = p;
+	r = ava_transport_conn_send(t->conn, h, p);
+	if (r < 0) {
+		/* The server may have said where it went before it went. */
+		if (ava_transport_conn_recv(t->conn, &t->in) == 0 &&
+		    t->in.h.type == AVA_MSG_MOVED)
+			adopt_moved(t);
+		if (resume(t, r) == 0)
+			r = ava_transport_conn_send(t->conn, h, p);
+	}
+	return r;
+}
+
 /* ---- one call --------------------------------------------------------- */
 
 struct call {
@@ -342,7 +559,25 @@ await_reply(struct tconn *t, const struct call *c)
 	int r;
 	/* Failures of this thread's queued calls come first, and callbacks
 	 * the driver made inside the call. */
-	while ((r = ava_transport_conn_recv(t->conn, &t->in)) == 0) {
+	for (;;) {
+		r = ava_transport_conn_recv(t->conn, &t->in);
+		/* The server went away before answering: where a restored
+		 * one takes the session back, the call goes there again. */
+		if (r < 0 && r != AVA_EPROTO && resume(t, r) == 0 &&
+		    (r = ava_transport_conn_send(t->conn, &t->last,
+						 t->last_p)) == 0)
+			continue;
+		if (r < 0)
+			break;
+		/* The session moved (answered or told unasked): follow it,
+		 * and send the call there. */
+		if (t->in.h.type == AVA_MSG_MOVED) {
+			if ((r = adopt_moved(t)) < 0 ||
+			    (r = resume(t, AVA_ECLOSED)) < 0 ||
+			    (r = resend_call(t)) < 0)
+				break;
+			continue;
+		}
 		if (t->in.h.type == AVA_MSG_CALLBACK)
 			ava_callbacks_stash(t);
 		else if (t->in.h.type != AVA_MSG_DEFERRED)
@@ -370,6 +605,8 @@ await_reply(struct tconn *t, const struct call *c)
 		     c->fn->name);
 		return AVA_EPROTO;
 	}
+	t->answered = t->seq;
+	t->pending = false;
 	return 0;
 }
 

@@ -25,6 +25,7 @@ struct ava_handle_table {
 	uint32_t n, cap;            /* slots used / allocated */
 	uint32_t free_head;
 	uint32_t live;
+	bool sealed;                /* interned or bind_done: no more binds */
 	struct ava_u64map rev;      /* real -> index */
 };
 
@@ -192,6 +193,7 @@ ava_handle_table_intern(struct ava_handle_table *t, uint16_t type,
 {
 	if (real == 0 || type == 0 || type >= t->api->nhandles)
 		return -EINVAL;
+	t->sealed = true;
 	if (ava_handle_table_find(t, real, type, id) == 0) {
 		if (creates)
 			return ava_handle_table_ref(t, *id, +1, NULL);
@@ -226,4 +228,73 @@ ava_handle_table_ref(struct ava_handle_table *t, uint64_t id, int delta,
 	if (freed != NULL)
 		*freed = true;
 	return 0;
+}
+
+int
+ava_handle_table_each(const struct ava_handle_table *t,
+		      int (*fn)(void *ctx, uint64_t id, uint16_t type,
+				uint64_t real, uint32_t refs),
+		      void *ctx)
+{
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->e[i];
+		if (!e->live)
+			continue;
+		int r = fn(ctx, make_id(t, i), e->type, e->real, e->refs);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+ava_handle_table_bind(struct ava_handle_table *t, uint64_t id, uint16_t type,
+		      uint64_t real, uint32_t refs)
+{
+	uint32_t i = ava_handle_id_index(id);
+	if (real == 0 || type == 0 || type >= t->api->nhandles ||
+	    ava_handle_id_owner(id) != t->owner ||
+	    t->type_of_tag[ava_handle_id_tag(id)] != type || refs == 0 ||
+	    ava_handle_id_gen(id) == 0)
+		return -EINVAL;
+	if (t->sealed || t->free_head != NO_FREE)
+		return -EBUSY;  /* binding comes before any intern */
+	while (t->n <= i) {
+		if (t->n == t->cap) {
+			uint32_t cap = t->cap ? t->cap * 2 : 64;
+			while (cap <= i)
+				cap *= 2;
+			struct entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
+			if (e == NULL)
+				return -ENOMEM;
+			t->e = e;
+			t->cap = cap;
+		}
+		t->e[t->n++] = (struct entry){ .gen = 1 };
+	}
+	struct entry *e = &t->e[i];
+	if (e->live)
+		return -EEXIST;
+	int r = ava_u64map_put(&t->rev, real, i);
+	if (r < 0)
+		return r;
+	*e = (struct entry){ .real = real, .refs = refs, .type = type,
+			     .gen = ava_handle_id_gen(id), .live = true };
+	t->live++;
+	return 0;
+}
+
+void
+ava_handle_table_bind_done(struct ava_handle_table *t)
+{
+	t->sealed = true;
+	/* The slots between bound ones are free; their generation moves on,
+	 * so an id that named them before the move stays refused. */
+	for (uint32_t i = t->n; i-- > 0;) {
+		if (t->e[i].live)
+			continue;
+		t->e[i].gen += 2;
+		t->e[i].next_free = t->free_head;
+		t->free_head = i;
+	}
 }

@@ -89,6 +89,30 @@ int
 ava_handle_table_ref(struct ava_handle_table *t, uint64_t id, int delta,
 		     bool *freed);
 
+/*
+ * Call fn for every live entry, in index order; stops at the first
+ * nonzero return, which it returns. fn must not change the table.
+ */
+int
+ava_handle_table_each(const struct ava_handle_table *t,
+		      int (*fn)(void *ctx, uint64_t id, uint16_t type,
+				uint64_t real, uint32_t refs),
+		      void *ctx);
+
+/*
+ * Restore (migrate/): give real exactly the id it had in another
+ * session's table, at refcount refs. Every bind comes before the first
+ * intern, and ava_handle_table_bind_done() ends them. Returns 0,
+ * -EINVAL (an id of another owner or type, refs 0), -EEXIST (taken),
+ * -EBUSY (after bind_done) or -ENOMEM.
+ */
+int
+ava_handle_table_bind(struct ava_handle_table *t, uint64_t id, uint16_t type,
+		      uint64_t real, uint32_t refs);
+
+void
+ava_handle_table_bind_done(struct ava_handle_table *t);
+
 /* Pieces of an id, for logs and tests. */
 static inline uint8_t
 ava_handle_id_tag(uint64_t id)

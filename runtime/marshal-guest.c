@@ -1,6 +1,12 @@
 /*
  * marshal-guest.c - the guest half: encode a CALL from the application's
  * arguments, decode a REPLY into the application's storage.
+ *
+ * With ava_marshal_defer_bulk(), over shm:, a large opaque in-buffer is
+ * not copied into the payload at all: the transport copies it once, from
+ * the application's memory into the bulk area (or, when that is too
+ * small, into its ring). A large out-buffer the server left in the area
+ * is copied once, from there into the application's memory.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,9 +21,17 @@ put_sized(struct ava_buf *b, const void *p, uint64_t n)
 	return ava_buf_put_padded(b, p, (size_t)n);
 }
 
+static bool defer_bulk;
+
+void
+ava_marshal_defer_bulk(bool on)
+{
+	__atomic_store_n(&defer_bulk, on, __ATOMIC_RELAXED);
+}
+
 static int
 put_in_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
-	   struct ava_buf *b)
+	   struct ava_bulk *set, struct ava_buf *b)
 {
 	static const uint64_t none[AVA_MAX_ARGS];
 	if (v == 0)
@@ -30,7 +44,11 @@ put_in_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 				   ava_marshal_elem(a), &n);
 	if (r < 0)
 		return r;
-	return put_sized(b, (const void *)(uintptr_t)v, n);
+	const void *p = (const void *)(uintptr_t)v;
+	if (set == NULL || set->n == AVA_BULK_MAX || !ava_marshal_bulk_arg(a, n))
+		return put_sized(b, p, n);
+	ava_buf_put_u64(b, n);
+	return ava_marshal_put_hole(b, set, p, n);
 }
 
 static int
@@ -167,7 +185,7 @@ put_karg(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 static int
 put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
 	const uint64_t *ev, const struct ava_handle_ops *h,
-	struct ava_buf *b)
+	struct ava_bulk *set, struct ava_buf *b)
 {
 	const struct ava_arg_desc *a = &fn->args[i];
 	switch (a->kind) {
@@ -176,7 +194,7 @@ put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
 		return ava_buf_put_u64(b, ev[i]);
 	case AVA_ARG_IN_BUF:
 	case AVA_ARG_INOUT_BUF:
-		return put_in_buf(a, v[i], ev, b);
+		return put_in_buf(a, v[i], ev, set, b);
 	case AVA_ARG_IN_STRING:
 		return put_string(v[i], b);
 	case AVA_ARG_IN_HANDLES:
@@ -227,10 +245,18 @@ ava_marshal_call_encode(const struct ava_api_desc *api,
 {
 	if (fn->nargs > AVA_MAX_ARGS)
 		return -EINVAL;
+	struct ava_bulk set = { .n = 0 };
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	bool defer = ops && __atomic_load_n(&defer_bulk, __ATOMIC_RELAXED) &&
+		     ops->ready();
 	int r = expr_values(fn, v, h, ev);
 	for (int i = 0; i < fn->nargs && r == 0; i++)
-		r = put_arg(fn, i, v, ev, h, out);
-	return r < 0 ? r : ava_buf_error(out);
+		r = put_arg(fn, i, v, ev, h, defer ? &set : NULL, out);
+	if (r == 0)
+		r = ava_buf_error(out);
+	if (defer)
+		ava_marshal_stage(&set, out, r);
+	return r;
 }
 
 /* ---- REPLY ------------------------------------------------------------ */
@@ -245,24 +271,35 @@ get_handle(const struct ava_handle_ops *h, uint16_t type, uint64_t id,
 	return h->from_wire(h->ctx, type, id, creates, obj, NULL);
 }
 
+/* A REPLY being decoded: its reader, and its holes. */
+struct rdec {
+	struct ava_reader rd;
+	const uint8_t *base;
+	const struct ava_bulk *set;
+	uint32_t used;
+};
+
 static int
 get_out_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
-	    const struct ava_handle_ops *h, struct ava_reader *rd)
+	    const struct ava_handle_ops *h, struct rdec *d)
 {
 	static const uint64_t none[AVA_MAX_ARGS];
 	uint64_t n, cap = 0;
 	uint8_t *p;
-	int r = ava_reader_u64(rd, &n);
+	int r = ava_reader_u64(&d->rd, &n);
 	if (r == 0 && v != 0)
 		r = ava_marshal_nbytes(ava_marshal_count(a, ev, none),
 				       ava_marshal_elem(a), &cap);
 	if (r < 0)
 		return AVA_EPROTO;
-	if (n > cap || ava_reader_bytes(rd, n, &p) < 0)
+	if (n > cap || ava_reader_bytes(&d->rd, n, &p) < 0)
 		return AVA_EPROTO;
-	r = ava_marshal_typed(a, ev, p, (size_t)n, h, false);
+	/* Bytes in the shared area are copied straight to the application
+	 * (never typed: those always travel inline). */
+	uint8_t *at = ava_marshal_hole(d->set, &d->used, d->base, p, n, a);
+	r = at ? 0 : ava_marshal_typed(a, ev, p, (size_t)n, h, false);
 	if (r == 0 && n > 0)
-		memcpy((void *)(uintptr_t)v, p, (size_t)n);
+		memcpy((void *)(uintptr_t)v, at ? at : p, (size_t)n);
 	return r;
 }
 
@@ -288,8 +325,9 @@ get_out_handles(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 
 static int
 get_out(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
-	const struct ava_handle_ops *h, struct ava_reader *rd, uint64_t *outv)
+	const struct ava_handle_ops *h, struct rdec *d, uint64_t *outv)
 {
+	struct ava_reader *rd = &d->rd;
 	uint64_t x, obj;
 	int r;
 	switch (a->kind) {
@@ -313,7 +351,7 @@ get_out(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 		return r;
 	case AVA_ARG_OUT_BUF:
 	case AVA_ARG_INOUT_BUF:
-		return get_out_buf(a, v, ev, h, rd);
+		return get_out_buf(a, v, ev, h, d);
 	case AVA_ARG_OUT_HANDLES:
 		return get_out_handles(a, v, ev, h, rd);
 	default:
@@ -327,16 +365,21 @@ ava_marshal_reply_decode(const struct ava_api_desc *api,
 			 const uint64_t *ev, const struct ava_handle_ops *h,
 			 uint8_t *p, size_t n, uint64_t *ret, uint64_t *outv)
 {
-	struct ava_reader rd;
-	ava_reader_init(&rd, p, n);
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	struct rdec d = { .base = p, .set = ops ? ops->received(p, n) : NULL };
+	ava_reader_init(&d.rd, p, n);
 	memset(outv, 0, AVA_MAX_ARGS * sizeof(*outv));
-	int r = ava_reader_u64(&rd, ret);
+	int r = ava_reader_u64(&d.rd, ret);
 	if (r == 0 && fn->ret == AVA_RET_HANDLE)
 		r = get_handle(h, fn->ret_handle_type, *ret,
 			       fn->flags & AVA_FN_CREATES, ret);
 	for (int i = 0; i < fn->nargs && r == 0; i++)
-		r = get_out(&fn->args[i], v[i], ev, h, &rd, &outv[i]);
-	if (r == 0 && rd.left != 0)
+		r = get_out(&fn->args[i], v[i], ev, h, &d, &outv[i]);
+	if (r == 0 && d.rd.left != 0)
+		r = AVA_EPROTO;
+	/* A hole that is no out-buffer's bytes would have been read as
+	 * payload: the reply is malformed. */
+	if (r == 0 && d.set != NULL && d.used != (1u << d.set->n) - 1)
 		r = AVA_EPROTO;
 	if (r == 0 && ava_marshal_succeeded(api, fn, *ret, outv))
 		ava_marshal_refs(api, fn, ev, h);

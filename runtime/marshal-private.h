@@ -6,6 +6,7 @@
 #define AVA_MARSHAL_PRIVATE_H
 
 #include "marshal.h"
+#include "transport.h"
 
 /* Wire size of one handle in an array: handles are pointer-sized. */
 #define HANDLE_SIZE 8
@@ -64,6 +65,37 @@ void
 ava_marshal_refs(const struct ava_api_desc *api,
 		 const struct ava_fn_desc *fn, const uint64_t *ev,
 		 const struct ava_handle_ops *h);
+
+/*
+ * Holes (transport.h, "In-place bulk data"). ava_marshal_put_hole appends
+ * a hole for n bytes at `at` (then their zero padding) and notes it in
+ * set, which has room. ava_marshal_hole: the bytes of argument a found at
+ * p (n bytes) in payload `base`, if set has a hole exactly there that
+ * *used does not have yet, and a may be one (an opaque byte buffer of at
+ * least AVA_BULK_MIN bytes, not typed); it marks the hole used. NULL:
+ * not a hole.
+ */
+int
+ava_marshal_put_hole(struct ava_buf *b, struct ava_bulk *set, const void *at,
+		     uint64_t n);
+
+uint8_t *
+ava_marshal_hole(const struct ava_bulk *set, uint32_t *used,
+		 const uint8_t *base, const uint8_t *p, uint64_t n,
+		 const struct ava_arg_desc *a);
+
+/* May argument a (n bytes) travel as a hole? */
+bool
+ava_marshal_bulk_arg(const struct ava_arg_desc *a, uint64_t n);
+
+/* The plugged-in bulk ops, or NULL (ava_marshal_set_bulk_ops). */
+const struct ava_marshal_bulk_ops *
+ava_marshal_bulk(void);
+
+/* After encoding out (r: the result): stage set for its send, or an
+ * empty one if it failed (which also clears an older set). */
+void
+ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r);
 
 /* Native-order load and store of a 1, 2, 4 or 8 byte integer. */
 uint64_t

@@ -2,6 +2,13 @@
  * marshal-server.c - the server half: decode and validate a CALL, encode
  * the REPLY.
  *
+ * Over shm: the bytes of a large opaque buffer may stay in the shared
+ * bulk area both ways (transport.h, "In-place bulk data"): an in-buffer
+ * the guest left there is handed to the driver where it lies, and an
+ * out-buffer gets its storage there, so the driver writes it where the
+ * guest reads it. Only those bytes are shared: every length, count and
+ * handle is in the private payload, read once.
+ *
  * Decoding runs in two passes. parse_arg() walks the payload and bounds
  * every field against the frame; bind_arg() then checks each field against
  * the spec's expressions, which may name arguments that come later, and
@@ -17,8 +24,11 @@
 
 static const uint64_t no_outv[AVA_MAX_ARGS];
 
+/* A length, then its bytes: in the payload, or in the shared area if
+ * the guest left them there (a hole at exactly those bytes). */
 static int
-take_sized(struct ava_call *c, int i, struct ava_reader *rd)
+take_sized(struct ava_call *c, int i, struct ava_reader *rd,
+	   const uint8_t *base)
 {
 	uint64_t n;
 	int r = ava_reader_u64(rd, &n);
@@ -26,7 +36,13 @@ take_sized(struct ava_call *c, int i, struct ava_reader *rd)
 		return r;
 	c->ev[i] = 1;
 	c->rawn[i] = n;
-	return ava_reader_bytes(rd, n, &c->raw[i]);
+	r = ava_reader_bytes(rd, n, &c->raw[i]);
+	uint8_t *at = r == 0 ? ava_marshal_hole(c->bulk, &c->bulk_used, base,
+						c->raw[i], n, &c->fn->args[i])
+			     : NULL;
+	if (at != NULL)
+		c->raw[i] = at;
+	return r;
 }
 
 static int
@@ -96,7 +112,8 @@ take_flag(struct ava_call *c, int i, struct ava_reader *rd, uint64_t max)
 }
 
 static int
-parse_arg(struct ava_call *c, int i, struct ava_reader *rd)
+parse_arg(struct ava_call *c, int i, struct ava_reader *rd,
+	  const uint8_t *base)
 {
 	const struct ava_arg_desc *a = &c->fn->args[i];
 	int r;
@@ -111,7 +128,7 @@ parse_arg(struct ava_call *c, int i, struct ava_reader *rd)
 	case AVA_ARG_IN_BUF:
 	case AVA_ARG_INOUT_BUF:
 	case AVA_ARG_IN_STRING:
-		return take_sized(c, i, rd);
+		return take_sized(c, i, rd, base);
 	case AVA_ARG_IN_HANDLES:
 	case AVA_ARG_IN_PROPS:
 		return take_words(c, i, rd);
@@ -283,7 +300,17 @@ bind_out(struct ava_call *c, int i)
 	uint64_t n;
 	c->cap[i] = ava_marshal_count(a, c->ev, no_outv);
 	int r = ava_marshal_nbytes(c->cap[i], ava_marshal_elem(a), &n);
-	return r < 0 ? r : own(c, i, n);
+	if (r < 0)
+		return r;
+	/* Large opaque storage in the shared area, where the guest reads
+	 * it: not zeroed, but it only ever held this guest's bytes. */
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	void *p = ops != NULL && ava_marshal_bulk_arg(a, n) ?
+		  ops->alloc((size_t)n) : NULL;
+	if (p == NULL)
+		return own(c, i, n);
+	c->v[i] = (uintptr_t)p;
+	return 0;
 }
 
 static int
@@ -373,12 +400,18 @@ ava_marshal_call_decode(const struct ava_api_desc *api,
 	c->bad_arg = -1;
 	if (fn->nargs > AVA_MAX_ARGS)
 		return AVA_EPROTO;
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	c->bulk = ops != NULL ? ops->received(p, n) : NULL;
 	struct ava_reader rd;
 	ava_reader_init(&rd, p, n);
 	int r = 0;
 	for (int i = 0; i < fn->nargs && r == 0; i++)
-		r = parse_arg(c, i, &rd);
+		r = parse_arg(c, i, &rd, p);
 	if (r == 0 && rd.left != 0)
+		r = AVA_EPROTO;
+	/* Every hole must be an in-buffer's bytes: the payload's own bytes
+	 * there were never sent, and no field may be read from them. */
+	if (r == 0 && c->bulk != NULL && c->bulk_used != (1u << c->bulk->n) - 1)
 		r = AVA_EPROTO;
 	for (int i = 0; i < fn->nargs && r == 0; i++)
 		r = bind_arg(c, i, h);
@@ -466,15 +499,23 @@ filled(const struct ava_call *c, int i)
 	return n < c->cap[i] ? n : c->cap[i];
 }
 
+/* Out bytes the driver wrote into the shared area stay there: the REPLY
+ * names them (a hole) instead of carrying them. */
 static int
 put_out_buf(struct ava_call *c, int i, bool ok, const struct ava_handle_ops *h,
-	    struct ava_buf *b)
+	    struct ava_bulk *set, struct ava_buf *b)
 {
 	const struct ava_arg_desc *a = &c->fn->args[i];
 	uint64_t n = 0;
 	if ((ok || (a->flags & AVA_ARGF_ALWAYS)) && c->ev[i] != 0)
 		n = filled(c, i) * ava_marshal_elem(a);  /* <= FRAME_MAX */
 	uint8_t *p = (uint8_t *)(uintptr_t)c->v[i];
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	if (ops != NULL && set->n < AVA_BULK_MAX &&
+	    ava_marshal_bulk_arg(a, n) && ops->shared(p, (size_t)n)) {
+		ava_buf_put_u64(b, n);
+		return ava_marshal_put_hole(b, set, p, n);
+	}
 	int r = n ? ava_marshal_typed(a, c->ev, p, (size_t)n, h, true) : 0;
 	if (r < 0)
 		return r;
@@ -499,7 +540,7 @@ put_out_handles(struct ava_call *c, int i, bool ok,
 
 static int
 put_out(struct ava_call *c, int i, bool ok, const struct ava_handle_ops *h,
-	struct ava_buf *b)
+	struct ava_bulk *set, struct ava_buf *b)
 {
 	const struct ava_arg_desc *a = &c->fn->args[i];
 	switch (a->kind) {
@@ -510,7 +551,7 @@ put_out(struct ava_call *c, int i, bool ok, const struct ava_handle_ops *h,
 			      a->flags & AVA_ARGF_CREATES, b);
 	case AVA_ARG_OUT_BUF:
 	case AVA_ARG_INOUT_BUF:
-		return put_out_buf(c, i, ok, h, b);
+		return put_out_buf(c, i, ok, h, set, b);
 	case AVA_ARG_OUT_HANDLES:
 		return put_out_handles(c, i, ok, h, b);
 	default:
@@ -542,12 +583,16 @@ ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 {
 	read_outv(c);
 	bool ok = ava_marshal_succeeded(c->api, c->fn, ret, c->outv);
+	struct ava_bulk set = { .n = 0 };
 	int r = put_ret(c, ret, h, out);
 	for (int i = 0; i < c->fn->nargs && r == 0; i++)
-		r = put_out(c, i, ok, h, out);
+		r = put_out(c, i, ok, h, &set, out);
 	if (r == 0 && ok)
 		ava_marshal_refs(c->api, c->fn, c->ev, h);
-	return r < 0 ? r : ava_buf_error(out);
+	if (r == 0)
+		r = ava_buf_error(out);
+	ava_marshal_stage(&set, out, r);   /* for the send of this REPLY */
+	return r;
 }
 
 int

@@ -233,3 +233,76 @@ ava_marshal_remote_userdata(const struct ava_fn_desc *fn, int i)
 			return true;
 	return false;
 }
+
+/* ---- holes ------------------------------------------------------------ */
+
+_Static_assert(AVA_BULK_MAX <= 32, "a hole's bit in a u32 mask");
+
+static const struct ava_marshal_bulk_ops *bulk_ops;
+
+void
+ava_marshal_set_bulk_ops(const struct ava_marshal_bulk_ops *ops)
+{
+	__atomic_store_n(&bulk_ops, ops, __ATOMIC_RELEASE);
+}
+
+const struct ava_marshal_bulk_ops *
+ava_marshal_bulk(void)
+{
+	return __atomic_load_n(&bulk_ops, __ATOMIC_ACQUIRE);
+}
+
+void
+ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	if (ops == NULL)
+		return;
+	set->payload = out->data;
+	set->len = out->len;
+	if (r != 0)
+		set->n = 0;
+	ops->stage(set);
+}
+
+bool
+ava_marshal_bulk_arg(const struct ava_arg_desc *a, uint64_t n)
+{
+	return (a->kind == AVA_ARG_IN_BUF || a->kind == AVA_ARG_INOUT_BUF ||
+		a->kind == AVA_ARG_OUT_BUF) && ava_marshal_elem(a) == 1 &&
+	       a->ntyped == 0 && n >= AVA_BULK_MIN;
+}
+
+int
+ava_marshal_put_hole(struct ava_buf *b, struct ava_bulk *set, const void *at,
+		     uint64_t n)
+{
+	size_t padded = ava_wire_pad((size_t)n);
+	int r = ava_buf_reserve(b, padded);
+	if (r < 0)
+		return r;
+	set->ref[set->n++] = (struct ava_bulk_ref){ .off = b->len, .len = n,
+						    .at = (uint8_t *)at };
+	/* The hole itself is never written: its bytes go elsewhere. */
+	memset(b->data + b->len + n, 0, padded - (size_t)n);
+	b->len += padded;
+	return 0;
+}
+
+uint8_t *
+ava_marshal_hole(const struct ava_bulk *set, uint32_t *used,
+		 const uint8_t *base, const uint8_t *p, uint64_t n,
+		 const struct ava_arg_desc *a)
+{
+	if (set == NULL || !ava_marshal_bulk_arg(a, n))
+		return NULL;
+	uint64_t off = (uint64_t)(p - base);
+	for (uint32_t k = 0; k < set->n; k++) {
+		if (set->ref[k].off != off || set->ref[k].len != n ||
+		    (*used & (1u << k)))
+			continue;
+		*used |= 1u << k;
+		return set->ref[k].at;
+	}
+	return NULL;
+}

@@ -32,6 +32,8 @@
 /* Longest property list the guest will scan for its terminator. */
 #define AVA_MARSHAL_PROPS_MAX 1024
 
+struct ava_bulk;
+
 /*
  * How one side maps handles between its local values and wire ids.
  * Each returns 0 or a negative error; AVA_EHANDLE means "not a live handle
@@ -70,10 +72,27 @@ ava_marshal_call_encode(const struct ava_api_desc *api,
 			struct ava_buf *out);
 
 /*
+ * From now on, for the whole process, ava_marshal_call_encode() leaves
+ * the bytes of each opaque in-buffer (IN_BUF or INOUT_BUF of bytes) of at
+ * least AVA_BULK_MIN bytes out of the payload, when the thread's
+ * connection is shm: (ava_transport_bulk_ready): a hole where they
+ * belong, at most AVA_BULK_MAX per call, whose set (pointing at the
+ * application's memory) it stages on the thread (transport.h, "In-place
+ * bulk data"). Only for a caller that sends each payload it encodes from
+ * that thread and its connection, or fills it with
+ * ava_transport_bulk_unstage() first: the guest library (guest/batch.c).
+ */
+void
+ava_marshal_defer_bulk(bool on);
+
+/*
  * Decode a REPLY payload (n bytes at p, rewritten in place) for the call
  * encoded from v and ev: writes the outputs into the application's
  * storage, sets *ret (objects for handles) and outv[AVA_MAX_ARGS], and
- * applies retain/release effects through h->ref on success.
+ * applies retain/release effects through h->ref on success. An out
+ * buffer whose bytes the server left in the shared area (a hole of the
+ * payload this thread just received, ava_transport_bulk_received()) is
+ * copied from there, once; a hole anywhere else is malformed.
  * Returns 0, AVA_EPROTO (malformed or exceeding a capacity) or an error of
  * h->from_wire.
  */
@@ -101,6 +120,8 @@ struct ava_call {
 	void *alloc[AVA_MAX_ARGS];       /* storage owned by the call */
 	uint64_t scratch[AVA_MAX_ARGS];  /* one-word out storage */
 	bool karg_id[AVA_MAX_ARGS];      /* IN_KARG sent as a handle id */
+	const struct ava_bulk *bulk;     /* the payload's holes, or NULL */
+	uint32_t bulk_used;              /* bit k: hole k is an argument's */
 	int bad_arg;                     /* refused handle's argument, or -1 */
 	uint16_t bad_type;               /* and its handle type */
 	uint64_t bad_id;                 /* and the id that was refused */
@@ -111,6 +132,14 @@ struct ava_call {
  * fn into c, translating ids through h. Checks every length against the
  * frame, every in-buffer against its count expression, every string for
  * its NUL, every capacity against AVA_FRAME_MAX, all before allocating.
+ *
+ * In place over shm: (transport.h, "In-place bulk data"): an opaque
+ * in-buffer whose bytes the guest left in the shared area (a hole of the
+ * payload this thread just received) points there, and every hole must
+ * be such a buffer's bytes, exactly, or the call is malformed; a large
+ * opaque out-buffer gets storage in the area when there is room
+ * (ava_transport_bulk_alloc), which ava_marshal_reply_encode() then
+ * sends in place.
  * Returns 0; AVA_EHANDLE (c->bad_arg/bad_type tell which: answer with
  * ava_marshal_reply_reject); AVA_EPROTO or AVA_ETOOBIG (a protocol
  * violation: close the session); or -ENOMEM. Call ava_call_finish()
@@ -164,6 +193,23 @@ void
 ava_call_finish(struct ava_call *c);
 
 /* ---- shared ----------------------------------------------------------- */
+
+/*
+ * Where the bytes of holes are (transport.h, "In-place bulk data"). The
+ * shm: transport plugs these in when it makes its first connection;
+ * without them the marshaller makes no holes and accepts none, so it
+ * needs no transport to link.
+ */
+struct ava_marshal_bulk_ops {
+	bool (*ready)(void);
+	void (*stage)(const struct ava_bulk *set);
+	const struct ava_bulk *(*received)(const void *p, size_t n);
+	void *(*alloc)(size_t n);
+	bool (*shared)(const void *p, size_t n);
+};
+
+void
+ava_marshal_set_bulk_ops(const struct ava_marshal_bulk_ops *ops);
 
 /* Did the call succeed, by its return value or its error out-argument? */
 bool

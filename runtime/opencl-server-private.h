@@ -32,4 +32,11 @@ ava_cl_host_copy_keep(cl_mem mem, void *copy);
 void *
 ava_opencl_trampoline(uint32_t fn, int arg);
 
+/* Checkpoint and restore's knowledge of OpenCL (opencl-state.c). */
+struct ava_api_desc;
+struct ava_state_ops;
+
+const struct ava_state_ops *
+ava_opencl_state_ops(const struct ava_api_desc *api);
+
 #endif

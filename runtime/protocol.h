@@ -93,6 +93,9 @@ enum ava_msg_type {
 	AVA_MSG_BATCH = 7,
 	AVA_MSG_DEFERRED = 8,
 	AVA_MSG_CALLBACK = 9,
+	AVA_MSG_CONTROL = 10,  /* operator or peer server: fn = ava_ctl_op */
+	AVA_MSG_IMAGE = 11,    /* a piece of a checkpoint image stream */
+	AVA_MSG_MOVED = 12,    /* server -> guest: the session moved */
 	AVA_MSG_TYPE_COUNT
 };
 
@@ -124,8 +127,70 @@ struct ava_hello {
 	uint32_t pid;         /* guest process id, for logs */
 	uint64_t session;     /* 0: new session; else the session to join */
 	uint64_t token;       /* secret returned in WELCOME, to join a session */
-	uint64_t reserved;
+	uint32_t kind;        /* enum ava_hello_kind */
+	uint32_t thread;      /* AVA_HELLO_RESUME: the guest thread number */
 };
+
+/*
+ * What a connection is for. A GUEST connection creates or joins a
+ * session. A CONTROL connection is the operator's (`ava checkpoint`,
+ * `ava restore`, `ava migrate`) or a peer server's: session names the
+ * session it acts on (0: a new one, for a restore or an incoming
+ * migration); see doc/migration.md. A RESUME connection is a guest
+ * thread coming back after its session moved (MOVED) or its server was
+ * restored: session and token are those the session had, thread the
+ * guest thread it carries on for.
+ */
+enum ava_hello_kind {
+	AVA_HELLO_GUEST = 0,
+	AVA_HELLO_CONTROL = 1,
+	AVA_HELLO_RESUME = 2,
+};
+
+/*
+ * CONTROL frames: fn is the operation; payloads are little-endian.
+ *   AUTH_CHALLENGE  server -> client: 32-byte nonce (the server holds a
+ *                   shared secret; without one, READY comes instead)
+ *   AUTH_PROOF      client -> server: 32-byte nonce, 32-byte
+ *                   HMAC-SHA256(secret, "ava-auth-client" | both nonces)
+ *   AUTH_OK         server -> client: 32-byte HMAC-SHA256(secret,
+ *                   "ava-auth-server" | both nonces): the server proves
+ *                   it holds the secret too
+ *   READY           server -> client: empty; requests may follow
+ *   CHECKPOINT      client -> server: empty; IMAGE frames follow, then
+ *                   DONE
+ *   RESTORE         client -> server: empty, or u32 flags (1: an
+ *                   incoming migration); the client sends IMAGE frames,
+ *                   the last one empty; a migration then sends SWITCH;
+ *                   then DONE, whose text is "SESSION TOKEN" in decimal.
+ *                   A migration's connection then stays open: the source
+ *                   passes late BATCH frames of the guest on it
+ *   SWITCH          source -> destination: u64 ASYNC calls run, u32 n,
+ *                   u32 0, then n x (u32 thread, u32 0, u64 last seq)
+ *   MIGRATE         client -> server: u32 flags, then the destination
+ *                   address, a newline, and the address the guest is to
+ *                   use there; PROGRESS frames follow, then DONE
+ *   PROGRESS        server -> client: u64 round, bytes moved, dirty
+ *                   bytes, live bytes, elapsed ns
+ *   DONE            server -> client: i32 status (0, an AVA_E code or -errno),
+ *                   then UTF-8 text (no NUL)
+ */
+enum ava_ctl_op {
+	AVA_CTL_AUTH_CHALLENGE = 1,
+	AVA_CTL_AUTH_PROOF = 2,
+	AVA_CTL_AUTH_OK = 3,
+	AVA_CTL_READY = 4,
+	AVA_CTL_CHECKPOINT = 5,
+	AVA_CTL_RESTORE = 6,
+	AVA_CTL_MIGRATE = 7,
+	AVA_CTL_PROGRESS = 8,
+	AVA_CTL_DONE = 9,
+	AVA_CTL_SWITCH = 10,
+};
+
+/* MOVED payload: u64 session, u64 token, then the address (no NUL) the
+ * guest resumes at. fn, thread and seq echo the call it answers (0 when
+ * sent unasked, at the switch-over). */
 
 /* WELCOME payload (little-endian, 24 bytes). */
 struct ava_welcome {

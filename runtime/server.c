@@ -4,12 +4,21 @@
  *
  * The parent never touches the vendor library, so every worker starts
  * from a process without driver threads or state; the worker initialises
- * the API lazily on its first call. Signals reach the poll() loop through
- * a self-pipe, so the parent does all its work in ordinary context.
+ * the API lazily on its first call. Signals reach the loop through a
+ * self-pipe, so the parent does all its work in ordinary context.
+ *
+ * The loop runs on io_uring: a multishot accept on each listener that can
+ * adopt a socket accepted for it (unix:, tcp:), a poll on the others'
+ * (shm: accepts inside its own set-up) and on the self-pipe. Where
+ * io_uring or multishot accept is not to be had (a seccomp filter, a
+ * kernel before 5.19), or AVA_SERVER_NO_URING=1, the same work runs in a
+ * poll() loop. Connections are not read here: each guest thread's
+ * connection has its own blocking thread in the session's worker.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,6 +48,10 @@ struct server {
 	size_t nw, capw;
 	uint64_t next_session;
 	bool stop;
+	bool uring;             /* ring is set up */
+	bool draining;          /* uring_finish(): re-arm nothing */
+	size_t armed;           /* ring requests that may still complete */
+	struct io_uring ring;
 };
 
 static int sig_pipe[2] = { -1, -1 };
@@ -176,18 +189,18 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
+	if (s->uring)
+		io_uring_queue_exit(&s->ring);
 	for (size_t i = 0; i < s->nls; i++)
 		ava_transport_listener_abandon(s->ls[i]);
 	int r = ava_session_serve(c, session, s->api, s->cfg);
 	_exit(r == 0 ? 0 : 1);
 }
 
+/* Fork the worker for a new connection; c is consumed. */
 static void
-accept_one(struct server *s, struct ava_listener *l)
+serve(struct server *s, struct ava_conn *c)
 {
-	struct ava_conn *c;
-	if (ava_transport_listener_accept(l, &c) < 0)
-		return;  /* the guest went away first; nothing to serve */
 	uint64_t session = ++s->next_session;
 	pid_t pid = fork();
 	if (pid == 0)
@@ -196,6 +209,28 @@ accept_one(struct server *s, struct ava_listener *l)
 		ava_session_log(session, getpid(), "cannot start worker: %s",
 				strerror(pid < 0 ? errno : ENOMEM));
 	ava_transport_conn_destroy(c);
+}
+
+static void
+accept_one(struct server *s, struct ava_listener *l)
+{
+	struct ava_conn *c;
+	if (ava_transport_listener_accept(l, &c) < 0)
+		return;  /* the guest went away first; nothing to serve */
+	serve(s, c);
+}
+
+/* fd: a socket the ring accepted on l. */
+static void
+adopt_one(struct server *s, struct ava_listener *l, int fd)
+{
+	struct ava_conn *c;
+	if (s->stop) {
+		close(fd);  /* as a pending connection is dropped at exit */
+		return;
+	}
+	if (ava_transport_listener_adopt(l, fd, &c) == 0)
+		serve(s, c);
 }
 
 static int
@@ -217,6 +252,209 @@ poll_once(struct server *s)
 	return 0;
 }
 
+/* ---- the io_uring loop ---------------------------------------------- */
+
+/* A completion's user_data: its listener's index, or the self-pipe. */
+#define UD_SIGNALS UINT64_MAX
+#define UD_CANCEL (UINT64_MAX - 1)
+
+/* A burst of connections can complete faster than the loop reaps them;
+ * the kernel keeps what overflows the completion queue and ends the
+ * multishot accept there, which the loop then arms again. */
+#define RING_SQ 32
+#define RING_CQ 256
+
+/* on_listener()'s verdict that the ring cannot accept here. */
+#define FALL_BACK 1
+
+static void
+log_fallback(const char *why)
+{
+	fprintf(stderr, "ava server: io_uring unavailable (%s), using poll()\n",
+		why);
+}
+
+static struct io_uring_sqe *
+get_sqe(struct server *s)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+	if (sqe == NULL && io_uring_submit(&s->ring) >= 0)
+		sqe = io_uring_get_sqe(&s->ring);  /* room again */
+	return sqe;
+}
+
+/* Listener i: a multishot accept, or a one-shot poll for listeners that
+ * accept only themselves (re-armed after each accept, so a backlog of
+ * several is not left waiting for a next connection). */
+static int
+arm_listener(struct server *s, size_t i)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+	if (sqe == NULL)
+		return -EBUSY;
+	int fd = ava_transport_listener_fd(s->ls[i]);
+	if (ava_transport_listener_can_adopt(s->ls[i]))
+		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL,
+					       SOCK_CLOEXEC);
+	else
+		io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, i);
+	s->armed++;
+	return 0;
+}
+
+/* The self-pipe is polled, then read with read(2): a read through the
+ * ring would come back -EAGAIN at once on kernels that honour the pipe's
+ * O_NONBLOCK, which the signal handler needs. */
+static int
+arm_signals(struct server *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+	if (sqe == NULL)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, sig_pipe[0], POLLIN);
+	io_uring_sqe_set_data64(sqe, UD_SIGNALS);
+	s->armed++;
+	return 0;
+}
+
+static int
+on_listener(struct server *s, size_t i, int res, unsigned flags)
+{
+	struct ava_listener *l = s->ls[i];
+	bool multishot = ava_transport_listener_can_adopt(l);
+	if (!(flags & IORING_CQE_F_MORE))
+		s->armed--;
+	if (multishot && res == -EINVAL)
+		return FALL_BACK;  /* a kernel without multishot accept */
+	if (multishot && res >= 0)
+		adopt_one(s, l, res);
+	else if (!multishot && res > 0 && !s->stop)
+		accept_one(s, l);
+	/* Errors (EMFILE, ECONNABORTED) end a multishot accept; the poll()
+	 * loop would retry them too. */
+	if (!(flags & IORING_CQE_F_MORE) && res != -ECANCELED && !s->stop &&
+	    !s->draining)
+		return arm_listener(s, i);
+	return 0;
+}
+
+static int
+on_cqe(struct server *s, uint64_t ud, int res, unsigned flags)
+{
+	if (ud == UD_CANCEL)
+		return 0;
+	if (ud != UD_SIGNALS)
+		return on_listener(s, (size_t)ud, res, flags);
+	s->armed--;
+	drain_signals(s);
+	if (s->stop || s->draining || res == -ECANCELED)
+		return 0;
+	return arm_signals(s);
+}
+
+/* Handle what has completed. */
+static int
+reap_cqes(struct server *s)
+{
+	struct io_uring_cqe *cqe;
+	int r = 0;
+	while (r == 0 && io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+		unsigned flags = cqe->flags;
+		io_uring_cqe_seen(&s->ring, cqe);
+		r = on_cqe(s, ud, res, flags);
+	}
+	return r;
+}
+
+/* End every request and wait (1 s at most) until none holds a
+ * listener's socket, so that closing one really closes it; a connection
+ * accepted meanwhile is still served, unless the server is stopping. */
+static void
+uring_finish(struct server *s)
+{
+	for (uint64_t ud = 0; ud <= s->nls; ud++) {
+		struct io_uring_sqe *sqe = get_sqe(s);
+		if (sqe == NULL)
+			break;
+		io_uring_prep_cancel64(sqe, ud == s->nls ? UD_SIGNALS : ud, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	io_uring_submit(&s->ring);
+	s->draining = true;
+	while (s->armed > 0) {
+		struct __kernel_timespec ts = { .tv_sec = 1 };
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts);
+		if (r < 0 && r != -EINTR)
+			break;
+		reap_cqes(s);
+	}
+	s->draining = false;
+	io_uring_queue_exit(&s->ring);
+	s->uring = false;
+}
+
+static int
+uring_start(struct server *s)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE,
+				     .cq_entries = RING_CQ };
+	int r = io_uring_queue_init_params(RING_SQ, &s->ring, &p);
+	if (r < 0)
+		return r;
+	s->uring = true;
+	s->armed = 0;
+	r = arm_signals(s);
+	for (size_t i = 0; i < s->nls && r == 0; i++)
+		r = arm_listener(s, i);
+	if (r < 0)
+		uring_finish(s);
+	return r;
+}
+
+/* Returns 0 once stopped, FALL_BACK, or a negative errno. */
+static int
+uring_loop(struct server *s)
+{
+	int r = 0;
+	while (r == 0 && !s->stop) {
+		r = io_uring_submit_and_wait(&s->ring, 1);
+		/* EINTR: a signal, whose byte the self-pipe's poll brings;
+		 * EBUSY/EAGAIN: completions to reap first. */
+		if (r >= 0 || r == -EINTR || r == -EBUSY || r == -EAGAIN)
+			r = reap_cqes(s);
+	}
+	uring_finish(s);
+	return r;
+}
+
+/* Serve on io_uring if possible; otherwise (and after a fall back, with
+ * nothing lost: the listeners keep their backlogs) in the poll() loop. */
+static int
+accept_loop(struct server *s)
+{
+	const char *no = getenv("AVA_SERVER_NO_URING");
+	int r;
+	if (no != NULL && strcmp(no, "1") == 0) {
+		if (s->cfg->verbose)
+			fprintf(stderr, "ava server: AVA_SERVER_NO_URING=1: "
+				"accepting with poll()\n");
+	} else if ((r = uring_start(s)) < 0) {
+		log_fallback(strerror(-r));
+	} else if ((r = uring_loop(s)) != FALL_BACK) {
+		return r;
+	} else {
+		log_fallback("multishot accept: Invalid argument");
+	}
+	r = 0;
+	while (r == 0 && !s->stop)
+		r = poll_once(s);
+	return r;
+}
+
 static int
 listen_all(struct server *s)
 {
@@ -233,6 +471,31 @@ listen_all(struct server *s)
 		}
 	}
 	return 0;
+}
+
+/*
+ * A tcp: listener on port 0 has a port only the kernel knew: tell whoever
+ * must reach it. A caller that waits on ready_fd is a program, which
+ * reads "listening ADDR" lines before "ready"; otherwise a person or a
+ * script reads one line on stderr.
+ */
+static void
+announce_bound(const struct server *s)
+{
+	for (size_t i = 0; i < s->nls; i++) {
+		const char *addr = ava_transport_listener_addr(s->ls[i]);
+		if (strcmp(addr, s->cfg->listen[i]) == 0)
+			continue;
+		if (s->cfg->ready_fd < 0) {
+			fprintf(stderr, "ava server: listening on %s\n", addr);
+			continue;
+		}
+		if (ava_io_write_full(s->cfg->ready_fd, "listening ", 10) < 0 ||
+		    ava_io_write_full(s->cfg->ready_fd, addr, strlen(addr)) < 0 ||
+		    ava_io_write_full(s->cfg->ready_fd, "\n", 1) < 0) {
+			/* Whoever waits is gone, as in announce_ready(). */
+		}
+	}
 }
 
 static void
@@ -321,10 +584,11 @@ ava_server_run_api(const struct ava_server_config *cfg,
 	if (r < 0)
 		return r;
 	r = listen_all(&s);
-	if (r == 0)
+	if (r == 0) {
+		announce_bound(&s);
 		announce_ready(cfg->ready_fd);
-	while (r == 0 && !s.stop)
-		r = poll_once(&s);
+		r = accept_loop(&s);
+	}
 	shutdown_workers(&s);
 	for (size_t i = 0; i < s.nls; i++)
 		ava_transport_listener_destroy(s.ls[i]);

@@ -32,6 +32,9 @@ struct ava_server_config {
 	enum ava_journal_mode journal_mode;
 	enum ava_journal_sync_mode journal_sync;
 	const char *config_file;    /* NULL: defaults */
+	const char *secret_file;    /* shared secret of control peers
+				     * (doc/migration-security.md); NULL:
+				     * control only over local sockets */
 	int ready_fd;               /* if >= 0: "ready\n" is written and the fd
 				     * closed once every address listens */
 	bool verbose;               /* log each session's start and end */

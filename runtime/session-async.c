@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ava-error.h"
 #include "pretty.h"
@@ -26,6 +27,7 @@ struct ava_session_async {
 	pthread_mutex_t lock;
 	pthread_cond_t ran_cv;     /* async_done grew, or the waits must end */
 	uint64_t done;             /* ASYNC calls of BATCHes that have run */
+	uint32_t grace_ms;         /* how long a stuck fence waits anyway */
 	uint32_t nconns;           /* live connections of the session */
 	uint32_t nwaiting;         /* of which wait in ava_session_async_fence */
 	struct waiter *waiters;    /* those, with what they wait for */
@@ -137,8 +139,29 @@ ava_session_async_fence(struct ava_session_async *sa, uint64_t base,
 		sa->waiters = &me;
 		sa->nwaiting++;
 		wake_if_stuck(sa);
-		while (sa->done < base && !sa->stopping && !stuck(sa))
-			pthread_cond_wait(&sa->ran_cv, &sa->lock);
+		struct timespec until = { 0, 0 };
+		for (;;) {
+			if (sa->done >= base || sa->stopping)
+				break;
+			if (!stuck(sa)) {
+				pthread_cond_wait(&sa->ran_cv, &sa->lock);
+				continue;
+			}
+			/* Stuck; but a moved session's guest threads come
+			 * back one by one, and one may bring the calls. */
+			if (sa->grace_ms == 0)
+				break;
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			if (until.tv_sec == 0) {
+				ava_deadline_in(&until, sa->grace_ms);
+			} else if (now.tv_sec > until.tv_sec ||
+				   (now.tv_sec == until.tv_sec &&
+				    now.tv_nsec >= until.tv_nsec)) {
+				break;
+			}
+			pthread_cond_timedwait(&sa->ran_cv, &sa->lock, &until);
+		}
 		if (sa->done < base)
 			r = AVA_EDEAD;
 		struct waiter **p = &sa->waiters;
@@ -200,4 +223,23 @@ ava_session_async_take(struct ava_session_async *sa, uint32_t thread,
 	sa->ndeferred = keep;
 	pthread_mutex_unlock(&sa->lock);
 	return n;
+}
+
+uint64_t
+ava_session_async_done(struct ava_session_async *sa)
+{
+	pthread_mutex_lock(&sa->lock);
+	uint64_t n = sa->done;
+	pthread_mutex_unlock(&sa->lock);
+	return n;
+}
+
+void
+ava_session_async_seed(struct ava_session_async *sa, uint64_t done)
+{
+	pthread_mutex_lock(&sa->lock);
+	sa->done = done;
+	/* Its guest's connections come back one at a time. */
+	sa->grace_ms = 10000;
+	pthread_mutex_unlock(&sa->lock);
 }

@@ -88,4 +88,15 @@ size_t
 ava_session_async_take(struct ava_session_async *sa, uint32_t thread,
 		       struct ava_deferred *out, size_t max);
 
+/* ASYNC calls run so far; a restored session starts from the count its
+ * image had, so the guest's next BATCH finds the base it expects. A
+ * seeded session's fences also wait up to 10 s before calling a wait
+ * stuck: the guest's threads reconnect one by one, and the one still on
+ * its way may carry the calls the others wait for. */
+uint64_t
+ava_session_async_done(struct ava_session_async *sa);
+
+void
+ava_session_async_seed(struct ava_session_async *sa, uint64_t done);
+
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ava-error.h"
+#include "session-move.h"
 #include "session-private.h"
 
 static int
@@ -38,6 +39,8 @@ add_conn(struct ava_session *s, struct conn *c)
 	c->next = s->conns;
 	s->conns = c;
 	s->nconns++;
+	s->joined = true;
+	pthread_cond_broadcast(&s->idle);  /* a restored session waits */
 	ava_session_async_conns(s->async, 1);
 	if (s->stopping)
 		ava_transport_conn_shutdown(c->conn);
@@ -85,11 +88,22 @@ conn_thread(void *arg)
 }
 
 /* The abstract socket through which a guest's further connections reach
- * this worker: named by the accept loop's pid and the session. */
+ * this worker: named by the accept loop's pid, the session and part of
+ * its token, so that a session restored from another server (which keeps
+ * its id and token) never takes the name of one started here. */
 static void
-join_name(uint64_t session, char *buf, size_t n)
+join_name(uint64_t session, uint64_t token, char *buf, size_t n)
 {
-	snprintf(buf, n, "ava-server-%d-session-%" PRIu64, (int)getppid(),
+	snprintf(buf, n, "ava-server-%d-session-%" PRIu64 "-%08" PRIx32,
+		 (int)getppid(), session, (uint32_t)token);
+}
+
+/* Where the operator's control connections for a session go: they name
+ * the session only. */
+void
+ava_session_control_name(uint64_t session, char *buf, size_t n)
+{
+	snprintf(buf, n, "ava-server-%d-control-%" PRIu64, (int)getppid(),
 		 session);
 }
 
@@ -100,6 +114,7 @@ start_conn(struct ava_session *s, struct ava_conn *conn)
 	pthread_t t;
 	if (c == NULL)
 		return;
+	c->ctx.journal = s->journal;
 	add_conn(s, c);
 	if (pthread_create(&t, NULL, conn_thread, c) == 0) {
 		pthread_detach(t);
@@ -109,13 +124,52 @@ start_conn(struct ava_session *s, struct ava_conn *conn)
 	drop_conn(s, c);
 }
 
+/* A join's message: session, token, u32 kind, u32 thread, and for a
+ * RESUME the guest thread's pending and last answered sequence numbers. */
+#define JOIN_MSG 40
+
+/*
+ * A guest thread resumes after its server died or its session moved: it
+ * will send again the call it was waiting on (seq `pending`). That is
+ * exactly once only if this session has not run it, and has run every
+ * call the guest saw answered (up to `answered`).
+ */
+static bool
+resume_ok(struct ava_session *s, struct ava_conn *conn, uint32_t thread,
+	  uint64_t pending, uint64_t answered)
+{
+	char why[200];
+	pthread_mutex_lock(&s->lock);
+	uint64_t last = ava_state_thread_seq(s->state, thread);
+	pthread_mutex_unlock(&s->lock);
+	if (last < answered)
+		snprintf(why, sizeof(why), "cannot resume guest thread %" PRIu32
+			 ": it saw call #%" PRIu64 " answered, but this session "
+			 "holds its state only up to call #%" PRIu64 " (the "
+			 "checkpoint is older than the guest)", thread,
+			 answered, last);
+	else if (pending != 0 && last >= pending)
+		snprintf(why, sizeof(why), "cannot resume guest thread %" PRIu32
+			 ": its call #%" PRIu64 " already ran here, and its "
+			 "answer is lost", thread, pending);
+	else
+		return true;
+	LOG(s, "%s", why);
+	struct conn *c = session_conn_create(s, conn);
+	if (c != NULL) {
+		session_send_error(c, AVA_EDEAD, why);
+		session_conn_destroy(c);
+	}
+	return false;
+}
+
 /* Accept the guest's further connections for as long as the worker runs. */
 static void *
 join_thread(void *arg)
 {
 	struct ava_session *s = arg;
 	for (;;) {
-		uint8_t msg[16];
+		uint8_t msg[JOIN_MSG];
 		struct ava_conn *conn;
 		int r = ava_transport_handoff_accept(s->joins, s->addr, msg,
 						     sizeof(msg), &conn);
@@ -129,6 +183,11 @@ join_thread(void *arg)
 			ava_transport_conn_destroy(conn);
 			continue;
 		}
+		if (ava_wire_get_le(msg + 16, 4) == AVA_HELLO_RESUME &&
+		    !resume_ok(s, conn, (uint32_t)ava_wire_get_le(msg + 20, 4),
+			       ava_wire_get_le(msg + 24, 8),
+			       ava_wire_get_le(msg + 32, 8)))
+			continue;
 		start_conn(s, conn);
 	}
 	return NULL;
@@ -136,10 +195,22 @@ join_thread(void *arg)
 
 /* ---- handshake and the session's life --------------------------------- */
 
-static int
-finish_session(struct ava_session *s, int r)
+int
+session_free(struct ava_session *s, int r)
 {
-	ava_session_async_destroy(s->async, s->api);
+	pthread_mutex_lock(&s->lock);
+	while (s->nctl > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (s->async != NULL)
+		ava_session_async_destroy(s->async, s->api);
+	if (s->moved != NULL) {
+		ava_transport_conn_destroy(s->moved->fwd);
+		pthread_mutex_destroy(&s->moved->lock);
+		free(s->moved);
+	}
+	ava_state_destroy(s->state);
+	pthread_rwlock_destroy(&s->gate);
 	ava_handle_table_destroy(s->handles);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->lock);
@@ -165,16 +236,27 @@ refuse_hello(struct conn *c, int code, const char *why)
 	return code;
 }
 
-/* Receive and check HELLO; *session and *token tell whether it joins. */
+/* What a HELLO asks for. */
+struct hello {
+	uint64_t session, token;
+	uint32_t kind, thread;
+	uint64_t pending, answered;  /* RESUME */
+};
+
+/* Receive and check HELLO. */
 static int
-hello(struct conn *c, uint64_t *session, uint64_t *token)
+hello(struct conn *c, struct hello *hl)
 {
 	char why[200];
 	int r = session_recv_frame(c);
 	if (r < 0)
 		return r;
 	const uint8_t *p = c->in.payload.data;
-	if (c->in.h.type != AVA_MSG_HELLO || c->in.h.len != 32)
+	uint32_t kind = c->in.h.len >= 32 ?
+			(uint32_t)ava_wire_get_le(p + 24, 4) : 0;
+	if (c->in.h.type != AVA_MSG_HELLO ||
+	    c->in.h.len != (kind == AVA_HELLO_RESUME ? 40 : 32) ||
+	    kind > AVA_HELLO_RESUME)
 		return refuse_hello(c, AVA_EPROTO, "expected HELLO");
 	uint32_t hash = (uint32_t)ava_wire_get_le(p, 4);
 	if (hash != c->s->api->spec_hash) {
@@ -184,31 +266,43 @@ hello(struct conn *c, uint64_t *session, uint64_t *token)
 			 hash, c->s->api->spec_hash);
 		return refuse_hello(c, AVA_ESPEC, why);
 	}
-	*session = ava_wire_get_le(p + 8, 8);
-	*token = ava_wire_get_le(p + 16, 8);
+	*hl = (struct hello){ .session = ava_wire_get_le(p + 8, 8),
+		.token = ava_wire_get_le(p + 16, 8), .kind = kind,
+		.thread = (uint32_t)ava_wire_get_le(p + 28, 4),
+		.pending = c->in.h.seq,
+		.answered = kind == AVA_HELLO_RESUME ?
+			    ava_wire_get_le(p + 32, 8) : 0 };
 	c->s->guest_pid = (uint32_t)ava_wire_get_le(p + 4, 4);
 	if (c->s->verbose)
-		LOG(c->s, "guest pid %u %s on %s",
+		LOG(c->s, "%s pid %u %s on %s",
+		    kind == AVA_HELLO_CONTROL ? "control client" : "guest",
 		    (unsigned)ava_wire_get_le(p + 4, 4),
-		    *session ? "joins" : "connected",
+		    kind == AVA_HELLO_RESUME ? "resumes" :
+		    hl->session ? "joins" : "connected",
 		    ava_transport_conn_addr(c->conn));
 	return 0;
 }
 
 /* A further connection of a guest: pass it to its session's worker. */
 static int
-join(struct conn *c, uint64_t session, uint64_t token)
+join(struct conn *c, const struct hello *hl)
 {
 	char name[80], why[120];
-	uint8_t msg[16];
-	join_name(session, name, sizeof(name));
-	ava_wire_put_le(msg, session, 8);
-	ava_wire_put_le(msg + 8, token, 8);
+	uint8_t msg[JOIN_MSG];
+	join_name(hl->session, hl->token, name, sizeof(name));
+	ava_wire_put_le(msg, hl->session, 8);
+	ava_wire_put_le(msg + 8, hl->token, 8);
+	ava_wire_put_le(msg + 16, hl->kind, 4);
+	ava_wire_put_le(msg + 20, hl->thread, 4);
+	ava_wire_put_le(msg + 24, hl->pending, 8);
+	ava_wire_put_le(msg + 32, hl->answered, 8);
 	int r = ava_transport_conn_handoff(c->conn, name, msg, sizeof(msg));
 	if (r == 0)
 		return 0;
-	snprintf(why, sizeof(why), "cannot join session %" PRIu64 ": %s",
-		 session, ava_strerror(r));
+	snprintf(why, sizeof(why), "cannot %s session %" PRIu64 ": %s",
+		 hl->kind == AVA_HELLO_RESUME ? "resume" : "join", hl->session,
+		 r == -ECONNREFUSED || r == -ENOENT ? "no such session here"
+						    : ava_strerror(r));
 	return refuse_hello(c, r, why);
 }
 
@@ -216,7 +310,7 @@ static int
 listen_joins(struct ava_session *s, pthread_t *t)
 {
 	char name[80];
-	join_name(s->id, name, sizeof(name));
+	join_name(s->id, s->token, name, sizeof(name));
 	int r = ava_transport_handoff_listen(name, &s->joins);
 	if (r == 0 && (r = -pthread_create(t, NULL, join_thread, s)) < 0) {
 		ava_transport_listener_destroy(s->joins);
@@ -250,14 +344,13 @@ stop_thread(void *arg)
 	if (sigwait(&set, &sig) != 0)
 		return NULL;
 	pthread_mutex_lock(&s->lock);
+	s->stop_asked = true;
+	pthread_cond_broadcast(&s->idle);
 	/* A guest that is already leaving (its goodbye may still be in the
 	 * socket) gets a moment to do so, so its end is recorded as it was;
 	 * `ava run` stops its server right after the command exits. */
 	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += STOP_GRACE_MS * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	ava_deadline_in(&until, STOP_GRACE_MS);
 	while (s->nconns > 0 &&
 	       pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
 		;
@@ -283,7 +376,7 @@ open_journal(struct conn *c)
 	char guest[32], why[256] = "", text[320];
 	snprintf(guest, sizeof(guest), "pid %u", (unsigned)s->guest_pid);
 	int r = ava_session_journal_open(cfg->journal_dir, cfg->journal_mode,
-					 cfg->journal_sync, s->api, s->id, guest, why,
+					 cfg->journal_sync, s->api, s->journal_id, guest, why,
 					 sizeof(why), &s->journal);
 	if (r == 0) {
 		c->ctx.journal = s->journal;
@@ -292,6 +385,151 @@ open_journal(struct conn *c)
 	snprintf(text, sizeof(text), "journal unavailable: %s",
 		 why[0] ? why : ava_strerror(r));
 	return refuse_hello(c, r, text);
+}
+
+/* The threads around a session's connections. */
+struct life {
+	pthread_t joins, control, stopper;
+	bool has_joins, has_control, has_stopper;
+};
+
+static void *
+control_thread(void *arg)
+{
+	struct ava_session *s = arg;
+	const struct ava_control_ops *ops = ava_server_control();
+	for (;;) {
+		uint8_t msg[JOIN_MSG];
+		struct ava_conn *conn;
+		int r = ava_transport_handoff_accept(s->controls, s->addr, msg,
+						     sizeof(msg), &conn);
+		if (r == -EINVAL || r == -EBADF)
+			break;
+		if (r < 0)
+			continue;
+		if (ava_wire_get_le(msg, 8) != s->id || ops == NULL) {
+			ava_transport_conn_destroy(conn);
+			continue;
+		}
+		pthread_mutex_lock(&s->lock);
+		s->nctl++;
+		pthread_mutex_unlock(&s->lock);
+		/* One operator request at a time: it pauses the session. */
+		ops->serve_session(s, conn);
+		pthread_mutex_lock(&s->lock);
+		s->nctl--;
+		pthread_cond_broadcast(&s->idle);
+		bool moved = s->moved != NULL;
+		if (moved) {
+			/* The session lives on elsewhere, perhaps back here:
+			 * its control name is free for it at once. */
+			ava_transport_listener_destroy(s->controls);
+			s->controls = NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+		if (moved)
+			break;
+	}
+	return NULL;
+}
+
+static void
+start_life(struct ava_session *s, struct life *l)
+{
+	char name[80];
+	*l = (struct life){ 0 };
+	l->has_joins = listen_joins(s, &l->joins) == 0;
+	ava_session_control_name(s->id, name, sizeof(name));
+	if (ava_transport_handoff_listen(name, &s->controls) == 0) {
+		l->has_control = pthread_create(&l->control, NULL,
+						control_thread, s) == 0;
+		if (!l->has_control) {
+			ava_transport_listener_destroy(s->controls);
+			s->controls = NULL;
+		}
+	} else if (s->verbose) {
+		LOG(s, "no control listener: %s is taken", name);
+	}
+	l->has_stopper = pthread_create(&l->stopper, NULL, stop_thread,
+					s) == 0;
+}
+
+/* Wait until the last connection is gone (or, with wait_ms >= 0, until
+ * none came in that time), then stop the threads. */
+static void
+end_life(struct ava_session *s, struct life *l, int wait_ms)
+{
+	pthread_mutex_lock(&s->lock);
+	if (wait_ms >= 0) {
+		struct timespec until;
+		ava_deadline_in(&until, wait_ms);
+		while (!s->joined && !s->stop_asked &&
+		       pthread_cond_timedwait(&s->idle, &s->lock,
+					      &until) == 0)
+			;
+		if (!s->joined && !s->stop_asked)
+			LOG(s, "no guest resumed the session within %d ms; "
+			    "discarded", wait_ms);
+	}
+	while (s->nconns > 0)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	if (l->has_joins) {
+		ava_transport_listener_shutdown(s->joins);
+		pthread_join(l->joins, NULL);
+		ava_transport_listener_destroy(s->joins);
+	}
+	if (l->has_control) {
+		pthread_mutex_lock(&s->lock);
+		if (s->controls != NULL)
+			ava_transport_listener_shutdown(s->controls);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(l->control, NULL);
+		ava_transport_listener_destroy(s->controls);
+		s->controls = NULL;
+	}
+	if (l->has_stopper) {
+		pthread_kill(l->stopper, SIGTERM);  /* wakes its sigwait() */
+		pthread_join(l->stopper, NULL);
+	}
+}
+
+int
+session_run_restored(struct ava_session *s, int wait_ms,
+		     struct ava_conn *source)
+{
+	const struct ava_server_config *cfg = s->cfg;
+	struct life life;
+	if (cfg->journal_dir != NULL && cfg->journal_mode != AVA_JOURNAL_OFF) {
+		char guest[64], why[256] = "";
+		snprintf(guest, sizeof(guest), "pid %u (restored session %"
+			 PRIu64 ")", (unsigned)s->guest_pid, s->id);
+		int r = ava_session_journal_open(cfg->journal_dir,
+				cfg->journal_mode, cfg->journal_sync, s->api,
+				s->journal_id, guest, why, sizeof(why),
+				&s->journal);
+		if (r < 0)
+			LOG(s, "journal unavailable: %s; the restored session "
+			    "is not recorded", why[0] ? why : ava_strerror(r));
+	}
+	start_life(s, &life);
+	if (source != NULL) {
+		/* It counts as a connection, but not as the guest's return:
+		 * the wait below is for the guest. */
+		start_conn(s, source);
+		pthread_mutex_lock(&s->lock);
+		s->joined = false;
+		pthread_mutex_unlock(&s->lock);
+	}
+	end_life(s, &life, wait_ms);
+	if (s->verbose)
+		LOG(s, "restored session closed after %" PRIu64 " calls",
+		    s->ncalls);
+	ava_session_journal_close(s->journal, s->stopping
+				  ? AVA_JOURNAL_END_SERVER_STOP
+				  : s->said_bye ? AVA_JOURNAL_END_CLEAN
+				  : AVA_JOURNAL_END_VANISHED, 0);
+	return 0;
 }
 
 /* A new session: serve its first connection, accept the guest's further
@@ -309,29 +547,18 @@ run_session(struct conn *c)
 	if (r == 0)
 		r = ava_session_async_create(s->id, getpid(), &s->async);
 	if (r == 0)
+		r = ava_state_create(s->api, &s->state);
+	if (r == 0)
 		r = open_journal(c);
 	if (r < 0) {
 		session_conn_destroy(c);
 		return r;
 	}
-	pthread_t t, st;
-	bool joins = listen_joins(s, &t) == 0;
-	bool stopper = pthread_create(&st, NULL, stop_thread, s) == 0;
+	struct life life;
+	start_life(s, &life);
 	add_conn(s, c);
 	r = serve_conn(c);
-	pthread_mutex_lock(&s->lock);
-	while (s->nconns > 0)
-		pthread_cond_wait(&s->idle, &s->lock);
-	pthread_mutex_unlock(&s->lock);
-	if (joins) {
-		ava_transport_listener_shutdown(s->joins);
-		pthread_join(t, NULL);
-		ava_transport_listener_destroy(s->joins);
-	}
-	if (stopper) {
-		pthread_kill(st, SIGTERM);  /* wakes its sigwait() */
-		pthread_join(st, NULL);
-	}
+	end_life(s, &life, -1);
 	if (s->verbose && r == 0)
 		LOG(s, "closed %s after %" PRIu64 " calls (%" PRIu32
 		    " refused for invalid handles)",
@@ -344,33 +571,85 @@ run_session(struct conn *c)
 	return r;
 }
 
+struct ava_session *
+session_alloc(uint64_t id, const struct ava_server_api *server,
+	      const struct ava_server_config *cfg, const char *addr)
+{
+	struct ava_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	*s = (struct ava_session){ .id = id, .journal_id = id,
+		.verbose = cfg->verbose, .cfg = cfg, .server = server,
+		.api = server->api, .addr = strdup(addr) };
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	/* A pause must not wait behind a stream of new calls. */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->gate, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	if (s->addr == NULL) {
+		session_free(s, 0);
+		return NULL;
+	}
+	return s;
+}
+
+/* The operator's connection: migrate/ serves it (session-move.h). */
+static int
+control(struct conn *c, const struct hello *hl, uint64_t id)
+{
+	const struct ava_control_ops *ops = ava_server_control();
+	char name[80];
+	uint8_t msg[JOIN_MSG] = { 0 };
+	if (ops == NULL)
+		return refuse_hello(c, AVA_ENOTSUP, "this server does not "
+				    "take control connections");
+	if (hl->session == 0) {
+		struct ava_session *s = c->s;
+		struct ava_conn *conn = c->conn;
+		c->conn = NULL;
+		session_conn_destroy(c);
+		return ops->serve_new(conn, id, s->server, s->cfg);
+	}
+	ava_session_control_name(hl->session, name, sizeof(name));
+	ava_wire_put_le(msg, hl->session, 8);
+	ava_wire_put_le(msg + 16, AVA_HELLO_CONTROL, 4);
+	int r = ava_transport_conn_handoff(c->conn, name, msg, sizeof(msg));
+	if (r < 0) {
+		char why[120];
+		snprintf(why, sizeof(why), "no session %" PRIu64 " on this "
+			 "server", hl->session);
+		refuse_hello(c, AVA_EADDR, why);
+	}
+	session_conn_destroy(c);
+	return r;
+}
+
 int
 ava_session_serve(struct ava_conn *conn, uint64_t id,
 		  const struct ava_server_api *server,
 		  const struct ava_server_config *cfg)
 {
-	struct ava_session *s = calloc(1, sizeof(*s));
+	struct ava_session *s = session_alloc(id, server, cfg,
+					      ava_transport_conn_addr(conn));
 	if (s == NULL) {
 		ava_transport_conn_destroy(conn);
 		return -ENOMEM;
 	}
-	*s = (struct ava_session){ .id = id, .verbose = cfg->verbose,
-		.cfg = cfg, .server = server, .api = server->api,
-		.addr = strdup(ava_transport_conn_addr(conn)) };
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->idle, NULL);
 	struct conn *c = session_conn_create(s, conn);
-	if (c == NULL || s->addr == NULL) {
-		if (c != NULL)
-			session_conn_destroy(c);
-		return finish_session(s, -ENOMEM);
-	}
-	uint64_t session = 0, token = 0;
-	int r = hello(c, &session, &token);
-	if (r == 0 && session == 0)
-		return finish_session(s, run_session(c));
+	if (c == NULL)
+		return session_free(s, -ENOMEM);
+	struct hello hl;
+	int r = hello(c, &hl);
+	if (r == 0 && hl.kind == AVA_HELLO_CONTROL)
+		return session_free(s, control(c, &hl, id));
+	if (r == 0 && hl.kind == AVA_HELLO_GUEST && hl.session == 0)
+		return session_free(s, run_session(c));
 	if (r == 0)
-		r = join(c, session, token);
+		r = join(c, &hl);
 	session_conn_destroy(c);
-	return finish_session(s, r);
+	return session_free(s, r);
 }

@@ -18,6 +18,15 @@
 #include "session-async.h"
 #include "session-callback.h"
 #include "session-journal.h"
+#include "session-state.h"
+
+/* Where a migrated session went (session-move.c sets it while paused). */
+struct ava_moved {
+	char addr[256];          /* the destination, as the guest reaches it */
+	uint64_t session, token;
+	pthread_mutex_t lock;    /* fwd's sends */
+	struct ava_conn *fwd;    /* queued calls that come late go here */
+};
 
 /*
  * One guest process's session, shared by the worker's connection threads:
@@ -41,9 +50,19 @@ struct ava_session {
 	pthread_cond_t idle;     /* signalled when nconns drops */
 	struct ava_handle_table *handles;
 	struct ava_session_async *async;  /* BATCH order, deferred errors */
+	struct ava_state *state;          /* what a checkpoint needs */
+	struct ava_moved *moved;          /* after a migration: where to */
+	pthread_rwlock_t gate;            /* calls read-lock it; a pause
+					   * write-locks it (session-move.c) */
+	uint64_t journal_id;              /* names its journal (= id, but for
+					   * a restored session) */
 	struct ava_listener *joins;
+	struct ava_listener *controls;   /* the operator's, handed off */
+	uint32_t nctl;                   /* control requests being served */
 	struct conn *conns;      /* live connections, for a stop request */
 	bool stopping;           /* the server asked the session to end */
+	bool stop_asked;         /* a stop signal came (even with no conn) */
+	bool joined;             /* a connection came, ever */
 	uint32_t nconns;
 	uint64_t ncalls;
 	uint32_t nrefused;
@@ -59,6 +78,7 @@ struct conn {
 	struct ava_server_ctx ctx;
 	struct ava_handle_ops hops;  /* ctx: this conn, for journal tags */
 	struct ava_journal_rec rec;
+	struct ava_state_rec srec;
 	uint8_t *payload;            /* the CALL being served: in `in`, */
 	size_t len;                  /* or inside a BATCH there */
 	bool callbacks;              /* the guest's callback channel */
@@ -76,6 +96,10 @@ session_send_frame(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
 void
 session_send_error(struct conn *c, int code, const char *text);
 
+/* Tell the guest on c, unasked, where its session moved. */
+void
+session_tell_moved(struct conn *c);
+
 int
 session_recv_frame(struct conn *c);
 
@@ -90,5 +114,22 @@ session_conn_create(struct ava_session *s, struct ava_conn *conn);
 
 void
 session_conn_destroy(struct conn *c);
+
+/* A session's life (session-life.c). */
+struct ava_session *
+session_alloc(uint64_t id, const struct ava_server_api *server,
+	      const struct ava_server_config *cfg, const char *addr);
+
+/* Free s once its control requests are over; returns r. */
+int
+session_free(struct ava_session *s, int r);
+
+/* Serve a session built by restore: guest threads resume it through its
+ * join listener; it ends when they are gone, or after wait_ms if none
+ * came. source (may be NULL): a migration's source, served as one more
+ * connection (it passes on queued calls that reached it late). */
+int
+session_run_restored(struct ava_session *s, int wait_ms,
+		     struct ava_conn *source);
 
 #endif

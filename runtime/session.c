@@ -45,9 +45,14 @@ hop_to_wire(void *ctx, uint16_t type, uint64_t real, bool creates,
 	    uint64_t *id)
 {
 	struct conn *c = ctx;
+	uint64_t known;
+	bool fresh = ava_handle_table_find(c->s->handles, real, type,
+					   &known) != 0;
 	int r = ava_handle_table_intern(c->s->handles, type, real, creates, id);
 	if (r == 0 && creates)
 		ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_CREATED, *id);
+	if (r == 0)
+		ava_state_rec_handed(&c->srec, *id, fresh, creates);
 	return r;
 }
 
@@ -56,8 +61,11 @@ hop_from_wire(void *ctx, uint16_t type, uint64_t id, bool creates,
 	      uint64_t *real, uint16_t *type_out)
 {
 	struct conn *c = ctx;
-	return ava_handle_table_lookup(c->s->handles, id, type, real,
-				       type_out);
+	int r = ava_handle_table_lookup(c->s->handles, id, type, real,
+					type_out);
+	if (r == 0)
+		ava_state_rec_use(&c->srec, id);
+	return r;
 }
 
 static void
@@ -196,9 +204,11 @@ tag_writes(struct conn *c)
 	const struct ava_fn_desc *fn = c->call.fn;
 	for (unsigned i = 0; i < fn->nargs; i++)
 		if (fn->args[i].kind == AVA_ARG_HANDLE &&
-		    (fn->args[i].flags & AVA_ARGF_WRITES))
+		    (fn->args[i].flags & AVA_ARGF_WRITES)) {
 			ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_WRITTEN,
 					    c->call.ev[i]);
+			ava_state_rec_written(&c->srec, c->call.ev[i]);
+		}
 }
 
 /* The real call runs unlocked, so one guest thread blocking in the
@@ -288,8 +298,64 @@ send_inline_callbacks(struct conn *c)
 	return r;
 }
 
+/* Did the call in c->out succeed? Only then can it have made state. */
+static bool
+reply_ok(const struct ava_session *s, const struct ava_fn_desc *fn,
+	 const struct ava_buf *out)
+{
+	if (out->len < 8)
+		return false;
+	uint64_t ret = ava_wire_get_le(out->data, 8);
+	if (fn->ret == AVA_RET_STATUS)
+		return (int64_t)ret == s->api->success;
+	if (fn->ret == AVA_RET_HANDLE)
+		return ret != 0;
+	return true;
+}
+
+/*
+ * Does anything keep this CALL's payload beyond the call: the journal,
+ * or the state tracker (which keeps calls other than commands)? Over
+ * shm:, a large buffer's bytes may still be in the shared area (a hole
+ * in the payload, transport.h "In-place bulk data"); a kept payload gets
+ * them copied in, and a journaled REPLY carries its bytes inline.
+ */
+static bool
+payload_kept(const struct ava_session *s, const struct ava_fn_desc *fn)
+{
+	const struct ava_state_ops *o = ava_state_ops();
+	return s->journal != NULL ||
+	       (s->state != NULL && !(o != NULL && o->is_command != NULL &&
+				      o->is_command(fn)));
+}
+
+/* After a migration's switch-over, a synchronous call is not run here:
+ * the guest hears where its session went and sends it there again. */
 static int
-serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
+send_moved(struct conn *c, const struct ava_frame_header *h)
+{
+	const struct ava_moved *m = c->s->moved;
+	size_t n = strlen(m->addr);
+	uint8_t buf[16 + sizeof(m->addr)];
+	ava_wire_put_le(buf, m->session, 8);
+	ava_wire_put_le(buf + 8, m->token, 8);
+	memcpy(buf + 16, m->addr, n);
+	return send_bytes(c, AVA_MSG_MOVED, h != NULL ? h->fn : 0,
+			  h != NULL ? h->thread : 0, h != NULL ? h->seq : 0,
+			  buf, 16 + n);
+}
+
+void
+session_tell_moved(struct conn *c)
+{
+	if (send_moved(c, NULL) < 0) {
+		/* The guest is gone or will find out at its next call. */
+	}
+}
+
+static int
+serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
+	   bool gated)
 {
 	struct ava_session *s = c->s;
 	const struct ava_fn_desc *fn = ava_api_fn(s->api, h->fn);
@@ -314,8 +380,19 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
 	ava_buf_reset(&c->out);
 	/* The journal takes its view of the CALL before decoding rewrites
 	 * handle ids in place, and of the REPLY before it is sent. */
+	if (!gated)
+		pthread_rwlock_rdlock(&s->gate);
+	if (s->moved != NULL) {
+		if (!gated)
+			pthread_rwlock_unlock(&s->gate);
+		return send_moved(c, h);
+	}
+	if (payload_kept(s, fn))
+		ava_transport_conn_bulk_inline(c->conn, payload, c->len);
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
 				       payload, c->len, async);
+	ava_state_rec_begin(s->state, &c->srec, fn, h->thread, h->seq,
+			    payload, c->len);
 	/* Callbacks the driver makes inside a synchronous call go back
 	 * with its REPLY (session-callback.h). */
 	ava_buf_reset(&c->inline_cbs);
@@ -327,23 +404,33 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload)
 	if (r >= 0)
 		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
 					     c->out.len);
+	pthread_mutex_lock(&s->lock);
+	ava_state_rec_end(s->state, &c->srec, r >= 0 && reply_ok(s, fn, &c->out),
+			  s->handles);
+	pthread_mutex_unlock(&s->lock);
 	ava_call_finish(&c->call);
 	if (r < 0) {
 		LOG(s, "closed: %s in call to %s (seq %" PRIu64 ")",
 		    r == AVA_EPROTO ? "malformed arguments" : ava_strerror(r),
 		    fn->name, h->seq);
-		return r;
+	} else {
+		__atomic_add_fetch(&s->ncalls, 1, __ATOMIC_RELAXED);
 	}
-	__atomic_add_fetch(&s->ncalls, 1, __ATOMIC_RELAXED);
-	if (async)
-		return 0;
-	r = send_deferred(c, h->thread);
-	if (r == 0)
-		r = send_inline_callbacks(c);
-	if (r == 0)
-		r = session_send_frame(c, AVA_MSG_REPLY, h->fn, h->thread, h->seq);
-	if (r < 0)
-		LOG(s, "closed: cannot send reply: %s", ava_strerror(r));
+	/* The REPLY goes out before a migration's switch-over can tell the
+	 * guest to go: a call that ran here is answered from here. */
+	if (r >= 0 && !async) {
+		r = send_deferred(c, h->thread);
+		if (r == 0)
+			r = send_inline_callbacks(c);
+		if (r == 0)
+			r = session_send_frame(c, AVA_MSG_REPLY, h->fn,
+					       h->thread, h->seq);
+		if (r < 0)
+			LOG(s, "closed: cannot send reply: %s",
+			    ava_strerror(r));
+	}
+	if (!gated)
+		pthread_rwlock_unlock(&s->gate);
 	return r;
 }
 
@@ -373,6 +460,55 @@ check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async)
 }
 
 /*
+ * A BATCH that came after a migration's switch-over: its queued calls go
+ * to the destination, whose fence orders them as this one would have,
+ * and its synchronous last call, if any, is answered MOVED.
+ */
+static int
+forward_batch(struct conn *c, struct ava_batch_reader br, uint64_t base)
+{
+	struct ava_moved *m = c->s->moved;
+	struct ava_frame_header h, last;
+	uint8_t *p, *start = br.p, *end = br.p;
+	bool sync = false;
+	int r;
+	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
+		if (!(h.flags & AVA_FRAME_ASYNC)) {
+			sync = true;
+			last = h;
+			break;
+		}
+		end = p + h.len;
+	}
+	if (r < 0)
+		return r;
+	if (end > start) {
+		uint8_t w[8];
+		ava_wire_put_le(w, base, 8);
+		struct ava_frame_header fh = {
+			.magic = AVA_PROTOCOL_MAGIC,
+			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BATCH,
+			.api = c->s->api->api_id, .thread = c->in.h.thread,
+			.len = 8 + (uint64_t)(end - start),
+		};
+		pthread_mutex_lock(&m->lock);
+		/* The payload is base then the frames: rebuild it around
+		 * the frames in place (the 8 bytes before them are base). */
+		uint8_t *payload = start - 8;
+		memcpy(payload, w, 8);
+		r = m->fwd != NULL ? ava_transport_conn_send(m->fwd, &fh, payload)
+				   : AVA_ECLOSED;
+		pthread_mutex_unlock(&m->lock);
+		if (r < 0) {
+			LOG(c->s, "cannot pass queued calls to %s: %s; they are "
+			    "lost", m->addr, ava_strerror(r));
+			return r;
+		}
+	}
+	return sync ? send_moved(c, &last) : 0;
+}
+
+/*
  * A BATCH (doc/protocol.md, "Batches"): wait until the session's ASYNC
  * calls before it have run, wherever they came from, then serve its calls
  * in order.
@@ -395,28 +531,43 @@ serve_batch(struct conn *c)
 	if ((r = check_batch(c, br, &has_async)) < 0)
 		return r;
 	r = ava_session_async_fence(s->async, base, has_async);
+	if (r < 0 && s->moved != NULL)
+		return forward_batch(c, br, base);
 	if (r < 0) {
 		LOG(s, "closed: %s %" PRIu64, r == AVA_EDEAD ?
 		    "a batch waits for queued calls that never came: base" :
 		    "a batch numbered twice: base", base);
 		return r;
 	}
+	/* The queued calls run as one, between two pauses of a migration:
+	 * never half of them here and half at the destination. */
+	pthread_rwlock_rdlock(&s->gate);
+	if (s->moved != NULL) {
+		pthread_rwlock_unlock(&s->gate);
+		return forward_batch(c, br, base);
+	}
 	/* The count goes up once, before a synchronous last call: that one
 	 * may block (clWaitForEvents), and other connections' batches must
 	 * not wait for it. Fences only ever wait for whole batches. */
 	uint64_t ran = 0;
+	bool gated = true;
 	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
 		bool async = h.flags & AVA_FRAME_ASYNC;
-		if (!async && ran > 0) {
-			ava_session_async_ran(s->async, ran);
+		if (!async && gated) {
+			if (ran > 0)
+				ava_session_async_ran(s->async, ran);
 			ran = 0;
+			pthread_rwlock_unlock(&s->gate);
+			gated = false;
 		}
-		if ((r = serve_call(c, &h, p)) < 0)
-			return r;
+		if ((r = serve_call(c, &h, p, gated)) < 0)
+			break;
 		ran += async;
 	}
 	if (ran > 0)
 		ava_session_async_ran(s->async, ran);
+	if (gated)
+		pthread_rwlock_unlock(&s->gate);
 	return r;
 }
 
@@ -447,7 +598,7 @@ session_conn_loop(struct conn *c)
 		if (c->in.h.type == AVA_MSG_BATCH)
 			r = serve_batch(c);
 		else if (c->in.h.type == AVA_MSG_CALL)
-			r = serve_call(c, &c->in.h, c->in.payload.data);
+			r = serve_call(c, &c->in.h, c->in.payload.data, false);
 		else if (c->in.h.type == AVA_MSG_CALLBACK && !c->callbacks)
 			become_callbacks(c);
 		else {
@@ -477,6 +628,7 @@ session_conn_create(struct ava_session *s, struct ava_conn *conn)
 	c->hops = (struct ava_handle_ops){ .to_wire = hop_to_wire,
 		.from_wire = hop_from_wire, .ref = hop_ref, .ctx = c };
 	ava_journal_rec_init(&c->rec);
+	ava_state_rec_init(&c->srec);
 	ava_buf_init(&c->out);
 	ava_buf_init(&c->inline_cbs);
 	ava_buf_init(&c->in.payload);
@@ -487,6 +639,7 @@ void
 session_conn_destroy(struct conn *c)
 {
 	ava_journal_rec_finish(&c->rec);
+	ava_state_rec_finish(&c->srec);
 	ava_buf_finish(&c->out);
 	ava_buf_finish(&c->inline_cbs);
 	ava_buf_finish(&c->in.payload);

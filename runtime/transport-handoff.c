@@ -43,17 +43,9 @@ handoff_accept(struct ava_listener *l, struct ava_conn **out)
 	return -ENOTSUP;  /* use ava_transport_handoff_accept() */
 }
 
-static void
-handoff_destroy(struct ava_listener *l, int unlink_path)
-{
-	close(l->fd);
-	free(l->addr);
-	free(l);
-}
-
 static const struct ava_listener_ops handoff_ops = {
 	.accept = handoff_accept,
-	.destroy = handoff_destroy,
+	.destroy = ava_listener_close,
 };
 
 int

@@ -48,10 +48,19 @@ struct ava_conn {
 	int fd;      /* stream transports; -1 otherwise */
 };
 
+/* A transport gives accept, adopt, or both. */
 struct ava_listener_ops {
+	/* Accept and set up a connection (default: accept4, then adopt). */
 	int (*accept)(struct ava_listener *l, struct ava_conn **out);
+	/* Make a connection of a socket that was accepted on l->fd (owned
+	 * from now on, closed on failure); without it, the transport's
+	 * connections are accepted only through accept. */
+	int (*adopt)(struct ava_listener *l, int fd, struct ava_conn **out);
 	void (*destroy)(struct ava_listener *l, int unlink_path);
 };
+
+/* The listen(2) backlog of the socket transports. */
+#define AVA_LISTEN_BACKLOG 64
 
 struct ava_listener {
 	const struct ava_listener_ops *ops;
@@ -74,6 +83,19 @@ ava_unix_connect_fd(const struct ava_addr *a, int *out);
 /* The unix listener's destroy, for listeners that reuse its socket. */
 void
 ava_unix_listener_destroy(struct ava_listener *l, int unlink_path);
+
+/* A listener's destroy for a socket with no file behind it: close, free. */
+void
+ava_listener_close(struct ava_listener *l, int unlink_path);
+
+/* tcp: (transport-tcp.c). a->port 0 listens on a free port. */
+int
+ava_tcp_listen(const struct ava_addr *a, const char *addr,
+	       struct ava_listener **out);
+
+int
+ava_tcp_connect(const struct ava_addr *a, const char *addr,
+		struct ava_conn **out);
 
 /* shm: (transport-shm.c). The listener is a unix socket at a->path. */
 int

@@ -11,12 +11,20 @@
  * Both sides still check the size and the seals before mapping.
  *
  * Handshake, server -> guest, right after accept, in one message with the
- * memfd (SCM_RIGHTS), 32 bytes little-endian:
- *   u32 magic "AVAS", u16 version 1, u16 0, u32 ctl_size 4096, u32 0,
- *   u64 cmd_size, u64 reply_size.
+ * memfd (SCM_RIGHTS), 40 bytes little-endian:
+ *   u32 magic "AVAS", u16 version 2, u16 0, u32 ctl_size 4096, u32 0,
+ *   u64 cmd_size, u64 reply_size, u64 bulk_size (0: no bulk area).
  * The accept loop never waits for the guest: the message goes into the
  * fresh socket's empty buffer. The guest does not wait in connect either,
  * but on its first send or receive, for at most HANDSHAKE_MS.
+ *
+ * The bulk area is sized once, AVA_SHM_BULK_MIB in the server's
+ * environment (default AVA_SHM_BULK_DEFAULT, AVA_FRAME_MAX, so that any
+ * one call's buffers fit; 0: none). Its pages cost memory only once
+ * touched, and the memfd's pages are charged to whoever touches them.
+ *
+ * The end of this file keeps the per-thread bulk sets (transport.h,
+ * "In-place bulk data").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +38,7 @@
 #include <unistd.h>
 
 #include "ava-error.h"
+#include "marshal.h"
 #include "transport-private.h"
 #include "transport-shm.h"
 
@@ -37,7 +46,7 @@
 #define SPIN_US_DEFAULT 20
 #define SPIN_US_MAX 1000
 #define HANDSHAKE_MS 10000       /* a guest waits this long for its region */
-#define STATE_SIZE 40            /* handoff state, see ava_shm_conn_export */
+#define STATE_SIZE 48            /* handoff state, see ava_shm_conn_export */
 
 static unsigned
 spin_setting(bool *yield)
@@ -62,9 +71,39 @@ size_ok(uint64_t n)
 	       (n & (n - 1)) == 0;
 }
 
+static bool
+bulk_ok(uint64_t n)
+{
+	return n <= AVA_SHM_BULK_MAX && n % AVA_SHM_BULK_ALIGN == 0;
+}
+
+/* The server's bulk area size: AVA_SHM_BULK_MIB, rounded to pages. */
+static uint64_t
+bulk_setting(void)
+{
+	const char *s = getenv("AVA_SHM_BULK_MIB");
+	if (s == NULL || *s == '\0')
+		return AVA_SHM_BULK_DEFAULT;
+	char *end;
+	unsigned long long mib = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return AVA_SHM_BULK_DEFAULT;
+	return mib > (AVA_SHM_BULK_MAX >> 20) ? AVA_SHM_BULK_MAX : mib << 20;
+}
+
+static const struct ava_marshal_bulk_ops bulk_ops = {
+	.ready = ava_transport_bulk_ready,
+	.stage = ava_transport_bulk_stage,
+	.received = ava_transport_bulk_received,
+	.alloc = ava_transport_bulk_alloc,
+	.shared = ava_transport_bulk_shared,
+};
+
 int
 ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
 {
+	/* From the first shm: connection on, the marshaller may use holes. */
+	ava_marshal_set_bulk_ops(&bulk_ops);
 	struct ava_shm_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->base.addr = strdup(addr)) == NULL) {
 		free(c);
@@ -80,14 +119,43 @@ ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
 	return 0;
 }
 
+void
+ava_shm_conn_free(struct ava_conn *base)
+{
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	ava_shm_bulk_forget(c);
+	if (c->map != NULL)
+		munmap(c->map, c->map_len);
+	if (c->memfd >= 0)
+		close(c->memfd);
+	close(c->base.fd);
+	pthread_mutex_destroy(&c->setup);
+	free(c->base.addr);
+	free(c);
+}
+
+bool
+ava_shm_conn_view(struct ava_conn *base, struct ava_shm_view *v)
+{
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	if (base->ops != &ava_shm_conn_ops || ava_shm_conn_attach(c) < 0)
+		return false;
+	*v = (struct ava_shm_view){ .memfd = c->memfd, .base = c->map,
+		.ctl = (struct ava_shm_ring_ctl *)c->map,
+		.cmd_size = c->server ? c->rx.size : c->tx.size,
+		.reply_size = c->server ? c->tx.size : c->rx.size,
+		.area = c->area, .area_size = (size_t)c->area_size };
+	return true;
+}
+
 int
 ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
-		 uint64_t cmd, uint64_t reply)
+		 uint64_t cmd, uint64_t reply, uint64_t bulk)
 {
 	struct stat st;
-	if (!size_ok(cmd) || !size_ok(reply) || fstat(memfd, &st) != 0 ||
-	    !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != AVA_SHM_CTL_SIZE + cmd + reply) {
+	if (!size_ok(cmd) || !size_ok(reply) || !bulk_ok(bulk) ||
+	    fstat(memfd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != AVA_SHM_CTL_SIZE + cmd + reply + bulk) {
 		close(memfd);
 		return AVA_ESHM;
 	}
@@ -97,7 +165,8 @@ ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
 		close(memfd);
 		return AVA_ESHM;
 	}
-	size_t len = AVA_SHM_CTL_SIZE + (size_t)cmd + (size_t)reply;
+	size_t len = AVA_SHM_CTL_SIZE + (size_t)cmd + (size_t)reply +
+		     (size_t)bulk;
 	uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			    memfd, 0);
 	if (map == MAP_FAILED) {
@@ -113,6 +182,8 @@ ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
 	c->memfd = memfd;
 	c->map = map;
 	c->map_len = len;
+	c->area = bulk ? map + AVA_SHM_CTL_SIZE + cmd + reply : NULL;
+	c->area_size = bulk;
 	c->server = server;
 	c->tx = server ? repr : cmdr;
 	c->rx = server ? cmdr : repr;
@@ -141,7 +212,7 @@ make_region(size_t len, int *out)
 }
 
 static int
-send_region(int fd, int memfd, uint64_t cmd, uint64_t reply)
+send_region(int fd, int memfd, uint64_t cmd, uint64_t reply, uint64_t bulk)
 {
 	uint8_t msg[AVA_SHM_HANDSHAKE_SIZE] = { 0 };
 	ava_wire_put_le(msg, AVA_SHM_MAGIC, 4);
@@ -149,6 +220,7 @@ send_region(int fd, int memfd, uint64_t cmd, uint64_t reply)
 	ava_wire_put_le(msg + 8, AVA_SHM_CTL_SIZE, 4);
 	ava_wire_put_le(msg + 16, cmd, 8);
 	ava_wire_put_le(msg + 24, reply, 8);
+	ava_wire_put_le(msg + 32, bulk, 8);
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
 	memset(&u, 0, sizeof(u));
 	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
@@ -179,11 +251,15 @@ shm_accept(struct ava_listener *l, struct ava_conn **out)
 	int r = ava_shm_conn_alloc(fd, l->addr, &c);
 	if (r < 0)
 		return r;
-	r = make_region(AVA_SHM_CTL_SIZE + 2 * (size_t)RING_SIZE, &memfd);
-	if (r == 0 && (r = send_region(fd, memfd, RING_SIZE, RING_SIZE)) < 0)
+	uint64_t bulk = bulk_setting();
+	r = make_region(AVA_SHM_CTL_SIZE + 2 * (size_t)RING_SIZE +
+			(size_t)bulk, &memfd);
+	if (r == 0 &&
+	    (r = send_region(fd, memfd, RING_SIZE, RING_SIZE, bulk)) < 0)
 		close(memfd);
 	if (r == 0)
-		r = ava_shm_conn_map(c, memfd, true, RING_SIZE, RING_SIZE);
+		r = ava_shm_conn_map(c, memfd, true, RING_SIZE, RING_SIZE,
+				     bulk);
 	if (r < 0) {
 		ava_transport_conn_destroy(&c->base);
 		return r;
@@ -298,7 +374,8 @@ attach_locked(struct ava_shm_conn *c)
 		return AVA_EPROTO;
 	}
 	return ava_shm_conn_map(c, memfd, false, ava_wire_get_le(msg + 16, 8),
-				ava_wire_get_le(msg + 24, 8));
+				ava_wire_get_le(msg + 24, 8),
+				ava_wire_get_le(msg + 32, 8));
 }
 
 int
@@ -317,7 +394,7 @@ ava_shm_conn_attach_slow(struct ava_shm_conn *c)
 
 /*
  * State: u32 magic, u32 server, u64 cmd_size, u64 reply_size, u64 rx pos,
- * u64 tx pos. Positions travel privately (between two processes of the
+ * u64 tx pos, u64 bulk_size. Positions travel privately (between two processes of the
  * same server, checked by uid), never through the region the guest can
  * write.
  */
@@ -337,6 +414,7 @@ ava_shm_conn_export(struct ava_conn *base, struct ava_conn_export *e)
 	ava_wire_put_le(e->state + 16, c->server ? c->tx.size : c->rx.size, 8);
 	ava_wire_put_le(e->state + 24, c->rx.pos, 8);
 	ava_wire_put_le(e->state + 32, c->tx.pos, 8);
+	ava_wire_put_le(e->state + 40, c->area_size, 8);
 	e->nstate = STATE_SIZE;
 	return 0;
 }
@@ -358,7 +436,8 @@ ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
 		return r;
 	}
 	r = ava_shm_conn_map(c, memfd, server, ava_wire_get_le(state + 8, 8),
-			     ava_wire_get_le(state + 16, 8));
+			     ava_wire_get_le(state + 16, 8),
+			     ava_wire_get_le(state + 40, 8));
 	if (r < 0) {
 		ava_transport_conn_destroy(&c->base);
 		return r;
@@ -367,4 +446,139 @@ ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
 	c->tx.pos = c->tx.shared = ava_wire_get_le(state + 32, 8);
 	*out = &c->base;
 	return 0;
+}
+
+/* ---- the per-thread bulk sets (transport.h) --------------------------- */
+
+/*
+ * What the marshaller and the shm: ring code share on one thread: the
+ * set of holes of the frame the thread last received (and on which
+ * connection), the server's next free byte of that connection's area,
+ * and the set an encoder staged for the thread's next send. A set only
+ * applies to the payload it names, so a stale one is never used for
+ * another frame.
+ */
+static _Thread_local struct {
+	struct ava_shm_conn *conn;   /* received on last; NULL: none */
+	struct ava_bulk rx;
+	uint64_t alloc;              /* next free byte of conn's area */
+	bool inline_only;            /* the call is served from private bytes */
+	struct ava_bulk tx;          /* staged */
+} tls;
+
+/* Copy each hole's bytes into the payload. */
+static void
+fill_holes(void *payload, const struct ava_bulk *b)
+{
+	for (uint32_t k = 0; k < b->n; k++)
+		memcpy((uint8_t *)payload + b->ref[k].off, b->ref[k].at,
+		       (size_t)b->ref[k].len);
+}
+
+static uint64_t
+align_up(uint64_t n)
+{
+	return (n + AVA_SHM_BULK_ALIGN - 1) & ~(uint64_t)(AVA_SHM_BULK_ALIGN - 1);
+}
+
+void
+ava_shm_bulk_received(struct ava_shm_conn *c, const struct ava_bulk *b)
+{
+	tls.conn = c;
+	tls.rx.n = 0;
+	tls.alloc = 0;
+	tls.inline_only = false;
+	if (b == NULL)
+		return;
+	tls.rx = *b;
+	/* Out buffers go after the call's own bytes (checked to lie in the
+	 * area), so the driver never writes over an in-buffer. */
+	for (uint32_t k = 0; k < b->n; k++) {
+		uint64_t end = (uint64_t)(b->ref[k].at - c->area) + b->ref[k].len;
+		if (end > tls.alloc)
+			tls.alloc = end;
+	}
+	tls.alloc = align_up(tls.alloc);
+}
+
+bool
+ava_shm_bulk_staged(const void *payload, uint64_t len, struct ava_bulk *out)
+{
+	if (tls.tx.n == 0 || tls.tx.payload != payload || tls.tx.len != len)
+		return false;
+	*out = tls.tx;
+	return true;
+}
+
+void
+ava_shm_bulk_forget(struct ava_shm_conn *c)
+{
+	if (tls.conn == c) {
+		tls.conn = NULL;
+		tls.rx.n = 0;
+	}
+}
+
+bool
+ava_transport_bulk_ready(void)
+{
+	return tls.conn != NULL;
+}
+
+void
+ava_transport_bulk_stage(const struct ava_bulk *b)
+{
+	tls.tx.n = 0;
+	if (b != NULL && b->n > 0 && b->n <= AVA_BULK_MAX)
+		tls.tx = *b;
+}
+
+void
+ava_transport_bulk_unstage(void *payload, size_t len)
+{
+	struct ava_bulk b;
+	if (!ava_shm_bulk_staged(payload, len, &b))
+		return;
+	tls.tx.n = 0;
+	fill_holes(payload, &b);
+}
+
+const struct ava_bulk *
+ava_transport_bulk_received(const void *p, size_t n)
+{
+	if (tls.conn == NULL || tls.rx.n == 0 || tls.rx.payload != p ||
+	    tls.rx.len != n)
+		return NULL;
+	return &tls.rx;
+}
+
+void *
+ava_transport_bulk_alloc(size_t n)
+{
+	struct ava_shm_conn *c = tls.conn;
+	if (c == NULL || c->area == NULL || tls.inline_only ||
+	    tls.alloc > c->area_size || n > c->area_size - tls.alloc)
+		return NULL;
+	uint8_t *p = c->area + tls.alloc;
+	tls.alloc += align_up(n);  /* past the end: the next alloc fails */
+	return p;
+}
+
+bool
+ava_transport_bulk_shared(const void *p, size_t n)
+{
+	return ava_shm_in_area(tls.conn, p, n);
+}
+
+void
+ava_transport_conn_bulk_inline(struct ava_conn *base, void *p, size_t n)
+{
+	if (base->ops != &ava_shm_conn_ops)
+		return;
+	tls.inline_only = true;
+	const struct ava_bulk *b = tls.conn == (struct ava_shm_conn *)base ?
+				   ava_transport_bulk_received(p, n) : NULL;
+	if (b != NULL)
+		fill_holes(p, b);
+	tls.rx.n = 0;
 }

@@ -26,6 +26,13 @@
  * as it writes and waits for space, the consumer copies out as bytes
  * arrive, so a frame larger than the ring needs no special path.
  *
+ * Large buffers need not pass through the ring at all: a CALL or REPLY
+ * whose payload has holes (transport.h, "In-place bulk data") carries a
+ * ref table instead of their bytes, which the sender put in the bulk
+ * area (or which were there already: the driver wrote them). The
+ * receiver leaves the holes in its payload and records where their bytes
+ * are, for the marshaller; see send_holes() and recv_holes().
+ *
  * This file moves frames; transport-shm-setup.c makes, passes and maps
  * the regions.
  */
@@ -37,7 +44,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -326,28 +332,29 @@ rx_take(struct ava_shm_conn *c, void *dst, size_t n)
 		rx_release(c);
 }
 
-/* The header, copied out of the ring before anything looks at it. */
+/* n bytes (a header, a ref table), copied out of the ring into private
+ * memory before anything looks at them; *got counts them. */
 static int
-recv_header(struct ava_shm_conn *c, uint8_t *hdr, size_t *got)
+recv_exact(struct ava_shm_conn *c, uint8_t *p, size_t n, size_t *got)
 {
-	while (*got < AVA_FRAME_HEADER_SIZE) {
+	while (*got < n) {
 		int r = rx_wait(c);
 		if (r < 0)
 			return r;
-		size_t k = AVA_FRAME_HEADER_SIZE - *got;
+		size_t k = n - *got;
 		if (k > c->rx.known)
 			k = (size_t)c->rx.known;
-		rx_take(c, hdr + *got, k);
+		rx_take(c, p + *got, k);
 		*got += k;
 	}
 	return 0;
 }
 
-/* The payload grows with the bytes that arrive, not with the claim. */
+/* The payload up to byte `want`: it grows with the bytes that arrive,
+ * not with the claim. */
 static int
-recv_payload(struct ava_shm_conn *c, struct ava_frame *f)
+recv_upto(struct ava_shm_conn *c, struct ava_frame *f, size_t want)
 {
-	size_t want = (size_t)f->h.len;
 	struct ava_buf *b = &f->payload;
 	while (b->len < want) {
 		int r = rx_wait(c);
@@ -366,6 +373,65 @@ recv_payload(struct ava_shm_conn *c, struct ava_frame *f)
 	return 0;
 }
 
+/*
+ * The ref table of a frame flagged AVA_SHM_FRAME_BULK, copied out and
+ * checked whole before the payload is read: a CALL or REPLY, 1 to
+ * AVA_BULK_MAX holes in payload order, each 8-aligned, not empty, inside
+ * the payload and not overlapping the one before, its bytes inside the
+ * area. Each bound is checked without overflow; anything else breaks the
+ * transport's rules. The table is never read again from the ring.
+ */
+static int
+recv_refs(struct ava_shm_conn *c, const struct ava_frame_header *h,
+	  struct ava_bulk *b, size_t *got)
+{
+	uint8_t w[8 + 24 * AVA_BULK_MAX];
+	int r = recv_exact(c, w, 8, got);
+	uint64_t n = r == 0 ? ava_wire_get_le(w, 8) : 0;
+	if (r == 0 && (c->area == NULL || n == 0 || n > AVA_BULK_MAX ||
+		       (h->type != AVA_MSG_CALL && h->type != AVA_MSG_REPLY)))
+		return broken(c);
+	if (r == 0)
+		r = recv_exact(c, w, 8 + 24 * n, got);
+	uint64_t end = 0;
+	for (uint32_t k = 0; r == 0 && k < n; k++) {
+		const uint8_t *e = w + 8 + 24 * k;
+		uint64_t off = ava_wire_get_le(e, 8);
+		uint64_t len = ava_wire_get_le(e + 8, 8);
+		uint64_t aoff = ava_wire_get_le(e + 16, 8);
+		if (off % 8 != 0 || off < end || len == 0 || off > h->len ||
+		    len > h->len - off || aoff > c->area_size ||
+		    len > c->area_size - aoff)
+			return broken(c);
+		b->ref[k] = (struct ava_bulk_ref){ .off = off, .len = len,
+						   .at = c->area + aoff };
+		end = off + len;
+	}
+	b->n = (uint32_t)n;
+	return r;
+}
+
+/* A payload with holes: the bytes between them come through the ring;
+ * a hole takes room in the payload but is never written. */
+static int
+recv_holes(struct ava_shm_conn *c, struct ava_frame *f, struct ava_bulk *b)
+{
+	int r = recv_refs(c, &f->h, b, &f->got);
+	if (r < 0)
+		return r == AVA_ECLOSED ? AVA_EPROTO : r;
+	f->got = 0;
+	for (uint32_t k = 0; r == 0 && k <= b->n; k++) {
+		r = recv_upto(c, f, k < b->n ? (size_t)b->ref[k].off
+					     : (size_t)f->h.len);
+		if (r == 0 && k < b->n &&
+		    (r = ava_buf_reserve(&f->payload, b->ref[k].len)) == 0)
+			f->payload.len += (size_t)b->ref[k].len;
+	}
+	b->payload = f->payload.data;
+	b->len = f->payload.len;
+	return r;
+}
+
 static int
 shm_recv(struct ava_conn *base, struct ava_frame *f)
 {
@@ -378,17 +444,21 @@ shm_recv(struct ava_conn *base, struct ava_frame *f)
 	if (r == 0)
 		r = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
 	if (r == 0)
-		r = recv_header(c, hdr, &f->got);
+		r = recv_exact(c, hdr, sizeof(hdr), &f->got);
 	if (r == AVA_ECLOSED && f->got > 0)
 		r = AVA_EPROTO;
 	if (r < 0)
 		return r;
 	f->got = 0;
+	struct ava_bulk b = { .n = 0 };
 	r = ava_frame_header_decode(hdr, sizeof(hdr), &f->h);
+	bool holes = r == 0 && (f->h.flags & AVA_SHM_FRAME_BULK);
+	f->h.flags &= ~AVA_SHM_FRAME_BULK;
 	if (r == 0)
-		r = recv_payload(c, f);
+		r = holes ? recv_holes(c, f, &b) : recv_upto(c, f, f->h.len);
 	if (r == 0)
 		rx_release(c);
+	ava_shm_bulk_received(c, r == 0 ? &b : NULL);
 	return r;
 }
 
@@ -476,6 +546,86 @@ tx_write(struct ava_shm_conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Where each hole's bytes go in the area: where they are if they are
+ * there already (the driver wrote them), else after everything that is,
+ * AVA_SHM_BULK_ALIGN-aligned. false: they do not all fit. The area is
+ * free for the sender's use: the peer is done with the last frame's
+ * bytes before it answers (a REPLY, or the next CALL).
+ */
+static bool
+place(const struct ava_shm_conn *c, const struct ava_bulk *b, uint64_t *aoff)
+{
+	uint64_t next = 0, size = c->area_size;
+	for (uint32_t k = 0; k < b->n; k++) {
+		aoff[k] = UINT64_MAX;
+		if (ava_shm_in_area(c, b->ref[k].at, b->ref[k].len)) {
+			aoff[k] = (uint64_t)(b->ref[k].at - c->area);
+			if (aoff[k] + b->ref[k].len > next)
+				next = aoff[k] + b->ref[k].len;
+		}
+	}
+	for (uint32_t k = 0; k < b->n; k++) {
+		if (aoff[k] != UINT64_MAX)
+			continue;
+		uint64_t at = (next + AVA_SHM_BULK_ALIGN - 1) &
+			      ~(uint64_t)(AVA_SHM_BULK_ALIGN - 1);
+		if (c->area == NULL || at > size || b->ref[k].len > size - at)
+			return false;
+		aoff[k] = at;
+		next = at + b->ref[k].len;
+	}
+	return true;
+}
+
+/* The payload's bytes around its holes, and with inline, the holes'
+ * bytes from where they are: nothing is copied twice. */
+static int
+write_pieces(struct ava_shm_conn *c, const uint8_t *payload, uint64_t len,
+	     const struct ava_bulk *b, bool inline_)
+{
+	uint64_t pos = 0;
+	int r = 0;
+	for (uint32_t k = 0; r == 0 && k < b->n; k++) {
+		r = tx_write(c, payload + pos, (size_t)(b->ref[k].off - pos));
+		if (r == 0 && inline_)
+			r = tx_write(c, b->ref[k].at, (size_t)b->ref[k].len);
+		pos = b->ref[k].off + b->ref[k].len;
+	}
+	return r == 0 ? tx_write(c, payload + pos, (size_t)(len - pos)) : r;
+}
+
+/* A payload with holes: their bytes into the area (one copy, unless the
+ * driver put them there), then the header flagged, the ref table and the
+ * rest through the ring. Without room in the area, a plain frame. */
+static int
+send_holes(struct ava_shm_conn *c, const struct ava_frame_header *h,
+	   const uint8_t *payload, const struct ava_bulk *b)
+{
+	uint64_t aoff[AVA_BULK_MAX];
+	uint8_t hdr[AVA_FRAME_HEADER_SIZE], w[8 + 24 * AVA_BULK_MAX];
+	struct ava_frame_header fh = *h;
+	bool in_place = place(c, b, aoff);
+	ava_wire_put_le(w, b->n, 8);
+	for (uint32_t k = 0; in_place && k < b->n; k++) {
+		uint8_t *dst = c->area + aoff[k];
+		if (dst != b->ref[k].at)
+			memcpy(dst, b->ref[k].at, (size_t)b->ref[k].len);
+		ava_wire_put_le(w + 8 + 24 * k, b->ref[k].off, 8);
+		ava_wire_put_le(w + 16 + 24 * k, b->ref[k].len, 8);
+		ava_wire_put_le(w + 24 + 24 * k, aoff[k], 8);
+	}
+	/* The bytes are in the area before the table that names them is
+	 * published (tx_publish stores the head with release). */
+	if (in_place)
+		fh.flags |= AVA_SHM_FRAME_BULK;
+	ava_frame_header_encode(&fh, hdr);
+	int r = tx_write(c, hdr, sizeof(hdr));
+	if (r == 0 && in_place)
+		r = tx_write(c, w, 8 + 24 * (size_t)b->n);
+	return r < 0 ? r : write_pieces(c, payload, h->len, b, !in_place);
+}
+
 static int
 shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	 const void *payload)
@@ -493,11 +643,17 @@ shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	 * or broken the ring. */
 	if ((r = tx_ready(c)) < 0)
 		return r;
-	uint8_t hdr[AVA_FRAME_HEADER_SIZE];
-	ava_frame_header_encode(h, hdr);
-	r = tx_write(c, hdr, sizeof(hdr));
-	if (r == 0)
-		r = tx_write(c, payload, (size_t)h->len);
+	struct ava_bulk b;
+	if ((h->type == AVA_MSG_CALL || h->type == AVA_MSG_REPLY) &&
+	    ava_shm_bulk_staged(payload, h->len, &b)) {
+		r = send_holes(c, h, payload, &b);
+	} else {
+		uint8_t hdr[AVA_FRAME_HEADER_SIZE];
+		ava_frame_header_encode(h, hdr);
+		r = tx_write(c, hdr, sizeof(hdr));
+		if (r == 0)
+			r = tx_write(c, payload, (size_t)h->len);
+	}
 	if (r == 0)
 		tx_publish(c);
 	return r;
@@ -520,20 +676,6 @@ shm_shutdown(struct ava_conn *base)
 	shutdown(c->base.fd, SHUT_RDWR);
 }
 
-static void
-shm_destroy(struct ava_conn *base)
-{
-	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
-	if (c->map != NULL)
-		munmap(c->map, c->map_len);
-	if (c->memfd >= 0)
-		close(c->memfd);
-	close(c->base.fd);
-	pthread_mutex_destroy(&c->setup);
-	free(c->base.addr);
-	free(c);
-}
-
 void
 ava_shm_conn_flush(struct ava_shm_conn *c)
 {
@@ -544,25 +686,12 @@ ava_shm_conn_flush(struct ava_shm_conn *c)
 const struct ava_conn_ops ava_shm_conn_ops = {
 	.send = shm_send,
 	.recv = shm_recv,
-	.destroy = shm_destroy,
+	.destroy = ava_shm_conn_free,
 	.shutdown = shm_shutdown,
 	.handoff = ava_shm_conn_export,
 };
 
 /* ---- test hooks (transport-shm.h) ------------------------------------ */
-
-bool
-ava_shm_conn_view(struct ava_conn *base, struct ava_shm_view *v)
-{
-	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
-	if (base->ops != &ava_shm_conn_ops || ava_shm_conn_attach(c) < 0)
-		return false;
-	*v = (struct ava_shm_view){ .memfd = c->memfd, .base = c->map,
-		.ctl = (struct ava_shm_ring_ctl *)c->map,
-		.cmd_size = c->server ? c->rx.size : c->tx.size,
-		.reply_size = c->server ? c->tx.size : c->rx.size };
-	return true;
-}
 
 int
 ava_shm_conn_write_raw(struct ava_conn *base, const void *p, size_t n)

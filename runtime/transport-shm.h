@@ -10,6 +10,8 @@
  *                          ring (guest -> server), [1] the reply ring
  *   AVA_SHM_CTL_SIZE       the command ring's bytes (cmd_size)
  *   + cmd_size             the reply ring's bytes (reply_size)
+ *   + reply_size           the bulk area (bulk_size, maybe 0): large
+ *                          buffers of CALLs and REPLYs, in place
  *
  * Each ring is a single-producer single-consumer byte ring that carries
  * frames exactly as a unix socket does (40-byte header, then the
@@ -22,6 +24,13 @@
  * tail <= published and written - tail <= size; anything else is
  * AVA_ESHM. Frame headers are copied out of the ring before they are
  * decoded. See doc/protocol.md, "The shm: transport".
+ *
+ * A frame whose header has AVA_SHM_FRAME_BULK set in the ring (a CALL or
+ * a REPLY) is followed there by a ref table, `u64 n` then n times `u64
+ * off, u64 len, u64 area_off`, and then by the payload without the bytes
+ * of those n holes, which lie in the bulk area (transport.h, "In-place
+ * bulk data"). The receiver copies the table out, checks it whole, and
+ * clears the flag before anyone else sees the header.
  */
 #ifndef AVA_TRANSPORT_SHM_H
 #define AVA_TRANSPORT_SHM_H
@@ -34,11 +43,15 @@
 #include "transport-private.h"
 
 #define AVA_SHM_MAGIC 0x53415641u        /* "AVAS" little-endian */
-#define AVA_SHM_VERSION 1
+#define AVA_SHM_VERSION 2
 #define AVA_SHM_CTL_SIZE 4096u
 #define AVA_SHM_RING_MIN 4096u
 #define AVA_SHM_RING_MAX (64u << 20)
-#define AVA_SHM_HANDSHAKE_SIZE 32        /* server -> guest, with the memfd */
+#define AVA_SHM_HANDSHAKE_SIZE 40        /* server -> guest, with the memfd */
+#define AVA_SHM_BULK_DEFAULT (1ull << 30) /* AVA_FRAME_MAX: every call fits */
+#define AVA_SHM_BULK_MAX (4ull << 30)
+#define AVA_SHM_BULK_ALIGN 4096u         /* where refs' bytes start */
+#define AVA_SHM_FRAME_BULK 0x80000000u   /* header flag, in the ring only */
 
 /* Values of a wait word: how a sleeping side wants to be woken. */
 enum {
@@ -89,6 +102,8 @@ struct ava_shm_conn {
 	int memfd;               /* -1 until the region is there */
 	uint8_t *map;
 	size_t map_len;
+	uint8_t *area;           /* the bulk area, inside map; NULL if none */
+	uint64_t area_size;
 	bool server;             /* rx is the command ring */
 	struct ava_shm_ring tx, rx;
 	unsigned spin_us;
@@ -103,14 +118,18 @@ struct ava_shm_conn {
 
 extern const struct ava_conn_ops ava_shm_conn_ops;
 
-/* A connection on socket fd (owned from now on) without its region. */
+/* A connection on socket fd (owned from now on) without its region;
+ * ava_shm_conn_free() is its destroy. */
 int
 ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out);
+
+void
+ava_shm_conn_free(struct ava_conn *c);
 
 /* Check memfd (owned from now on) against the geometry and map it. */
 int
 ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
-		 uint64_t cmd, uint64_t reply);
+		 uint64_t cmd, uint64_t reply, uint64_t bulk);
 
 /* A guest's region arrives with the server's handshake, which a connect
  * does not wait for (as a unix connect does not wait for accept): the
@@ -133,6 +152,27 @@ ava_shm_conn_export(struct ava_conn *c, struct ava_conn_export *e);
 void
 ava_shm_conn_flush(struct ava_shm_conn *c);
 
+/* The per-thread bulk sets (transport-shm-setup.c), for the ring code:
+ * after a receive on c, its set (NULL or n = 0: none); before a send, the
+ * set staged for that payload (false: none); c going away. */
+void
+ava_shm_bulk_received(struct ava_shm_conn *c, const struct ava_bulk *b);
+
+bool
+ava_shm_bulk_staged(const void *payload, uint64_t len, struct ava_bulk *out);
+
+void
+ava_shm_bulk_forget(struct ava_shm_conn *c);
+
+/* Do the n bytes at p lie inside c's bulk area? */
+static inline bool
+ava_shm_in_area(const struct ava_shm_conn *c, const void *p, uint64_t n)
+{
+	const uint8_t *q = p;
+	return c != NULL && c->area != NULL && q >= c->area &&
+	       n <= c->area_size && (uint64_t)(q - c->area) <= c->area_size - n;
+}
+
 /* ---- for tests: act as a misbehaving peer ---------------------------- */
 
 struct ava_shm_view {
@@ -140,6 +180,8 @@ struct ava_shm_view {
 	uint8_t *base;                  /* the whole region, mapped */
 	struct ava_shm_ring_ctl *ctl;   /* ctl[0] command, ctl[1] reply */
 	size_t cmd_size, reply_size;
+	uint8_t *area;                  /* the bulk area, or NULL */
+	size_t area_size;
 };
 
 /* The region behind an shm: connection; false for other transports. */

@@ -68,11 +68,8 @@ clear_stale(const struct ava_addr *a)
 }
 
 static int
-unix_accept(struct ava_listener *l, struct ava_conn **out)
+unix_adopt(struct ava_listener *l, int fd, struct ava_conn **out)
 {
-	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	return ava_stream_conn_create(fd, l->addr, out);
 }
 
@@ -82,13 +79,11 @@ ava_unix_listener_destroy(struct ava_listener *l, int unlink_path)
 	struct ava_addr a;
 	if (unlink_path && ava_transport_addr_parse(l->addr, &a) == 0)
 		unlink(a.path);
-	close(l->fd);
-	free(l->addr);
-	free(l);
+	ava_listener_close(l, 0);
 }
 
 static const struct ava_listener_ops unix_listener_ops = {
-	.accept = unix_accept,
+	.adopt = unix_adopt,
 	.destroy = ava_unix_listener_destroy,
 };
 
@@ -101,7 +96,7 @@ bind_listen(const struct ava_addr *a, int *out)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    listen(fd, 64) != 0) {
+	    listen(fd, AVA_LISTEN_BACKLOG) != 0) {
 		int r = -errno;
 		close(fd);
 		return r;

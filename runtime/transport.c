@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,9 @@ copy_path(const char *s, char *dst, size_t cap)
 	return 0;
 }
 
+/* Port 0 ("any free port") only makes sense to listen on. */
 static int
-parse_tcp(const char *s, struct ava_addr *out)
+parse_tcp(const char *s, bool any_port, struct ava_addr *out)
 {
 	const char *colon = strrchr(s, ':');
 	if (colon == NULL || colon == s || colon[1] == '\0')
@@ -36,7 +38,8 @@ parse_tcp(const char *s, struct ava_addr *out)
 	char *end;
 	errno = 0;
 	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (*end != '\0' || port == 0 || port > 65535 || errno != 0)
+	if (*end != '\0' || end == colon + 1 || (port == 0 && !any_port) ||
+	    port > 65535 || errno != 0)
 		return AVA_EADDR;
 	memcpy(out->host, s, hlen);
 	out->host[hlen] = '\0';
@@ -44,8 +47,8 @@ parse_tcp(const char *s, struct ava_addr *out)
 	return 0;
 }
 
-int
-ava_transport_addr_parse(const char *s, struct ava_addr *out)
+static int
+parse_addr(const char *s, bool listening, struct ava_addr *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (s == NULL)
@@ -60,23 +63,35 @@ ava_transport_addr_parse(const char *s, struct ava_addr *out)
 	}
 	if (strncmp(s, "tcp:", 4) == 0) {
 		out->kind = AVA_ADDR_TCP;
-		return parse_tcp(s + 4, out);
+		return parse_tcp(s + 4, listening, out);
 	}
 	return AVA_EADDR;
+}
+
+int
+ava_transport_addr_parse(const char *s, struct ava_addr *out)
+{
+	return parse_addr(s, false, out);
 }
 
 int
 ava_transport_listen(const char *addr, struct ava_listener **out)
 {
 	struct ava_addr a;
-	int r = ava_transport_addr_parse(addr, &a);
+	int r = parse_addr(addr, true, &a);
 	if (r < 0)
 		return r;
 	if (a.kind == AVA_ADDR_SHM)
 		return ava_shm_listen(&a, addr, out);
-	if (a.kind != AVA_ADDR_UNIX)
-		return AVA_ENOTSUP;
+	if (a.kind == AVA_ADDR_TCP)
+		return ava_tcp_listen(&a, addr, out);
 	return ava_unix_listen(&a, addr, out);
+}
+
+const char *
+ava_transport_listener_addr(const struct ava_listener *l)
+{
+	return l->addr;
 }
 
 int
@@ -88,7 +103,29 @@ ava_transport_listener_fd(const struct ava_listener *l)
 int
 ava_transport_listener_accept(struct ava_listener *l, struct ava_conn **out)
 {
-	return l->ops->accept(l, out);
+	if (l->ops->accept != NULL)
+		return l->ops->accept(l, out);
+	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return l->ops->adopt(l, fd, out);
+}
+
+bool
+ava_transport_listener_can_adopt(const struct ava_listener *l)
+{
+	return l->ops->adopt != NULL;
+}
+
+int
+ava_transport_listener_adopt(struct ava_listener *l, int fd,
+			     struct ava_conn **out)
+{
+	if (l->ops->adopt == NULL) {
+		close(fd);
+		return AVA_ENOTSUP;
+	}
+	return l->ops->adopt(l, fd, out);
 }
 
 void
@@ -120,6 +157,14 @@ ava_transport_listener_abandon(struct ava_listener *l)
 		l->ops->destroy(l, 0);
 }
 
+void
+ava_listener_close(struct ava_listener *l, int unlink_path)
+{
+	close(l->fd);
+	free(l->addr);
+	free(l);
+}
+
 int
 ava_transport_connect(const char *addr, struct ava_conn **out)
 {
@@ -129,8 +174,8 @@ ava_transport_connect(const char *addr, struct ava_conn **out)
 		return r;
 	if (a.kind == AVA_ADDR_SHM)
 		return ava_shm_connect(&a, addr, out);
-	if (a.kind != AVA_ADDR_UNIX)
-		return AVA_ENOTSUP;
+	if (a.kind == AVA_ADDR_TCP)
+		return ava_tcp_connect(&a, addr, out);
 	return ava_unix_connect(&a, addr, out);
 }
 
@@ -278,4 +323,15 @@ err_free:
 err_close:
 	close(fd);
 	return -ENOMEM;
+}
+
+bool
+ava_transport_conn_readable(const struct ava_conn *c)
+{
+	/* Socket transports only: shm:'s frames are in its ring. */
+	if (c == NULL || c->fd < 0 || (strncmp(c->addr, "unix:", 5) != 0 &&
+				       strncmp(c->addr, "tcp:", 4) != 0))
+		return false;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP));
 }

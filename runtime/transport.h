@@ -3,12 +3,13 @@
  *
  * An address is `unix:PATH`, `shm:PATH` (a unix socket at PATH plus a
  * shared-memory ring pair per connection, transport-shm.c) or
- * `tcp:HOST:PORT` (recognised; AVA_ENOTSUP until it exists). Callers only
- * see listeners, connections and frames, so a new transport is one more
- * ops table in its own file (see transport-private.h) and no caller
- * changes. Both implemented transports give the same errors for the same
- * events (a peer that closes, dies, or sends a bad frame); shm: adds
- * AVA_ESHM for a peer that breaks the shared region's rules.
+ * `tcp:HOST:PORT` (transport-tcp.c; HOST a name, an IPv4 address or an
+ * IPv6 address in brackets). Callers only see listeners, connections and
+ * frames, so a new transport is one more ops table in its own file (see
+ * transport-private.h) and no caller changes. All transports give the
+ * same errors for the same events (a peer that closes, dies, or sends a
+ * bad frame); shm: adds AVA_ESHM for a peer that breaks the shared
+ * region's rules.
  *
  * Thread safety: a connection may be used by one sender and one receiver
  * at a time; callers serialize the rest. Listeners are single-threaded.
@@ -16,6 +17,7 @@
 #ifndef AVA_TRANSPORT_H
 #define AVA_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,8 +39,8 @@ struct ava_addr {
 
 /*
  * Parse s into *out. Returns 0, AVA_EADDR (malformed: no known prefix,
- * empty path, bad port) or -ENAMETOOLONG (path does not fit a socket
- * address). Does not check that the transport is implemented.
+ * empty path, bad port; port 0 too, which only ava_transport_listen()
+ * takes) or -ENAMETOOLONG (path or host too long).
  */
 int
 ava_transport_addr_parse(const char *s, struct ava_addr *out);
@@ -55,12 +57,23 @@ struct ava_conn;
 
 /*
  * Listen on addr. A unix socket left behind by a dead server is removed;
- * one with a live server behind it gives -EADDRINUSE.
- * Returns 0, AVA_EADDR, AVA_ENOTSUP, -ENAMETOOLONG or a negative errno.
+ * one with a live server behind it gives -EADDRINUSE. A tcp: listener
+ * binds the first address HOST resolves to that it can (SO_REUSEADDR);
+ * port 0 takes a free port (see ava_transport_listener_addr()).
+ * Returns 0, AVA_EADDR, -ENAMETOOLONG, -ENXIO (tcp: HOST does not
+ * resolve) or a negative errno.
  * The caller owns *out and frees it with ava_transport_listener_destroy().
  */
 int
 ava_transport_listen(const char *addr, struct ava_listener **out);
+
+/*
+ * The address l listens on: the one it was given, except that a tcp:
+ * listener on port 0 names the address and port it got, numerically
+ * (`tcp:127.0.0.1:40123`, `tcp:[::1]:40123`). Valid while l lives.
+ */
+const char *
+ava_transport_listener_addr(const struct ava_listener *l);
 
 /* The fd to poll for readability before accept. */
 int
@@ -70,6 +83,23 @@ ava_transport_listener_fd(const struct ava_listener *l);
  * The caller owns *out. */
 int
 ava_transport_listener_accept(struct ava_listener *l, struct ava_conn **out);
+
+/*
+ * For callers that accept themselves (the server's io_uring loop):
+ * ava_transport_listener_adopt makes a connection of fd, a socket the
+ * caller accepted on ava_transport_listener_fd(l), through the
+ * transport's own set-up (TCP_NODELAY for tcp:). fd is owned from then on
+ * and closed on failure. Returns 0, AVA_ENOTSUP (the transport accepts
+ * only through ava_transport_listener_accept(): see
+ * ava_transport_listener_can_adopt) or a negative errno. The caller owns
+ * *out.
+ */
+bool
+ava_transport_listener_can_adopt(const struct ava_listener *l);
+
+int
+ava_transport_listener_adopt(struct ava_listener *l, int fd,
+			     struct ava_conn **out);
 
 /* Wake any thread blocked in accept on l (it then fails with -EINVAL);
  * the listener must still be destroyed. */
@@ -86,11 +116,14 @@ void
 ava_transport_listener_abandon(struct ava_listener *l);
 
 /*
- * Connect to addr. Returns 0, AVA_EADDR, AVA_ENOTSUP, -ENAMETOOLONG or a
- * negative errno (-ENOENT, -ECONNREFUSED: no server there). The caller owns
- * *out. Like a unix connect, an shm: connect does not wait for the server
- * to accept: the first send or recv takes the server's region, or fails
- * with -ETIMEDOUT, AVA_ECLOSED or AVA_EPROTO (no shm: server there).
+ * Connect to addr. Returns 0, AVA_EADDR, -ENAMETOOLONG or a negative
+ * errno (-ENOENT, -ECONNREFUSED: no server there; tcp: -ENXIO, HOST does
+ * not resolve, and -ETIMEDOUT). The caller owns *out. A tcp: connect
+ * tries each address HOST resolves to, all within AVA_CONNECT_TIMEOUT_MS
+ * milliseconds (default 5000; the name lookup itself is not bounded).
+ * Like a unix connect, an shm: connect does not wait for the server to
+ * accept: the first send or recv takes the server's region, or fails with
+ * -ETIMEDOUT, AVA_ECLOSED or AVA_EPROTO (no shm: server there).
  */
 int
 ava_transport_connect(const char *addr, struct ava_conn **out);
@@ -133,6 +166,14 @@ void
 ava_transport_conn_destroy(struct ava_conn *c);
 
 /*
+ * Whether a frame (or the peer's end) is waiting on a socket connection
+ * right now; always false over shm:. The guest checks before sending
+ * queued calls, so that a MOVED its server sent unasked is not missed.
+ */
+bool
+ava_transport_conn_readable(const struct ava_conn *c);
+
+/*
  * Handing a connection to another process on this host, so that every
  * connection of one guest (one per guest thread) reaches the worker that
  * holds its session. `name` is an abstract unix socket name.
@@ -159,5 +200,95 @@ ava_transport_conn_handoff(struct ava_conn *c, const char *name,
 int
 ava_transport_handoff_accept(struct ava_listener *l, const char *addr,
 			     void *msg, size_t n, struct ava_conn **out);
+
+/*
+ * In-place bulk data (shm:, doc/protocol.md "shm: bulk data").
+ *
+ * Over shm:, the bytes of a large buffer of a CALL or a REPLY do not pass
+ * through the ring: they lie in the connection's shared bulk area, and
+ * the frame carries a reference to them. The payload that the
+ * marshaller builds and decodes keeps its layout (runtime/protocol.h),
+ * except that such a buffer's bytes are not in it: a hole of their
+ * length is, and a set of refs says where each hole's bytes are. Only
+ * the marshaller makes holes (marshal.h), and only for buffers of at
+ * least AVA_BULK_MIN bytes, and only for a payload that goes over shm:.
+ * The sets live per thread: the marshaller and the transport meet
+ * there, since neither sees the other's objects.
+ *
+ * Trust: a received set has been checked against the payload and the
+ * area (every hole inside the payload, in order, 8-aligned; every byte
+ * inside the area), once, from a private copy. The bytes at `at` are
+ * shared: the peer may change them at any time, so they are only ever
+ * copied or handed to the driver, never checked and then used.
+ */
+#define AVA_BULK_MIN (64u << 10)  /* smaller buffers always travel inline */
+#define AVA_BULK_MAX 8            /* holes in one payload */
+
+struct ava_bulk_ref {
+	uint64_t off;   /* the hole: its offset in the payload, 8-aligned */
+	uint64_t len;   /* its length (the zero padding after it is not in it) */
+	uint8_t *at;    /* where its bytes are */
+};
+
+struct ava_bulk {
+	const uint8_t *payload;   /* the payload with the holes */
+	size_t len;               /* its length */
+	uint32_t n;               /* refs in payload order */
+	struct ava_bulk_ref ref[AVA_BULK_MAX];
+};
+
+/*
+ * Sending. Holes may be made only where the payload will go over shm:,
+ * which ava_transport_bulk_ready() tells: this thread's last receive was
+ * over shm: (a guest thread sends where it receives). An encoder that
+ * left holes stages their set on its thread (n = 0, or NULL, clears it);
+ * every send of exactly that payload (b->payload, b->len) from this
+ * thread over shm: uses it, until the next stage: a CALL or REPLY then
+ * passes the bytes in place, copying them into the area unless they are
+ * there already, or streams them through the ring when the area is too
+ * small. ava_transport_bulk_unstage() copies the bytes into the holes
+ * and forgets the set, for a caller that sends the payload some other
+ * way (inside a batch).
+ */
+bool
+ava_transport_bulk_ready(void);
+
+void
+ava_transport_bulk_stage(const struct ava_bulk *b);
+
+void
+ava_transport_bulk_unstage(void *payload, size_t len);
+
+/*
+ * Receiving. The set of the frame this thread last received over shm:,
+ * if p (n bytes) is its payload; else NULL. Its `at` point into the
+ * connection's area and stay valid until this thread's next receive on
+ * the connection.
+ */
+const struct ava_bulk *
+ava_transport_bulk_received(const void *p, size_t n);
+
+/*
+ * Server: n bytes of shared storage for an out buffer of the call this
+ * thread last received over shm:, in the area past that call's own
+ * bytes; NULL when there is none (not shm:, no area, not enough room, or
+ * the call is served inline). Not zeroed: it holds the guest's own
+ * earlier bytes. Valid until the thread's next receive.
+ * ava_transport_bulk_shared() says whether [p, p + n) lies in that area.
+ */
+void *
+ava_transport_bulk_alloc(size_t n);
+
+bool
+ava_transport_bulk_shared(const void *p, size_t n);
+
+/*
+ * The call just received on c (payload p, n bytes) is to be served from
+ * private bytes, as the journal needs: its holes (if any) are filled
+ * from the area and forgotten, and its out buffers get no shared
+ * storage. A no-op on other transports.
+ */
+void
+ava_transport_conn_bulk_inline(struct ava_conn *c, void *p, size_t n);
 
 #endif

@@ -180,4 +180,10 @@ ava_io_write_full(int fd, const void *p, size_t n);
 int
 ava_io_read_full(int fd, void *p, size_t n, size_t *got);
 
+/* The CLOCK_REALTIME instant ms from now, for pthread timed waits. */
+struct timespec;
+
+void
+ava_deadline_in(struct timespec *ts, long ms);
+
 #endif

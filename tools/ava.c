@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "tool.h"
 
 static const struct ava_cmd commands[] = {
@@ -22,6 +23,15 @@ static const struct ava_cmd commands[] = {
 	{ "journal", cmd_journal,
 	  "ls|dump|stats|verify|export|trim|diff DIR [OPTION]...",
 	  "read a journal: sessions, calls, statistics, checks, traces" },
+	{ "checkpoint", cmd_checkpoint,
+	  "--server ADDR --session S -o IMAGE [--secret FILE]",
+	  "write a running session's whole state to an image" },
+	{ "restore", cmd_restore,
+	  "IMAGE --server ADDR [--secret FILE] [--check]",
+	  "rebuild a session from an image; its guest resumes there" },
+	{ "migrate", cmd_migrate,
+	  "--server ADDR --session S --to ADDR [--guest-addr ADDR] [--secret FILE]",
+	  "move a running session to another server, live" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -100,6 +110,8 @@ main(int argc, char **argv)
 		printf("ava %s\n", AVA_VERSION);
 		return 0;
 	}
+	/* Servers this process starts take the operator's commands. */
+	ava_server_set_control(&ava_migrate_control);
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		if (strcmp(name, commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

@@ -4,7 +4,9 @@
  * Without --server, a private server is forked for the duration of the
  * command (the embedded default): it listens on a socket in a fresh
  * temporary directory, over shm: unless --transport or AVA_TRANSPORT say
- * unix, and the command is pointed at it through AVA_SERVER.
+ * unix (or tcp: on 127.0.0.1, on a port the kernel picks, which the
+ * server reports before "ready"), and the command is pointed at it
+ * through AVA_SERVER.
  * OCL_ICD_VENDORS names ava's ICD file alone, so the command sees only ava's
  * platform, which presents the server's real devices. The server process
  * itself keeps the caller's environment, so it loads the real vendors.
@@ -32,7 +34,7 @@
 
 struct run_opts {
 	const char *server;
-	const char *transport;   /* the private server's: "unix" or "shm" */
+	const char *transport;   /* the private server's: unix, shm or tcp */
 	struct ava_server_config cfg;
 	char **cmd;
 };
@@ -43,14 +45,14 @@ static void
 run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ava run [--server ADDR | --transport unix|shm] [--journal DIR]\n"
+		"usage: ava run [--server ADDR | --transport shm|unix|tcp] [--journal DIR]\n"
 		"               [--journal-mode full|state|off] [--sync none|batch|strict]\n"
 		"               [--verbose] -- CMD [ARG...]\n"
 		"\n"
 		"  --server ADDR       use the running server at ADDR instead of a\n"
 		"                      private one\n"
 		"  --transport T       the private server's transport: shm (default,\n"
-		"                      or $AVA_TRANSPORT) or unix\n"
+		"                      or $AVA_TRANSPORT), unix or tcp (127.0.0.1)\n"
 		"  --journal DIR       journal the private server's calls into DIR\n"
 		"  --journal-mode M    full, state or off (default full with --journal)\n"
 		"  --sync S            journal durability: none, batch (default), strict\n"
@@ -69,8 +71,9 @@ pick_transport(struct run_opts *o)
 	if (o->transport == NULL || o->transport[0] == '\0')
 		o->transport = "shm";
 	else if (strcmp(o->transport, "shm") != 0 &&
-		 strcmp(o->transport, "unix") != 0) {
-		tool_error("run: %s%s: the transport is unix or shm", from,
+		 strcmp(o->transport, "unix") != 0 &&
+		 strcmp(o->transport, "tcp") != 0) {
+		tool_error("run: %s%s: the transport is shm, unix or tcp", from,
 			   o->transport);
 		return false;
 	}
@@ -150,31 +153,58 @@ now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* Wait for "ready\n" on fd; false if the server died or took too long. */
+/* What the server writes to the ready pipe: "listening ADDR" lines (tcp:
+ * port 0 only), then "ready". */
+#define READY_MAX 512
+
+/* Read fd until "ready\n" ends buf; false if the server died or took too
+ * long. */
 static bool
-wait_ready(int fd)
+read_ready(int fd, char *buf)
 {
-	char buf[16];
 	size_t got = 0;
 	long deadline = now_ms() + SERVER_START_MS;
-	while (got < 6) {
+	buf[0] = '\0';
+	while (got < 6 || strcmp(buf + got - 6, "ready\n") != 0) {
 		long left = deadline - now_ms();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
 			return false;
-		ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+		ssize_t n = read(fd, buf + got, READY_MAX - 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return false;
 		got += (size_t)n;
+		buf[got] = '\0';
 	}
-	buf[got] = '\0';
-	return strncmp(buf, "ready\n", 6) == 0;
+	return true;
 }
 
+/* Wait until the server is ready. Where it reported the address it got
+ * (tcp: port 0), that address goes into bound (cap bytes). */
+static bool
+wait_ready(int fd, char *bound, size_t cap)
+{
+	char buf[READY_MAX];
+	if (!read_ready(fd, buf))
+		return false;
+	const char *l = strstr(buf, "listening ");
+	if (l != NULL) {
+		l += 10;
+		size_t n = strcspn(l, "\n");
+		if (n >= cap)
+			return false;
+		memcpy(bound, l, n);
+		bound[n] = '\0';
+	}
+	return true;
+}
+
+/* Start the server on addr; where it reports another address (tcp:
+ * port 0), that one replaces addr (of cap bytes). */
 static pid_t
-start_private_server(struct ava_server_config *cfg, const char *addr)
+start_private_server(struct ava_server_config *cfg, char *addr, size_t cap)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -197,7 +227,7 @@ start_private_server(struct ava_server_config *cfg, const char *addr)
 		_exit(ava_server_run(cfg) == 0 ? 0 : 1);
 	}
 	close(pipefd[1]);
-	bool ready = wait_ready(pipefd[0]);
+	bool ready = wait_ready(pipefd[0], addr, cap);
 	close(pipefd[0]);
 	if (!ready) {
 		kill(pid, SIGKILL);
@@ -297,10 +327,14 @@ run_with_private_server(struct run_opts *o, const char *icd)
 		return AVA_EXIT_FAILURE;
 	}
 	snprintf(sock, sizeof(sock), "%s/server.sock", dir);
-	snprintf(addr, sizeof(addr), "%s:%s", o->transport, sock);
+	/* Loopback only: guests of a private server are on this host. */
+	if (strcmp(o->transport, "tcp") == 0)
+		snprintf(addr, sizeof(addr), "tcp:127.0.0.1:0");
+	else
+		snprintf(addr, sizeof(addr), "%s:%s", o->transport, sock);
 
 	int rc = AVA_EXIT_FAILURE;
-	pid_t server = start_private_server(&o->cfg, addr);
+	pid_t server = start_private_server(&o->cfg, addr, sizeof(addr));
 	if (server > 0) {
 		rc = run_command(o->cmd, icd, addr);
 		stop_private_server(server);

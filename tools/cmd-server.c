@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ava-error.h"
+#include "auth.h"
 #include "tool.h"
 
 #define MAX_LISTEN 16
@@ -20,14 +21,17 @@ server_usage(FILE *f)
 		" [--journal-mode full|state|off] [--sync none|batch|strict]\n"
 		"                  [--config FILE] [--verbose]\n"
 		"\n"
-		"  --listen ADDR       accept guests at ADDR (unix:PATH or shm:PATH); may\n"
-		"                      be repeated\n"
+		"  --listen ADDR       accept guests at ADDR (unix:PATH, shm:PATH or\n"
+		"                      tcp:HOST:PORT; port 0: any free port, printed);\n"
+		"                      may be repeated\n"
 		"                      default: unix:$XDG_RUNTIME_DIR/ava.sock, else\n"
 		"                      unix:/tmp/ava-UID.sock\n"
 		"  --journal DIR       journal every forwarded call into DIR\n"
 		"  --journal-mode M    full, state or off (default full with --journal)\n"
 		"  --sync S            journal durability: none, batch (default), strict\n"
 		"  --config FILE       operator policy file (quotas, sharing)\n"
+		"  --secret FILE       shared secret that `ava checkpoint` and `ava\n"
+		"                      restore` must prove (needed for tcp:)\n"
 		"  --verbose           log every session's start and end\n");
 }
 
@@ -55,13 +59,14 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 		{ "journal-mode", required_argument, NULL, 'm' },
 		{ "sync", required_argument, NULL, 'y' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "secret", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool mode_set = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "l:j:m:y:c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:j:m:y:c:k:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cfg->nlisten == MAX_LISTEN) {
@@ -81,6 +86,9 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 			break;
 		case 'c':
 			cfg->config_file = optarg;
+			break;
+		case 'k':
+			cfg->secret_file = optarg;
 			break;
 		case 'y':
 			if (!tool_parse_sync(optarg, &cfg->journal_sync))
@@ -119,6 +127,17 @@ tool_check_server_config(const struct ava_server_config *cfg)
 	if (cfg->journal_mode != AVA_JOURNAL_OFF && cfg->journal_dir == NULL) {
 		tool_error("--journal-mode needs --journal DIR");
 		return AVA_EXIT_USAGE;
+	}
+	if (cfg->secret_file != NULL) {
+		/* Checked now, not at the first control connection. */
+		struct ava_secret sec;
+		char why[300];
+		int r = ava_secret_load(cfg->secret_file, &sec, why, sizeof(why));
+		ava_secret_clear(&sec);
+		if (r < 0) {
+			tool_error("server: %s", why);
+			return AVA_EXIT_USAGE;
+		}
 	}
 	return 0;
 }

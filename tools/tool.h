@@ -58,4 +58,13 @@ cmd_journal(int argc, char **argv);
 int
 cmd_replay(int argc, char **argv);
 
+int
+cmd_checkpoint(int argc, char **argv);
+
+int
+cmd_restore(int argc, char **argv);
+
+int
+cmd_migrate(int argc, char **argv);
+
 #endif

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""transports.py - the transports side by side: native, unix:, shm:.
+"""transports.py - the transports side by side: native, unix:, shm:, tcp:.
 
 Usage: transports.py --ava AVA --idle IDLE [--iters N] [--max-mib M]
                      [--idle-s S] BENCH
 
 In one invocation, one after the other on the same machine:
   1. BENCH (bench.c) natively, then through `AVA run --transport unix`,
-     then `--transport shm`: small-call round trip and write/read
-     bandwidth;
+     `--transport shm` and `--transport tcp` (loopback): small-call round
+     trip and write/read bandwidth;
   2. the round trip again over each transport with the guest and its
      server pinned to one CPU;
   3. idle cost: IDLE (idle.c) natively and over each transport, idle
@@ -26,13 +26,13 @@ import subprocess
 import sys
 import time
 
-TRANSPORTS = ("unix", "shm")
+TRANSPORTS = ("unix", "shm", "tcp")
 
 
 def clean_env():
     env = dict(os.environ)
     for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_TRANSPORT", "AVA_SHM_SPIN_US"):
+              "AVA_TRANSPORT", "AVA_SHM_SPIN_US", "AVA_SERVER_NO_URING"):
         env.pop(k, None)
     return env
 

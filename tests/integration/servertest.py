@@ -2,16 +2,23 @@
 """servertest.py - bad input to a running server, and a server that dies.
 
 Usage:
-  servertest.py --ava AVA --raw RAWCLIENT --case CASE [--guest CMD...]
-  servertest.py --ava AVA --dead idle|midcall [--transport unix|shm]
-                --guest DEADSERVER
+  servertest.py --ava AVA [--transport unix|tcp] [--no-uring]
+                --raw RAWCLIENT --case CASE [--guest CMD...]
+  servertest.py --ava AVA [--transport unix|shm|tcp] [--no-uring]
+                --dead idle|midcall --guest DEADSERVER
+  servertest.py --ava AVA --connect closed|full|unroutable --guest CMD...
 
-Both start `AVA server --listen unix:SOCK` (or shm:SOCK with --transport
-shm) in a fresh directory, in a process group of its own, with its stderr
-in a file.
+--case and --dead start `AVA server --listen unix:SOCK` (shm:SOCK with
+--transport shm, tcp:127.0.0.1:0 with --transport tcp, its port read from
+the server's stderr) in a fresh directory, in a process group of its own,
+with its stderr in a file. --no-uring runs the server with
+AVA_SERVER_NO_URING=1 (its poll() accept loop).
 
 --case: runs `RAWCLIENT CASE unix:SOCK` (see rawclient.c), which checks the
-server's answers itself. Then this script checks that the server is still
+server's answers itself. Over tcp, rawclient (which speaks unix: only)
+reaches the server through a relay in this script that copies bytes
+between a unix socket and a tcp connection, so the server reads them
+from tcp as they were written. Then this script checks that the server is still
 running, that it logged the bad input in at least one line (and did not
 flood its log), and that it still serves a second, well-behaved guest: the
 raw client's `valid` case, and --guest (a real OpenCL program through the
@@ -23,17 +30,27 @@ server's whole process group with SIGKILL once the program is ready, and
 requires the program to finish in time (no hang), with every later call
 failing (its own exit status) and one clear line on its stderr.
 
+--connect: runs CMD through `AVA run --server tcp:...` where no server
+answers: a port nobody listens on (closed), a listener whose backlog is
+full so that the handshake never completes (full; AVA_CONNECT_TIMEOUT_MS
+is 300), or an address nothing routes to (unroutable, [100::1], RFC 6666;
+300 ms too). The program must fail within a bound, with one line from
+ava on its stderr.
+
 Exit status: 0 pass, 1 fail, 99 the test could not run. The server and its
 directory are removed in every case.
 """
 import argparse
 import os
+import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 START_TIMEOUT = 15
@@ -43,23 +60,41 @@ MAX_LOG_LINES = 5
 
 
 class Server:
-    def __init__(self, ava, workdir, transport="unix"):
+    def __init__(self, ava, workdir, transport="unix", uring=True):
         self.sock = os.path.join(workdir, "s.sock")
-        self.addr = transport + ":" + self.sock
+        self.tcp = transport == "tcp"
+        self.addr = ("tcp:127.0.0.1:0" if self.tcp
+                     else transport + ":" + self.sock)
         self.logpath = os.path.join(workdir, "server.log")
         self.log = open(self.logpath, "wb")
+        env = dict(os.environ)
+        if not uring:
+            env["AVA_SERVER_NO_URING"] = "1"
         self.proc = subprocess.Popen(
             [ava, "server", "--listen", self.addr],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
-            start_new_session=True)
+            env=env, start_new_session=True)
+
+    def listening(self):
+        """True once the server listens; a tcp: one has named its port."""
+        if not self.tcp:
+            if not os.path.exists(self.sock):
+                return False
+            time.sleep(0.2)  # bind() comes just before listen()
+            return True
+        for line in self.lines():
+            m = re.match(r"ava server: listening on (tcp:\S+)$", line)
+            if m:
+                self.addr = m.group(1)
+                return True
+        return False
 
     def wait_listening(self):
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            if os.path.exists(self.sock):
-                time.sleep(0.2)  # bind() comes just before listen()
+            if self.listening():
                 return True
             time.sleep(0.05)
         return False
@@ -93,6 +128,54 @@ class Server:
         self.log.close()
 
 
+def tcp_endpoint(addr):
+    """("127.0.0.1", 40123) from tcp:127.0.0.1:40123 (or tcp:[::1]:P)."""
+    host, port = addr[len("tcp:"):].rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def pump(src, dst):
+    """Copy src to dst until src ends, then end dst's direction too."""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass  # a reset ends the copy as an end of file does
+    try:
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+class Relay:
+    """unix:PATH in front of a tcp: server: each connection accepted here
+    gets its own tcp connection, and bytes are copied both ways, ends
+    included, so that what rawclient writes is what the server reads."""
+
+    def __init__(self, path, addr):
+        self.addr = "unix:" + path
+        self.target = tcp_endpoint(addr)
+        self.ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.ls.bind(path)
+        self.ls.listen(16)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+                t = socket.create_connection(self.target)
+            except OSError:
+                return
+            t.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for a, b in ((c, t), (t, c)):
+                threading.Thread(target=pump, args=(a, b),
+                                 daemon=True).start()
+
+
 def sanitizer_report(lines):
     """True if ASan, LSan or UBSan wrote a report (sanitizer builds)."""
     keys = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
@@ -123,11 +206,15 @@ def run(cmd, timeout=STEP_TIMEOUT, quiet=False):
 QUIET_CASES = ("valid", "lying-sizes")
 
 
-def bad_input(a, srv):
+def bad_input(a, srv, workdir):
     failed = False
+    raw_addr = srv.addr
+    if srv.tcp:
+        raw_addr = Relay(os.path.join(workdir, "relay.sock"), srv.addr).addr
+        print(f"== rawclient reaches {srv.addr} through {raw_addr}")
     before = len(srv.lines())
     print(f"== rawclient {a.case}")
-    rc = run([a.raw, a.case, srv.addr])
+    rc = run([a.raw, a.case, raw_addr])
     if rc == 99:
         print("could not run the case (see above)")
         return 99
@@ -157,7 +244,7 @@ def bad_input(a, srv):
         return 1
 
     print("== a second, well-behaved guest: rawclient valid")
-    if run([a.raw, "valid", srv.addr]) != 0:
+    if run([a.raw, "valid", raw_addr]) != 0:
         print("FAIL: the server no longer serves a valid raw session")
         failed = True
     if a.guest:
@@ -253,6 +340,80 @@ def dead_server(a, srv):
             p.wait()
 
 
+def full_listener():
+    """A tcp listener whose backlog is full: a further connect is never
+    accepted (its SYN is dropped), so it can only time out."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    held = [ls]
+    for _ in range(16):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setblocking(False)
+        c.connect_ex(ls.getsockname())
+        held.append(c)
+        if not select.select([], [c], [], 0.2)[1]:
+            return ls.getsockname()[1], held  # this one hangs: full
+    return None, held
+
+
+def connect_fail(a):
+    """A guest pointed at a tcp: address where no server answers."""
+    env = dict(os.environ)
+    held = []
+    if a.connect == "closed":
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        addr = f"tcp:127.0.0.1:{s.getsockname()[1]}"
+        s.close()  # nobody listens there now
+        limit = 5.0
+    else:
+        env["AVA_CONNECT_TIMEOUT_MS"] = "300"
+        limit = 1.5
+        if a.connect == "unroutable":
+            addr = "tcp:[100::1]:9"
+        else:
+            port, held = full_listener()
+            if port is None:
+                print("could not fill a listener's backlog")
+                return 99
+            addr = f"tcp:127.0.0.1:{port}"
+    cmd = [a.ava, "run", "--server", addr, "--"] + a.guest
+    print("== " + " ".join(cmd))
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"FAIL: still running after {STEP_TIMEOUT} s")
+        return 1
+    finally:
+        for x in held:
+            x.close()
+    took = time.monotonic() - t0
+    lines = [x for x in p.stderr.decode("utf-8", "replace").splitlines()
+             if x.strip()]
+    ours = [x for x in lines if x.startswith("ava")]
+    print(f"== exit {p.returncode} after {took:.2f} s; stderr:")
+    for line in lines:
+        print("  | " + line)
+    failed = False
+    if p.returncode == 0:
+        print("FAIL: the program succeeded without a server")
+        failed = True
+    if len(ours) != 1 or "cannot connect" not in ours[0]:
+        print(f"FAIL: {len(ours)} lines from ava; want one clear line")
+        failed = True
+    if took > limit:
+        print(f"FAIL: took {took:.2f} s; want at most {limit} s")
+        failed = True
+    if a.connect == "full" and ours and "timed out" not in ours[0]:
+        print("FAIL: a connect that is never accepted must time out")
+        failed = True
+    return 1 if failed else 0
+
+
 def on_sigterm(signum, frame):
     # meson's timeout: unwind, so that the server is killed and the
     # directory removed (the server runs in a session of its own).
@@ -266,24 +427,31 @@ def main():
     ap.add_argument("--raw")
     ap.add_argument("--case")
     ap.add_argument("--dead", choices=["idle", "midcall"])
-    ap.add_argument("--transport", choices=["unix", "shm"], default="unix")
+    ap.add_argument("--connect", choices=["closed", "full", "unroutable"])
+    ap.add_argument("--transport", choices=["unix", "shm", "tcp"],
+                    default="unix")
+    ap.add_argument("--no-uring", action="store_true")
     ap.add_argument("--guest", nargs=argparse.REMAINDER, default=[])
     a = ap.parse_args()
-    if (a.case is None) == (a.dead is None):
-        ap.error("give --case or --dead")
+    if [a.case, a.dead, a.connect].count(None) != 2:
+        ap.error("give one of --case, --dead and --connect")
+    if a.connect is not None:
+        if not a.guest:
+            ap.error("--connect needs --guest")
+        return connect_fail(a)
     if a.case is not None and a.raw is None:
         ap.error("--case needs --raw")
     if a.dead is not None and not a.guest:
         ap.error("--dead needs --guest")
 
     workdir = tempfile.mkdtemp(prefix="ava-servertest-")
-    srv = Server(a.ava, workdir, a.transport)
+    srv = Server(a.ava, workdir, a.transport, uring=not a.no_uring)
     try:
         if not srv.wait_listening():
             print("the server did not start listening:")
             print("\n".join(srv.lines()))
             return 99
-        rc = bad_input(a, srv) if a.case else dead_server(a, srv)
+        rc = bad_input(a, srv, workdir) if a.case else dead_server(a, srv)
         if rc != 0:
             print("== full server log:")
             print("\n".join("  | " + x for x in srv.lines()))

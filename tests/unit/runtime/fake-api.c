@@ -124,6 +124,11 @@ static const struct ava_arg_desc a_override[] = {
 static const struct ava_arg_desc a_inout[] = {
 	SCALAR("n", 8, 0), BUF("data", AVA_ARG_INOUT_BUF, ev0, NULL),
 };
+/* copy(n, src, dst): dst[i] = src[n - 1 - i] ^ 0x5a, any size. */
+static const struct ava_arg_desc a_copy[] = {
+	SCALAR("n", 8, 0), BUF("src", AVA_ARG_IN_BUF, ev0, NULL),
+	BUF("dst", AVA_ARG_OUT_BUF, ev0, NULL),
+};
 
 #define FN(i, nm, a, rk, fl) [i] = { .id = i, .name = nm, \
 	.nargs = sizeof(a) / sizeof(a[0]), .args = a, .ret = rk, \
@@ -161,6 +166,7 @@ static const struct ava_fn_desc fns[FAKE_FN_COUNT] = {
 	   AVA_RET_STATUS, 0),
 	FN(FAKE_FN_override, "fake_override", a_override, AVA_RET_SCALAR, 0),
 	FN(FAKE_FN_inout, "fake_inout", a_inout, AVA_RET_STATUS, 0),
+	FN(FAKE_FN_copy, "fake_copy", a_copy, AVA_RET_STATUS, 0),
 };
 
 static const struct ava_handle_desc handles[FAKE_H_COUNT] = {

@@ -29,7 +29,7 @@ enum {
 	FAKE_FN_set_arg, FAKE_FN_ctx_info, FAKE_FN_sources, FAKE_FN_negate,
 	FAKE_FN_unsupported, FAKE_FN_build, FAKE_FN_create_buf,
 	FAKE_FN_buf_ctx, FAKE_FN_use_ctxs, FAKE_FN_release_buf,
-	FAKE_FN_override, FAKE_FN_inout, FAKE_FN_COUNT
+	FAKE_FN_override, FAKE_FN_inout, FAKE_FN_copy, FAKE_FN_COUNT
 };
 
 #define FAKE_KEY_PLAT 0x1084u

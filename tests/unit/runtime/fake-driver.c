@@ -162,6 +162,18 @@ inout(const uint64_t *v)
 	return d ? FAKE_OK : FAKE_E_VALUE;
 }
 
+static int64_t
+copy(const uint64_t *v)
+{
+	const uint8_t *src = P(v[1]);
+	uint8_t *dst = P(v[2]);
+	if (src == NULL || dst == NULL)
+		return FAKE_E_VALUE;
+	for (uint64_t i = 0; i < v[0]; i++)
+		dst[i] = src[v[0] - 1 - i] ^ 0x5a;
+	return FAKE_OK;
+}
+
 static uint64_t
 invoke(uint32_t fn, const uint64_t *v, struct ava_server_ctx *ctx)
 {
@@ -201,6 +213,7 @@ invoke(uint32_t fn, const uint64_t *v, struct ava_server_ctx *ctx)
 	case FAKE_FN_release_buf: return (uint64_t)unref(OBJ(v[0]), FAKE_H_BUF);
 	case FAKE_FN_override: return v[0];
 	case FAKE_FN_inout: return (uint64_t)inout(v);
+	case FAKE_FN_copy: return (uint64_t)copy(v);
 	}
 	return (uint64_t)(int64_t)FAKE_E_UNSUPPORTED;
 }

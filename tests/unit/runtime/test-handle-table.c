@@ -173,9 +173,52 @@ u64map_churn(void)
 	ava_u64map_finish(&m);
 }
 
+/* Restore binds ids from another table: same ids, same lookups; ids
+ * of slots left free stay refused, and new interns do not collide. */
+static void
+bind_ids(void)
+{
+	struct ava_handle_table *t = table(0x1234), *u = table(0x1234);
+	uint64_t a, b, c, real, id;
+	CHECK_EQ(ava_handle_table_intern(t, FAKE_H_CTX, 0xa0, false, &a), 0);
+	CHECK_EQ(ava_handle_table_intern(t, FAKE_H_CTX, 0xb0, false, &b), 0);
+	CHECK_EQ(ava_handle_table_intern(t, FAKE_H_CTX, 0xc0, false, &c), 0);
+	CHECK_EQ(ava_handle_table_ref(t, b, -1, NULL), 0);   /* b's slot free */
+	CHECK_EQ(ava_handle_table_ref(t, c, +1, NULL), 0);   /* c at 2 */
+	CHECK_EQ(ava_handle_table_bind(u, c, FAKE_H_CTX, 0xc1, 2), 0);
+	CHECK_EQ(ava_handle_table_bind(u, a, FAKE_H_CTX, 0xa1, 1), 0);
+	CHECK_EQ(ava_handle_table_bind(u, a, FAKE_H_CTX, 0xa2, 1), -EEXIST);
+	CHECK_EQ(ava_handle_table_bind(u, a ^ (1ull << 40), FAKE_H_CTX, 0xa3,
+				       1), -EINVAL);         /* another owner */
+	CHECK_EQ(ava_handle_table_bind(u, b, FAKE_H_CTX, 0xb1, 0), -EINVAL);
+	ava_handle_table_bind_done(u);
+	CHECK_EQ(ava_handle_table_lookup(u, a, FAKE_H_CTX, &real, NULL), 0);
+	CHECK_EQ(real, 0xa1);
+	CHECK_EQ(ava_handle_table_lookup(u, c, FAKE_H_CTX, &real, NULL), 0);
+	CHECK_EQ(real, 0xc1);
+	CHECK_EQ(ava_handle_table_find(u, 0xc1, FAKE_H_CTX, &id), 0);
+	CHECK_EQ(id, c);
+	CHECK_EQ(ava_handle_table_lookup(u, b, FAKE_H_CTX, &real, NULL),
+		 AVA_EHANDLE);
+	CHECK_EQ(ava_handle_table_count(u), 2);
+	/* c's two references are kept: one release leaves it. */
+	bool freed = true;
+	CHECK_EQ(ava_handle_table_ref(u, c, -1, &freed), 0);
+	CHECK(!freed);
+	/* A new object takes the free slot under a new generation. */
+	CHECK_EQ(ava_handle_table_intern(u, FAKE_H_CTX, 0xd0, false, &id), 0);
+	CHECK(id != a && id != b && id != c);
+	CHECK_EQ(ava_handle_table_lookup(u, b, FAKE_H_CTX, &real, NULL),
+		 AVA_EHANDLE);
+	CHECK_EQ(ava_handle_table_bind(u, b, FAKE_H_CTX, 0xb1, 1), -EBUSY);
+	ava_handle_table_destroy(t);
+	ava_handle_table_destroy(u);
+}
+
 int
 main(void)
 {
+	RUN(bind_ids);
 	RUN(insert_lookup);
 	RUN(refused_ids);
 	RUN(refcounts_and_stale);

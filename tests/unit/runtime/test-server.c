@@ -1,7 +1,7 @@
 /*
  * test-server.c - the real server loop (accept, fork a worker per
- * session, handshake, calls) over the transport named by argv[1] (unix or
- * shm), driven with raw frames and the stand-in API: good sessions are
+ * session, handshake, calls) over the transport named by argv[1] (unix,
+ * shm or tcp), driven with raw frames and the stand-in API: good sessions are
  * served while broken ones are closed with one log line each; SIGTERM
  * shuts down cleanly. Over shm:, guests that scribble on the shared
  * region are closed the same way, and the server serves on.
@@ -52,10 +52,19 @@ start_server(void)
 		_exit(ava_server_run_api(&cfg, &fake_server) == 0 ? 0 : 3);
 	}
 	close(ready[1]);
-	char buf[8] = { 0 };
-	CHECK(read(ready[0], buf, sizeof(buf)) == 6);
-	CHECK(strcmp(buf, "ready\n") == 0);
+	/* tcp: port 0: "listening ADDR" comes first, then "ready". */
+	char buf[256] = { 0 };
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(buf) - 1 &&
+	       (n = read(ready[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
 	close(ready[0]);
+	char *at = strstr(buf, "listening ");
+	if (at != NULL)
+		snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(at + 10, "\n"),
+			 at + 10);
+	CHECK(got >= 6 && strcmp(buf + got - 6, "ready\n") == 0);
 }
 
 static int
@@ -187,6 +196,13 @@ joined_connections(void)
 	int r;
 	struct ava_conn *x = join_r(fake_api.spec_hash, session, token ^ 1,
 				    &f, &r);
+	/* The join listener's name holds the token's low bits: a token
+	 * wrong there finds no session; one wrong above them reaches the
+	 * worker, which closes it. */
+	CHECK_EQ(r, 0);
+	CHECK_EQ(f.h.type, AVA_MSG_ERROR);
+	ava_transport_conn_destroy(x);
+	x = join_r(fake_api.spec_hash, session, token ^ (1ull << 40), &f, &r);
 	CHECK_EQ(r, AVA_ECLOSED);
 	ava_transport_conn_destroy(x);
 	struct ava_conn *y = join(fake_api.spec_hash, 999, token, &f);
@@ -485,13 +501,17 @@ logs_and_shutdown(void)
 int
 main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "unix") && strcmp(argv[1], "shm"))) {
-		fprintf(stderr, "usage: test-server unix|shm\n");
+	if (argc != 2 || (strcmp(argv[1], "unix") && strcmp(argv[1], "shm") &&
+			  strcmp(argv[1], "tcp"))) {
+		fprintf(stderr, "usage: test-server unix|shm|tcp\n");
 		return 99;
 	}
 	shm = strcmp(argv[1], "shm") == 0;
-	snprintf(addr, sizeof(addr), "%s:/tmp/ava-test-server-%d.sock",
-		 argv[1], (int)getpid());
+	if (strcmp(argv[1], "tcp") == 0)
+		snprintf(addr, sizeof(addr), "tcp:127.0.0.1:0");
+	else
+		snprintf(addr, sizeof(addr), "%s:/tmp/ava-test-server-%d.sock",
+			 argv[1], (int)getpid());
 	path = strchr(addr, ':') + 1;
 	snprintf(logpath, sizeof(logpath), "/tmp/ava-test-server-%d.log",
 		 (int)getpid());

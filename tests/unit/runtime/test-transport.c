@@ -1,5 +1,5 @@
 /*
- * test-transport.c - one transport, named by argv[1] (unix or shm),
+ * test-transport.c - one transport, named by argv[1] (unix, shm or tcp),
  * through the public interface: frames both ways, a frame larger than any
  * ring, a peer that closes or dies (cleanly, mid-frame), a shutdown that
  * wakes a blocked receiver, a sleeping receiver that costs no CPU, and a
@@ -23,8 +23,19 @@
 #include "transport-shm.h"
 #include "wire.h"
 
-static char addr[96];
+/* laddr is listened on; addr connected to, which for tcp: (port 0) is
+ * the address the last listener got. */
+static char laddr[96], addr[96];
 static bool shm;
+
+static struct ava_listener *
+listen_at(void)
+{
+	struct ava_listener *l;
+	CHECK_EQ(ava_transport_listen(laddr, &l), 0);
+	snprintf(addr, sizeof(addr), "%s", ava_transport_listener_addr(l));
+	return l;
+}
 
 static struct ava_frame_header
 frame(uint64_t seq, uint64_t len)
@@ -38,8 +49,7 @@ frame(uint64_t seq, uint64_t len)
 static struct ava_listener *
 pair(struct ava_conn **g, struct ava_conn **s)
 {
-	struct ava_listener *l;
-	CHECK_EQ(ava_transport_listen(addr, &l), 0);
+	struct ava_listener *l = listen_at();
 	CHECK_EQ(ava_transport_connect(addr, g), 0);
 	CHECK_EQ(ava_transport_listener_accept(l, s), 0);
 	return l;
@@ -338,8 +348,7 @@ shm_bad_indices(void)
 static void
 shm_garbage(void)
 {
-	struct ava_listener *l;
-	CHECK_EQ(ava_transport_listen(addr, &l), 0);
+	struct ava_listener *l = listen_at();
 	for (unsigned seed = 1; seed <= 20; seed++) {
 		struct ava_conn *g, *s;
 		CHECK_EQ(ava_transport_connect(addr, &g), 0);
@@ -372,8 +381,7 @@ shm_garbage(void)
 static void
 shm_wrong_transport(void)
 {
-	struct ava_listener *l;
-	CHECK_EQ(ava_transport_listen(addr, &l), 0);
+	struct ava_listener *l = listen_at();
 	char uaddr[100];
 	snprintf(uaddr, sizeof(uaddr), "unix:%s", strchr(addr, ':') + 1);
 	struct ava_conn *g, *s;
@@ -395,13 +403,17 @@ shm_wrong_transport(void)
 int
 main(int argc, char **argv)
 {
-	if (argc != 2 || (strcmp(argv[1], "unix") && strcmp(argv[1], "shm"))) {
-		fprintf(stderr, "usage: test-transport unix|shm\n");
+	if (argc != 2 || (strcmp(argv[1], "unix") && strcmp(argv[1], "shm") &&
+			  strcmp(argv[1], "tcp"))) {
+		fprintf(stderr, "usage: test-transport unix|shm|tcp\n");
 		return 99;
 	}
 	shm = strcmp(argv[1], "shm") == 0;
-	snprintf(addr, sizeof(addr), "%s:/tmp/ava-test-transport-%d.sock",
-		 argv[1], (int)getpid());
+	if (strcmp(argv[1], "tcp") == 0)
+		snprintf(laddr, sizeof(laddr), "tcp:127.0.0.1:0");
+	else
+		snprintf(laddr, sizeof(laddr), "%s:/tmp/ava-test-transport-%d.sock",
+			 argv[1], (int)getpid());
 	signal(SIGPIPE, SIG_IGN);
 	RUN(round_trip);
 	RUN(big_frame);

@@ -4,6 +4,7 @@
  * garbage input.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -169,10 +170,19 @@ addresses(void)
 	char longp[300] = "unix:";
 	memset(longp + 5, 'a', 200);
 	CHECK_EQ(ava_transport_addr_parse(longp, &a), -ENAMETOOLONG);
+	CHECK_EQ(ava_transport_addr_parse("tcp:[::1]:7000", &a), 0);
+	CHECK(a.kind == AVA_ADDR_TCP && strcmp(a.host, "[::1]") == 0);
+	CHECK_EQ(ava_transport_addr_parse("tcp:host:x", &a), AVA_EADDR);
+	/* Port 0 is for listening only: the listener names the port it got. */
 	struct ava_conn *c;
 	struct ava_listener *l;
-	CHECK_EQ(ava_transport_connect("tcp:localhost:1", &c), AVA_ENOTSUP);
-	CHECK_EQ(ava_transport_listen("tcp:localhost:1", &l), AVA_ENOTSUP);
+	CHECK_EQ(ava_transport_connect("tcp:127.0.0.1:0", &c), AVA_EADDR);
+	CHECK_EQ(ava_transport_listen("tcp:127.0.0.1:0", &l), 0);
+	const char *got = ava_transport_listener_addr(l);
+	CHECK(strncmp(got, "tcp:127.0.0.1:", 14) == 0 && atoi(got + 14) > 0);
+	ava_transport_listener_destroy(l);
+	CHECK_EQ(ava_transport_listen("tcp:no-such-host.invalid:0", &l),
+		 -ENXIO);
 }
 
 static void

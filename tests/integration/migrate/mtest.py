@@ -1,0 +1,559 @@
+#!/usr/bin/python3
+"""Checkpoint and restore, end to end (issue 6).
+
+Each case runs the stencil guest natively and then through a real
+`ava server`, does something to the server while the guest is paused at
+a call boundary, lets the guest go on, and compares its transcript with
+the native one byte for byte.
+
+  restore    checkpoint, SIGKILL the server, start a new one at the same
+             address, restore the image: the guest resumes by itself.
+  continue   checkpoint only: the guest goes on on the same server.
+  stale      checkpoint, let the guest make more calls, kill the server,
+             restore the older image: the guest's resume is refused with
+             one clear line, nothing runs twice or is lost silently.
+  damaged    a truncated and a bit-flipped image: `ava restore` refuses
+             each with one line naming the record; the server keeps no
+             half-built session, and a good image restores after them.
+  device     restore onto a server whose PoCL device is `basic` instead
+             of `pthread` (POCL_DEVICES): kernels are rebuilt from source.
+
+usage: mtest.py CASE --ava AVA --guest STENCIL --icd ICD
+"""
+import argparse
+import os
+import shutil
+import re
+import signal
+import socket
+import struct
+import threading
+import subprocess
+import sys
+import tempfile
+import time
+
+STEPS, N, PAUSE = "40", "65536", "17"
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+class Server:
+    def __init__(self, ava, addr, log, env=None, extra=()):
+        self.log = open(log, "ab")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.logpath = log
+        self.p = subprocess.Popen([ava, "server", "-v", "--listen", addr]
+                                  + list(extra),
+                                  stdout=self.log, stderr=self.log,
+                                  start_new_session=True, env=e)
+        path = addr.split(":", 1)[1]
+        for _ in range(1000):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(path)
+                return
+            except OSError:
+                if self.p.poll() is not None:
+                    fail("server did not start: " + open(log).read())
+                time.sleep(0.01)
+            finally:
+                s.close()
+        fail("server did not start")
+
+    def kill(self):
+        """SIGKILL the server and its workers, and wait until all are gone."""
+        os.killpg(self.p.pid, signal.SIGKILL)
+        self.p.wait()
+        for _ in range(1000):
+            try:
+                os.killpg(self.p.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
+        fail("the killed server's workers did not go away")
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def session_of(server, pid):
+    """The session number the server gave guest pid (its -v log)."""
+    pat = re.compile(r"session (\d+) \(pid \d+\): guest pid %d connected"
+                     % pid)
+    for _ in range(500):
+        m = pat.search(open(server.logpath).read())
+        if m:
+            return m.group(1)
+        time.sleep(0.01)
+    fail("no session for guest pid %d in the server's log" % pid)
+
+
+def wait_file(path, proc, secs=60):
+    for _ in range(secs * 100):
+        if os.path.exists(path):
+            return
+        if proc.poll() is not None:
+            fail("guest exited early (%d): %s" % (proc.returncode,
+                                                  proc.stderr.read()))
+        time.sleep(0.01)
+    fail("guest never reached " + path)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          **kw)
+
+
+def native(guest, tmp):
+    d = os.path.join(tmp, "native")
+    os.makedirs(d)
+    env = dict(os.environ, AVA_TEST_PAUSE=d)
+    open(os.path.join(d, "go"), "w").close()
+    p = run([guest, STEPS, N, PAUSE], env=env)
+    if p.returncode != 0:
+        fail("native run failed: " + p.stdout + p.stderr)
+    return p.stdout
+
+
+def guest_env(args, addr, pause):
+    return dict(os.environ, AVA_SERVER=addr, AVA_TEST_PAUSE=pause,
+                OCL_ICD_VENDORS=args.icd, AVA_RECONNECT_MS="20000")
+
+
+def start_guest(args, addr, pause):
+    os.makedirs(pause, exist_ok=True)
+    g = subprocess.Popen([args.guest, STEPS, N, PAUSE], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=guest_env(args, addr, pause))
+    wait_file(os.path.join(pause, "paused"), g)
+    return g
+
+
+def checkpoint(args, addr, image, session):
+    p = run([args.ava, "checkpoint", "--server", addr, "--session", session,
+             "-o", image])
+    if p.returncode != 0 or not os.path.exists(image):
+        fail("checkpoint failed: " + p.stdout + p.stderr)
+    print(p.stdout.strip())
+
+
+def restore(args, addr, image, expect_ok=True):
+    p = run([args.ava, "restore", image, "--server", addr])
+    if expect_ok and p.returncode != 0:
+        fail("restore failed: " + p.stdout + p.stderr)
+    return p
+
+
+def finish(g, pause):
+    open(os.path.join(pause, "go"), "w").close()
+    out, err = g.communicate(timeout=120)
+    return g.returncode, out, err
+
+
+def case_restore(args, tmp, env=None, label="restore"):
+    want = native(args.guest, tmp)
+    addr = "unix:" + os.path.join(tmp, "s.sock")
+    pause = os.path.join(tmp, "pause")
+    image = os.path.join(tmp, "img")
+    a = Server(args.ava, addr, os.path.join(tmp, "a.log"))
+    g = start_guest(args, addr, pause)
+    checkpoint(args, addr, image, session_of(a, g.pid))
+    a.kill()
+    b = Server(args.ava, addr, os.path.join(tmp, "b.log"), env)
+    try:
+        print(restore(args, addr, image).stdout.strip())
+        rc, out, err = finish(g, pause)
+    finally:
+        b.stop()
+    if rc != 0 or out != want:
+        fail("%s: the guest's transcript differs from native (rc %d)\n"
+             "native:\n%s\nava:\n%s\nstderr:\n%s\nserver:\n%s" %
+             (label, rc, want, out, err,
+              open(os.path.join(tmp, "b.log")).read()))
+    if "resumed session" not in err:
+        fail("the guest did not say it resumed: " + err)
+    print("%s: transcript identical to native (%d lines)" %
+          (label, len(out.splitlines())))
+
+
+def case_continue(args, tmp):
+    want = native(args.guest, tmp)
+    addr = "unix:" + os.path.join(tmp, "s.sock")
+    pause = os.path.join(tmp, "pause")
+    a = Server(args.ava, addr, os.path.join(tmp, "a.log"))
+    try:
+        g = start_guest(args, addr, pause)
+        checkpoint(args, addr, os.path.join(tmp, "img"), session_of(a, g.pid))
+        rc, out, err = finish(g, pause)
+    finally:
+        a.stop()
+    if rc != 0 or out != want:
+        fail("continue: transcript differs:\n" + out + err)
+    c = run([args.ava, "restore", "--check", os.path.join(tmp, "img")])
+    if c.returncode != 0 or "ok" not in c.stdout:
+        fail("restore --check: " + c.stdout + c.stderr)
+    print(c.stdout.strip())
+    print("continue: transcript identical to native")
+
+
+def case_stale(args, tmp):
+    """The image is older than the guest: resuming must be refused."""
+    addr = "unix:" + os.path.join(tmp, "s.sock")
+    pause = os.path.join(tmp, "pause")
+    image = os.path.join(tmp, "img")
+    a = Server(args.ava, addr, os.path.join(tmp, "a.log"))
+    os.makedirs(pause)
+    g = subprocess.Popen([args.guest, STEPS, N, PAUSE, "30"], text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=guest_env(args, addr, pause))
+    paused = os.path.join(pause, "paused")
+    wait_file(paused, g)
+    checkpoint(args, addr, image, session_of(a, g.pid))
+    # The guest goes on to its second pause: 13 steps the image lacks.
+    os.remove(paused)
+    open(os.path.join(pause, "go"), "w").close()
+    wait_file(paused, g)
+    a.kill()
+    b = Server(args.ava, addr, os.path.join(tmp, "b.log"))
+    try:
+        restore(args, addr, image)
+        rc, out, err = finish(g, pause)
+    finally:
+        b.stop()
+    if rc == 0 or "sum:" in out:
+        fail("stale: the guest carried on from an older image:\n" + out)
+    line = [l for l in err.splitlines() if "older than the guest" in l]
+    if len(line) != 1:
+        fail("stale: want one line saying the image is older than the "
+             "guest; stderr:\n" + err)
+    print("stale: refused: " + line[0])
+
+
+def case_damaged(args, tmp):
+    addr = "unix:" + os.path.join(tmp, "s.sock")
+    pause = os.path.join(tmp, "pause")
+    image = os.path.join(tmp, "img")
+    a = Server(args.ava, addr, os.path.join(tmp, "a.log"))
+    g = start_guest(args, addr, pause)
+    checkpoint(args, addr, image, session_of(a, g.pid))
+    a.kill()
+    data = open(image, "rb").read()
+    bad = {"truncated": data[:len(data) * 2 // 3],
+           "flipped": data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 4])
+           + data[len(data) // 2 + 1:]}
+    b = Server(args.ava, addr, os.path.join(tmp, "b.log"))
+    try:
+        for name, blob in bad.items():
+            path = os.path.join(tmp, name)
+            open(path, "wb").write(blob)
+            p = restore(args, addr, path, expect_ok=False)
+            lines = p.stderr.strip().splitlines()
+            if p.returncode != 1 or len(lines) != 1 or "record" not in lines[0]:
+                fail("%s image: want exit 1 and one line naming the record, "
+                     "got %d: %s" % (name, p.returncode, p.stderr))
+            print("%s image refused: %s" % (name, lines[0]))
+        print(restore(args, addr, image).stdout.strip())
+        rc, out, err = finish(g, pause)
+    finally:
+        b.stop()
+    if rc != 0 or "sum:" not in out:
+        fail("after refused images, the good one did not resume: " + out + err)
+    print("damaged: good image restored after two bad ones")
+
+
+def case_secret(args, tmp):
+    """A server with --secret: no secret, a wrong one and a readable
+    file are each refused with one line; the right one checkpoints."""
+    good, bad, loose = (os.path.join(tmp, n) for n in ("good", "bad", "loose"))
+    for path, text, mode in ((good, "correct horse battery staple", 0o600),
+                             (bad, "incorrect horse battery staple", 0o600),
+                             (loose, "correct horse battery staple", 0o644)):
+        open(path, "w").write(text + "\n")
+        os.chmod(path, mode)
+    addr = "unix:" + os.path.join(tmp, "s.sock")
+    p = run([args.ava, "server", "--listen", addr, "--secret", loose])
+    if p.returncode == 0 or "chmod 600" not in p.stderr:
+        fail("a group-readable secret file was accepted: " + p.stderr)
+    print("loose secret file refused: " + p.stderr.strip())
+    pause = os.path.join(tmp, "pause")
+    srv = Server(args.ava, addr, os.path.join(tmp, "a.log"),
+                 extra=("--secret", good))
+    try:
+        g = start_guest(args, addr, pause)
+        session = session_of(srv, g.pid)
+        image = os.path.join(tmp, "img")
+        env = dict(os.environ)
+        env.pop("AVA_SECRET_FILE", None)
+        cmd = [args.ava, "checkpoint", "--server", addr, "--session",
+               session, "-o", image]
+        for extra, want in (([], "shared secret"),
+                            (["--secret", bad], "authentication")):
+            p = run(cmd + extra, env=env)
+            lines = p.stderr.strip().splitlines()
+            if p.returncode != 1 or len(lines) != 1 or os.path.exists(image):
+                fail("checkpoint %s: want exit 1, one line, no image; got "
+                     "%d: %s" % (extra, p.returncode, p.stderr))
+            print("refused: " + lines[0])
+        p = run(cmd + ["--secret", good], env=env)
+        if p.returncode != 0 or not os.path.exists(image):
+            fail("checkpoint with the secret failed: " + p.stderr)
+        print(p.stdout.strip())
+        rc, out, err = finish(g, pause)
+        if rc != 0:
+            fail("guest failed: " + err)
+    finally:
+        srv.stop()
+    print("secret: refused without and with a wrong secret, served with it")
+
+
+def migrate(args, src, dst, session, guest_addr=None, expect_ok=True):
+    cmd = [args.ava, "migrate", "--server", src, "--session", session,
+           "--to", dst]
+    if guest_addr:
+        cmd += ["--guest-addr", guest_addr]
+    p = run(cmd)
+    if expect_ok and p.returncode != 0:
+        fail("migrate %s -> %s failed: %s%s" % (src, dst, p.stdout, p.stderr))
+    return p
+
+
+def case_migrate(args, tmp):
+    """Paused guest, migrated A -> B; then it goes on at B."""
+    want = native(args.guest, tmp)
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    pause = os.path.join(tmp, "pause")
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    try:
+        g = start_guest(args, a_addr, pause)
+        p = migrate(args, a_addr, b_addr, session_of(a, g.pid))
+        print(p.stdout.strip())
+        rc, out, err = finish(g, pause)
+    finally:
+        a.stop()
+        b.stop()
+    if rc != 0 or out != want:
+        fail("migrate: transcript differs (rc %d):\n%s\nstderr:\n%s\n"
+             "a:\n%s\nb:\n%s" % (rc, out, err,
+                                   open(os.path.join(tmp, "a.log")).read(),
+                                   open(os.path.join(tmp, "b.log")).read()))
+    print("migrate: transcript identical to native")
+
+
+def case_pingpong(args, tmp):
+    """A running guest migrated A -> B -> A -> B mid-run."""
+    steps = "60000"
+    d = os.path.join(tmp, "native")
+    os.makedirs(d)
+    p = run([args.guest, steps, N], env=dict(os.environ))
+    if p.returncode != 0:
+        fail("native: " + p.stdout + p.stderr)
+    want = p.stdout
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    env = dict(os.environ, AVA_SERVER=a_addr, OCL_ICD_VENDORS=args.icd)
+    try:
+        g = subprocess.Popen([args.guest, steps, N], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+        session = session_of(a, g.pid)
+        hops = 0
+        where = [a_addr, b_addr]
+        time.sleep(0.3)
+        while g.poll() is None and hops < 4:
+            src, dst = where[hops % 2], where[(hops + 1) % 2]
+            p = migrate(args, src, dst, session, expect_ok=False)
+            if p.returncode != 0:
+                if g.poll() is not None:
+                    break
+                fail("migrate %s -> %s: %s" % (src, dst, p.stderr))
+            print("hop %d: %s" % (hops + 1, p.stdout.strip()))
+            hops += 1
+            time.sleep(0.2)
+        out, err = g.communicate(timeout=120)
+    finally:
+        a.stop()
+        b.stop()
+    if g.returncode != 0 or out != want:
+        fail("pingpong: transcript differs (rc %d):\n%s\nstderr:\n%s" %
+             (g.returncode, out, err))
+    if hops < 2:
+        fail("pingpong: the guest ended after %d migrations; make it longer"
+             % hops)
+    print("pingpong: %d migrations mid-run, transcript identical to native"
+          % hops)
+
+
+def fake_destination(path, keep_bytes):
+    """A destination that says READY, takes keep_bytes of the image and
+    dies: the source must keep its guest."""
+    ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ls.bind(path)
+    ls.listen(4)
+
+    def serve():
+        c, _ = ls.accept()
+        got = b""
+        while len(got) < 40:
+            got += c.recv(4096)
+        ready = struct.pack("<IHBBIIIIQQ", 0x31415641, 1, 10, 0, 4, 0, 0, 0,
+                            0, 0)
+        c.sendall(ready)
+        n = 0
+        while n < keep_bytes:
+            b = c.recv(65536)
+            if not b:
+                break
+            n += len(b)
+        c.close()
+        ls.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+def case_failures(args, tmp):
+    """Destination unreachable; destination dies mid-copy; source dies
+    after the switch-over. The guest ends identical to native each time."""
+    want = native(args.guest, tmp)
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    pause = os.path.join(tmp, "pause")
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = None
+    try:
+        g = start_guest(args, a_addr, pause)
+        session = session_of(a, g.pid)
+        # 1. Nobody at the destination.
+        p = migrate(args, a_addr, "unix:" + os.path.join(tmp, "none.sock"),
+                    session, expect_ok=False)
+        lines = p.stderr.strip().splitlines()
+        if p.returncode != 1 or len(lines) != 1 or "goes on" not in lines[0]:
+            fail("unreachable destination: %d %s" % (p.returncode, p.stderr))
+        print("unreachable: " + lines[0])
+        # 2. A destination that dies after 300 KiB of the image.
+        fake = os.path.join(tmp, "fake.sock")
+        t = fake_destination(fake, 300 * 1024)
+        p = migrate(args, a_addr, "unix:" + fake, session, expect_ok=False)
+        t.join(10)
+        lines = p.stderr.strip().splitlines()
+        if p.returncode != 1 or len(lines) != 1 or "goes on" not in lines[0]:
+            fail("dying destination: %d %s" % (p.returncode, p.stderr))
+        print("dies mid-copy: " + lines[0])
+        # 3. A real one; then the source dies after the switch-over.
+        b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+        p = migrate(args, a_addr, b_addr, session)
+        print(p.stdout.strip())
+        a.kill()
+        print("source killed after the switch-over")
+        rc, out, err = finish(g, pause)
+    finally:
+        a.stop()
+        if b:
+            b.stop()
+    if rc != 0 or out != want:
+        fail("failures: transcript differs (rc %d):\n%s\nstderr:\n%s" %
+             (rc, out, err))
+    print("failures: the guest stayed, then moved, and ended identical "
+          "to native")
+
+
+def case_criu(args, tmp):
+    """`ava migrate --criu PID` moves the guest process too. Where
+    `criu check` fails (Debian 12's CRIU 3.17 on recent kernels), the
+    command must say so in one line and leave the guest untouched; the
+    test then exits 77, since the process move cannot be tried here."""
+    want = native(args.guest, tmp)
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    pause = os.path.join(tmp, "pause")
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    check = subprocess.run(["sh", "-c", "criu check"], capture_output=True,
+                           text=True)
+    try:
+        g = start_guest(args, a_addr, pause)
+        p = run([args.ava, "migrate", "--server", a_addr, "--session",
+                 session_of(a, g.pid), "--to", b_addr, "--criu",
+                 str(g.pid), "--criu-dir", os.path.join(tmp, "criu")])
+        if check.returncode == 0:
+            if p.returncode != 0:
+                fail("criu check passes but migrate --criu failed: " +
+                     p.stderr)
+            print(p.stdout.strip())
+            print("criu: dumped; restoring it on another host is not "
+                  "tried here")
+            g.kill()
+            g.wait()
+            sys.exit(77)
+        lines = p.stderr.strip().splitlines()
+        if p.returncode != 1 or len(lines) != 1 or "criu" not in lines[0]:
+            fail("want one line about criu, exit 1; got %d: %s" %
+                 (p.returncode, p.stderr))
+        print("refused plainly: " + lines[0])
+        rc, out, err = finish(g, pause)
+    finally:
+        a.stop()
+        b.stop()
+    if rc != 0 or out != want:
+        fail("the guest was disturbed: " + out + err)
+    print("SKIP: `criu check` fails here (%s); the guest stayed untouched" %
+          (check.stderr.strip().splitlines() or ["criu not installed"])[-1])
+    sys.exit(77)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case")
+    ap.add_argument("--ava", required=True)
+    ap.add_argument("--guest", required=True)
+    ap.add_argument("--icd", required=True)
+    args = ap.parse_args()
+    icd_dir = tempfile.mkdtemp(prefix="ava-mtest-icd-")
+    shutil.copy(args.icd, os.path.join(icd_dir, "ava.icd"))
+    args.icd = icd_dir
+    tmp = tempfile.mkdtemp(prefix="ava-mtest-")
+    try:
+        if args.case == "restore":
+            case_restore(args, tmp)
+        elif args.case == "device":
+            case_restore(args, tmp, {"POCL_DEVICES": "basic"}, "device")
+        elif args.case == "continue":
+            case_continue(args, tmp)
+        elif args.case == "stale":
+            case_stale(args, tmp)
+        elif args.case == "migrate":
+            case_migrate(args, tmp)
+        elif args.case == "criu":
+            case_criu(args, tmp)
+        elif args.case == "failures":
+            case_failures(args, tmp)
+        elif args.case == "pingpong":
+            case_pingpong(args, tmp)
+        elif args.case == "secret":
+            case_secret(args, tmp)
+        elif args.case == "damaged":
+            case_damaged(args, tmp)
+        else:
+            fail("unknown case " + args.case)
+    finally:
+        if not os.environ.get("MTEST_KEEP"): shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(icd_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
