@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -122,19 +123,59 @@ state_size(uint64_t real, uint64_t *size, char *why, size_t nwhy)
 	return 0;
 }
 
-/* A queue on m's context and first device, for one transfer. */
+/*
+ * A queue on m's context and first device. One is kept for the context
+ * of the last transfer, since a capture moves its contents in many
+ * chunks; state_done() lets it go, so that the application's release of
+ * the context is not held up past the capture or the restore.
+ */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cl_context cache_ctx;
+static cl_command_queue cache_q;
+
 static cl_command_queue
 private_queue(cl_mem m, cl_int *err)
 {
 	cl_context ctx;
 	cl_device_id dev;
 	*err = clGetMemObjectInfo(m, CL_MEM_CONTEXT, sizeof(ctx), &ctx, NULL);
-	if (*err == CL_SUCCESS)
-		*err = clGetContextInfo(ctx, CL_CONTEXT_DEVICES, sizeof(dev),
-					&dev, NULL);
 	if (*err != CL_SUCCESS)
 		return NULL;
-	return clCreateCommandQueueWithProperties(ctx, dev, NULL, err);
+	pthread_mutex_lock(&cache_lock);
+	if (cache_q != NULL && cache_ctx == ctx) {
+		cl_command_queue q = cache_q;
+		clRetainCommandQueue(q);
+		pthread_mutex_unlock(&cache_lock);
+		return q;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	*err = clGetContextInfo(ctx, CL_CONTEXT_DEVICES, sizeof(dev), &dev,
+				NULL);
+	if (*err != CL_SUCCESS)
+		return NULL;
+	cl_command_queue q = clCreateCommandQueueWithProperties(ctx, dev, NULL,
+								 err);
+	if (q == NULL)
+		return NULL;
+	pthread_mutex_lock(&cache_lock);
+	if (cache_q != NULL)
+		clReleaseCommandQueue(cache_q);
+	cache_ctx = ctx;
+	cache_q = q;
+	clRetainCommandQueue(q);
+	pthread_mutex_unlock(&cache_lock);
+	return q;
+}
+
+static void
+state_done(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	if (cache_q != NULL)
+		clReleaseCommandQueue(cache_q);
+	cache_q = NULL;
+	cache_ctx = NULL;
+	pthread_mutex_unlock(&cache_lock);
 }
 
 /* An image's whole region, and the bytes one element takes. */
@@ -266,6 +307,7 @@ static struct ava_state_ops ops = {
 	.state_size = state_size,
 	.state_read = state_read,
 	.state_write = state_write,
+	.state_done = state_done,
 	.event_parent = event_parent,
 	.event_make = event_make,
 };

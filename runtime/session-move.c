@@ -312,6 +312,9 @@ ava_session_capture_round(struct ava_session *s,
 	pthread_mutex_unlock(&s->lock);
 	if (r < 0 && why[0] == '\0')
 		snprintf(why, nwhy, "%s", ava_strerror(r));
+	const struct ava_state_ops *ops = ava_state_ops();
+	if (ops != NULL && ops->state_done != NULL)
+		ops->state_done();
 	free(go);
 	free(buf);
 	free(o.v);

@@ -351,7 +351,10 @@ ava_rebuild_finish(struct ava_rebuild *rb,
 		   const struct ava_rebuild_session *rs)
 {
 	struct ava_session *s = rb->s;
+	const struct ava_state_ops *ops = ava_state_ops();
 	char why[300] = "";
+	if (ops != NULL && ops->state_done != NULL)
+		ops->state_done();
 	int r = ava_handle_table_create(s->api, rb->owner, &s->handles);
 	/* The guest's references on what it holds; the rest go last, once
 	 * nothing made from them needs them. */
@@ -401,6 +404,9 @@ ava_rebuild_destroy(struct ava_rebuild *rb)
 {
 	if (rb == NULL)
 		return;
+	const struct ava_state_ops *ops = ava_state_ops();
+	if (ops != NULL && ops->state_done != NULL)
+		ops->state_done();
 	/* The destination keeps nothing of a restore that failed. */
 	for (size_t i = rb->n; rb->c != NULL && i-- > 0;)
 		set_refs(rb, &rb->b[i], 0);

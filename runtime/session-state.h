@@ -63,6 +63,9 @@ struct ava_state_ops {
 			  char *why, size_t nwhy);
 	int (*state_write)(uint64_t real, uint64_t offset, const void *p,
 			   size_t n, char *why, size_t nwhy);
+	/* A capture or a restore is over: let go of what the transfers
+	 * kept (may be NULL). */
+	void (*state_done)(void);
 	/* A command's event: the object it belongs to (its context), so
 	 * that restore can make a completed one there. */
 	uint16_t event_type;

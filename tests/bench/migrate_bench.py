@@ -166,6 +166,8 @@ def main():
         print("%-34s %9.2f GB/s" % ("memcpy (this run)", memcpy))
         print("guest digest identical to native: yes")
         print(mg.stdout.strip())
+        print(cp.stdout.strip())
+        print(rs.stdout.strip())
     finally:
         for s in servers:
             s.stop()
