@@ -103,6 +103,17 @@ ava_ctl_image_read(void *ctx, void *p, size_t n)
 			int r = ava_transport_conn_recv(in->c, &in->f);
 			if (r < 0)
 				return r;
+			if (in->f.h.type == AVA_MSG_CONTROL &&
+			    in->f.h.fn == AVA_CTL_SYNC && in->f.h.len == 0) {
+				/* All before it is applied: say so. */
+				ava_buf_reset(&in->f.payload);
+				in->off = 0;
+				r = ava_ctl_send(in->c, AVA_MSG_CONTROL,
+						 AVA_CTL_SYNC, NULL, 0);
+				if (r < 0)
+					return r;
+				continue;
+			}
 			if (in->f.h.type != AVA_MSG_IMAGE)
 				return AVA_EPROTO;
 			in->off = 0;
@@ -426,6 +437,34 @@ send_switch(struct ava_session *s, struct ava_conn *d, uint64_t async_done)
 	return r;
 }
 
+/* SYNC, and its answer: the destination has applied the stream so far. */
+static int
+sync_destination(struct ava_conn *d, char *why, size_t nwhy)
+{
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	int r = ava_ctl_send(d, AVA_MSG_CONTROL, AVA_CTL_SYNC, NULL, 0);
+	if (r == 0)
+		r = ava_transport_conn_recv(d, &f);
+	if (r == 0 && f.h.type == AVA_MSG_CONTROL && f.h.fn == AVA_CTL_DONE &&
+	    f.payload.len >= 4) {
+		/* It gave up: its DONE says why. */
+		snprintf(why, nwhy, "the destination failed: %.*s",
+			 (int)(f.payload.len - 4),
+			 (const char *)f.payload.data + 4);
+		r = (int32_t)ava_wire_get_le(f.payload.data, 4);
+		if (r == 0)
+			r = AVA_EPROTO;
+	} else if (r == 0 && (f.h.type != AVA_MSG_CONTROL ||
+			      f.h.fn != AVA_CTL_SYNC)) {
+		r = AVA_EPROTO;
+	}
+	if (r < 0 && why[0] == '\0')
+		snprintf(why, nwhy, "the destination: %s", ava_strerror(r));
+	ava_buf_finish(&f.payload);
+	return r;
+}
+
 /* The destination's DONE: "SESSION TOKEN", or why it failed. */
 static int
 destination_done(struct ava_conn *d, uint64_t *session, uint64_t *token,
@@ -506,6 +545,10 @@ migrate_out(struct ava_session *s, struct ava_conn *op, const char *dest,
 		    (rounds > 1 && dirty >= before))
 			break;
 	}
+	/* Let the destination apply what it has before the guest stops:
+	 * its building and writing then does not count as downtime. */
+	if (r == 0 && (r = ava_img_writer_flush(cp.w)) == 0)
+		r = sync_destination(d, why, sizeof(why));
 	if (r == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &tp);
 		r = ava_session_pause(s, PAUSE_MS, why, sizeof(why));

@@ -295,6 +295,14 @@ ava_img_writer_finish(struct ava_img_writer *w)
 	return w->err;
 }
 
+int
+ava_img_writer_flush(struct ava_img_writer *w)
+{
+	if (w->err == 0)
+		w_flush(w);
+	return w->err;
+}
+
 uint64_t
 ava_img_writer_bytes(const struct ava_img_writer *w)
 {

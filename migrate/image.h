@@ -182,6 +182,11 @@ ava_img_put_drop(struct ava_img_writer *w, uint64_t id);
 int
 ava_img_writer_finish(struct ava_img_writer *w);
 
+/* Write out the records gathered so far (a stream's reader is waiting
+ * for them). Returns 0 or the sticky error. */
+int
+ava_img_writer_flush(struct ava_img_writer *w);
+
 /* Bytes written so far (preamble included), for progress. */
 uint64_t
 ava_img_writer_bytes(const struct ava_img_writer *w);

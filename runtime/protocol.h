@@ -165,6 +165,10 @@ enum ava_hello_kind {
  *                   then DONE, whose text is "SESSION TOKEN" in decimal.
  *                   A migration's connection then stays open: the source
  *                   passes late BATCH frames of the guest on it
+ *   SYNC            source -> destination, between IMAGE frames: empty;
+ *                   the destination answers SYNC once it has applied
+ *                   every record before it (the source pauses the guest
+ *                   only then, so the pause does not wait for that)
  *   SWITCH          source -> destination: u64 ASYNC calls run, u32 n,
  *                   u32 0, then n x (u32 thread, u32 0, u64 last seq)
  *   MIGRATE         client -> server: u32 flags, then the destination
@@ -186,6 +190,7 @@ enum ava_ctl_op {
 	AVA_CTL_PROGRESS = 8,
 	AVA_CTL_DONE = 9,
 	AVA_CTL_SWITCH = 10,
+	AVA_CTL_SYNC = 11,
 };
 
 /* MOVED payload: u64 session, u64 token, then the address (no NUL) the

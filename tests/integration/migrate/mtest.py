@@ -327,14 +327,14 @@ def migrate(args, src, dst, session, guest_addr=None, expect_ok=True):
     return p
 
 
-def case_migrate(args, tmp):
+def case_migrate(args, tmp, b_env=None, label="migrate"):
     """Paused guest, migrated A -> B; then it goes on at B."""
     want = native(args.guest, tmp)
     a_addr = "unix:" + os.path.join(tmp, "a.sock")
     b_addr = "unix:" + os.path.join(tmp, "b.sock")
     pause = os.path.join(tmp, "pause")
     a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
-    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"), b_env)
     try:
         g = start_guest(args, a_addr, pause)
         p = migrate(args, a_addr, b_addr, session_of(a, g.pid))
@@ -344,11 +344,11 @@ def case_migrate(args, tmp):
         a.stop()
         b.stop()
     if rc != 0 or out != want:
-        fail("migrate: transcript differs (rc %d):\n%s\nstderr:\n%s\n"
+        fail(label + ": transcript differs (rc %d):\n%s\nstderr:\n%s\n"
              "a:\n%s\nb:\n%s" % (rc, out, err,
                                    open(os.path.join(tmp, "a.log")).read(),
                                    open(os.path.join(tmp, "b.log")).read()))
-    print("migrate: transcript identical to native")
+    print(label + ": transcript identical to native")
 
 
 def case_pingpong(args, tmp):
@@ -538,6 +538,9 @@ def main():
             case_stale(args, tmp)
         elif args.case == "migrate":
             case_migrate(args, tmp)
+        elif args.case == "migrate-device":
+            case_migrate(args, tmp, {"POCL_DEVICES": "basic"},
+                         "migrate-device")
         elif args.case == "criu":
             case_criu(args, tmp)
         elif args.case == "failures":
