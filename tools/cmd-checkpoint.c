@@ -170,6 +170,21 @@ done(struct peer *p, char *text, size_t n)
 	return (int32_t)ava_wire_get_le(p->f.payload.data, 4);
 }
 
+/* --session S: a session number, or 0 after one error line. */
+static uint64_t
+parse_session(const char *cmd, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(arg, &end, 10);
+	if (errno || *end || n == 0 || arg[0] == '-') {
+		tool_error("%s: --session wants a session number, not '%s'",
+			   cmd, arg);
+		return 0;
+	}
+	return n;
+}
+
 static int
 usage_checkpoint(FILE *f)
 {
@@ -195,20 +210,14 @@ cmd_checkpoint(int argc, char **argv)
 	const char *out = NULL;
 	uint64_t session = 0;
 	int c;
-	char *end;
 	while ((c = getopt_long(argc, argv, "s:S:o:k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': p.addr = optarg; break;
 		case 'o': out = optarg; break;
 		case 'k': p.secret = optarg; break;
 		case 'S':
-			errno = 0;
-			session = strtoull(optarg, &end, 10);
-			if (errno || *end || session == 0) {
-				tool_error("checkpoint: --session wants a "
-					   "session number, not '%s'", optarg);
+			if ((session = parse_session("checkpoint", optarg)) == 0)
 				return AVA_EXIT_USAGE;
-			}
 			break;
 		case 'h': return usage_checkpoint(stdout);
 		default: return usage_checkpoint(stderr);
@@ -506,13 +515,8 @@ cmd_migrate(int argc, char **argv)
 		case 'g': guest = optarg; break;
 		case 'k': p.secret = optarg; break;
 		case 'S':
-			errno = 0;
-			session = strtoull(optarg, &end, 10);
-			if (errno || *end || session == 0) {
-				tool_error("migrate: --session wants a "
-					   "session number, not '%s'", optarg);
+			if ((session = parse_session("migrate", optarg)) == 0)
 				return AVA_EXIT_USAGE;
-			}
 			break;
 		case 'h': return usage_migrate(stdout);
 		default: return usage_migrate(stderr);
