@@ -512,12 +512,38 @@ announce_ready(int fd)
 /* How long workers get to finish their calls and journals on shutdown. */
 #define WORKER_STOP_MS 5000
 
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Sleep until a signal's byte reaches the self-pipe (SIGCHLD: a worker
+ * exited), ms at most (-1: no limit), and empty it. */
+static void
+wait_signal(int ms)
+{
+	struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
+	uint8_t b[64];
+	if (poll(&p, 1, ms) > 0)
+		while (read(sig_pipe[0], b, sizeof(b)) > 0)
+			;
+}
+
+/*
+ * Workers get SIGTERM and WORKER_STOP_MS to end their calls and journals.
+ * The wait sleeps on the self-pipe, which SIGCHLD wakes as each worker
+ * exits: the server is gone as soon as its last worker is.
+ */
 static void
 shutdown_workers(struct server *s)
 {
 	for (size_t i = 0; i < s->nw; i++)
 		kill(s->w[i].pid, SIGTERM);
-	struct timespec t0, now;
+	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	bool killed = false;
 	while (s->nw > 0) {
@@ -529,9 +555,7 @@ shutdown_workers(struct server *s)
 		}
 		if (pid < 0 && errno != EINTR)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long ms = (now.tv_sec - t0.tv_sec) * 1000 +
-			  (now.tv_nsec - t0.tv_nsec) / 1000000;
+		long ms = elapsed_ms(&t0);
 		if (!killed && ms > WORKER_STOP_MS) {
 			/* A call stuck in the driver: end it the hard way. */
 			for (size_t i = 0; i < s->nw; i++) {
@@ -542,7 +566,9 @@ shutdown_workers(struct server *s)
 			}
 			killed = true;
 		}
-		usleep(2000);
+		/* A byte may be pending from before the waitpid() above: the
+		 * loop then only looks once more. */
+		wait_signal(killed ? -1 : (int)(WORKER_STOP_MS + 1 - ms));
 	}
 }
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,17 +239,52 @@ start_private_server(struct ava_server_config *cfg, char *addr, size_t cap)
 	return pid;
 }
 
+/* A descriptor that polls readable once pid has exited, or -1 where the
+ * kernel has no pidfd_open (before 5.3) or refuses it. */
+static int
+open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* Wait until pid (a child) exits, ms at most; true once it is reaped.
+ * The wait blocks, so `ava run` returns as soon as its server is gone,
+ * not at the next tick of a polling loop. */
+static bool
+wait_exit(pid_t pid, long ms)
+{
+	long deadline = now_ms() + ms;
+	int fd = open_pidfd(pid);
+	bool gone = false;
+	for (;;) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		gone = r == pid || (r < 0 && errno != EINTR);
+		long left = deadline - now_ms();
+		if (gone || left <= 0)
+			break;
+		if (fd >= 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			poll(&p, 1, (int)left);
+		} else {
+			usleep(1000);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return gone;
+}
+
 static void
 stop_private_server(pid_t pid)
 {
 	kill(pid, SIGTERM);
-	long deadline = now_ms() + SERVER_STOP_MS;
-	while (now_ms() < deadline) {
-		pid_t r = waitpid(pid, NULL, WNOHANG);
-		if (r == pid || (r < 0 && errno != EINTR))
-			return;
-		usleep(10000);
-	}
+	if (wait_exit(pid, SERVER_STOP_MS))
+		return;
 	tool_error("run: the private server did not stop in %d ms; killed it",
 		   SERVER_STOP_MS);
 	kill(pid, SIGKILL);

@@ -2,8 +2,8 @@
 """e2e.py - whole programs end to end: native, through `ava run`, and
 through `ava run` with the journal in full mode, in this same invocation.
 
-Usage: e2e.py [--ava AVA] [--rounds N] [--short-reps K] [--dir D]
-              [--breakdown] [--itest PROG]... E2E [E2E ARGS...]
+Usage: e2e.py [--ava AVA] [--before AVA2] [--rounds N] [--short-reps K]
+              [--dir D] [--breakdown] [--itest PROG]... E2E [E2E ARGS...]
 
 E2E is tests/bench/e2e.c's program (a batch of tiled matrix products, about
 2 s natively on a 2-CPU VM); each --itest PROG is a short integration
@@ -16,7 +16,10 @@ program (tests/integration). Three modes:
 
 With --breakdown, the short programs also run as `AVA run --transport unix`
 ("ava unix") and with AVA_BATCH=0 ("ava no batch"), which shows where their
-extra time goes.
+extra time goes. With --before AVA2 (another build's `ava`, say the
+previous commit's), the short programs also run as `AVA2 run --` ("ava
+before"), interleaved with the rest, so that a change's before and after
+share the machine's noise.
 
 Every run is timed as a whole process, from spawning to exit, so ava's
 start-up (forking its server, PoCL's initialisation in the server, the
@@ -51,6 +54,8 @@ import time
 MODES = ("native", "ava", "journal")
 # --breakdown: where a short program's extra time goes (doc/performance.md).
 BREAKDOWN = ("ava unix", "ava no batch")
+# --before: the same, through another build's `ava`.
+BEFORE = ("ava before",)
 # MALLOC_PERTURB_, which `meson test` sets for every test, makes glibc
 # fill each allocation and each free: with the journal's large staging
 # buffers that alone cost 50-60 ms per process here, which no user pays.
@@ -88,8 +93,9 @@ def tree_bytes(d):
 class Runner:
     """Runs a command in one of the modes; journals go under base."""
 
-    def __init__(self, ava, base):
+    def __init__(self, ava, base, before=None):
         self.ava, self.base, self.seq = ava, base, 0
+        self.before = before
         self.env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
         self.journal_bytes = []
 
@@ -98,6 +104,8 @@ class Runner:
             return cmd, None
         if mode in ("ava", "ava no batch"):
             return [self.ava, "run", "--"] + cmd, None
+        if mode == "ava before":
+            return [self.before, "run", "--"] + cmd, None
         if mode == "ava unix":
             return [self.ava, "run", "--transport", "unix", "--"] + cmd, None
         self.seq += 1
@@ -331,6 +339,7 @@ def report(a, bench, fixed, wall):
 def main():
     ap = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1])
     ap.add_argument("--ava")
+    ap.add_argument("--before")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--short-reps", type=int, default=10)
     ap.add_argument("--dir")
@@ -342,10 +351,12 @@ def main():
         print(__doc__, file=sys.stderr)
         return 99
     modes = MODES if a.ava else ("native",)
+    if a.ava and a.before:
+        modes += BEFORE
     if a.ava and a.breakdown:
         modes += BREAKDOWN
     base = a.dir or tempfile.mkdtemp(prefix="ava-e2e-")
-    bench = Bench(Runner(a.ava, base), modes)
+    bench = Bench(Runner(a.ava, base, a.before), modes)
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, "
           f"{platform.machine()}; load average before: {load()}")
     print(f"modes: {', '.join(modes)}; journal DIRs under {base}")
