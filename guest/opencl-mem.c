@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "marshal.h"
 #include "opencl-ava-calls.h"
 #include "opencl-layout.h"
 #include "protocol.h"
@@ -90,6 +91,21 @@ ava_cl_mem_attach(cl_mem mem, struct ava_cl_mem *rec)
 }
 
 /* ---- buffers ---------------------------------------------------------- */
+
+/*
+ * Over shm:, the bytes of a large blocking write or read may stream
+ * through a window of the shared area, so that the copy here and the
+ * driver's overlap (marshal.h, "Streams"). The server's hooks register
+ * the same arguments (runtime/opencl-hooks.c): ptr, argument 5 of both.
+ */
+__attribute__((constructor)) static void
+register_streams(void)
+{
+	ava_marshal_stream_arg(ava_opencl_api.api_id,
+			       AVA_OPENCL_FN_clEnqueueWriteBuffer, 5);
+	ava_marshal_stream_arg(ava_opencl_api.api_id,
+			       AVA_OPENCL_FN_clEnqueueReadBuffer, 5);
+}
 
 /* Remember a new buffer that lives in the application's memory. */
 static void

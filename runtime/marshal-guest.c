@@ -6,7 +6,9 @@
  * not copied into the payload at all: the transport copies it once, from
  * the application's memory into the bulk area (or, when that is too
  * small, into its ring). A large out-buffer the server left in the area
- * is copied once, from there into the application's memory.
+ * is copied once, from there into the application's memory. A buffer of
+ * an argument registered to stream (marshal.h) is marked as such, and
+ * the transport decides whether it does.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,9 +31,17 @@ ava_marshal_defer_bulk(bool on)
 	__atomic_store_n(&defer_bulk, on, __ATOMIC_RELAXED);
 }
 
+/* The holes of a CALL being encoded, and the streams among them. */
+struct enc {
+	const struct ava_api_desc *api;
+	const struct ava_fn_desc *fn;
+	struct ava_bulk set;
+	struct ava_marshal_streams st;
+};
+
 static int
 put_in_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
-	   struct ava_bulk *set, struct ava_buf *b)
+	   struct enc *e, int i, struct ava_buf *b)
 {
 	static const uint64_t none[AVA_MAX_ARGS];
 	if (v == 0)
@@ -45,10 +55,32 @@ put_in_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 	if (r < 0)
 		return r;
 	const void *p = (const void *)(uintptr_t)v;
-	if (set == NULL || set->n == AVA_BULK_MAX || !ava_marshal_bulk_arg(a, n))
+	if (e == NULL || e->set.n == AVA_BULK_MAX ||
+	    !ava_marshal_bulk_arg(a, n))
 		return put_sized(b, p, n);
+	if (e->st.ref < 0 && ava_marshal_stream_ok(e->api, e->fn, i, n))
+		e->st.ref = (int)e->set.n;
 	ava_buf_put_u64(b, n);
-	return ava_marshal_put_hole(b, set, p, n);
+	return ava_marshal_put_hole(b, &e->set, p, n);
+}
+
+/* An out-buffer only says whether it is there; one that may stream is
+ * offered as the call's sink. */
+static int
+put_out_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
+	    struct enc *e, int i, struct ava_buf *b)
+{
+	static const uint64_t none[AVA_MAX_ARGS];
+	uint64_t n;
+	if (e != NULL && v != 0 && e->st.sink == NULL &&
+	    a->kind == AVA_ARG_OUT_BUF &&
+	    ava_marshal_nbytes(ava_marshal_count(a, ev, none),
+			       ava_marshal_elem(a), &n) == 0 &&
+	    ava_marshal_stream_ok(e->api, e->fn, i, n)) {
+		e->st.sink = (void *)(uintptr_t)v;
+		e->st.sink_len = n;
+	}
+	return ava_buf_put_u64(b, v != 0);
 }
 
 static int
@@ -185,7 +217,7 @@ put_karg(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 static int
 put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
 	const uint64_t *ev, const struct ava_handle_ops *h,
-	struct ava_bulk *set, struct ava_buf *b)
+	struct enc *e, struct ava_buf *b)
 {
 	const struct ava_arg_desc *a = &fn->args[i];
 	switch (a->kind) {
@@ -194,7 +226,9 @@ put_arg(const struct ava_fn_desc *fn, int i, const uint64_t *v,
 		return ava_buf_put_u64(b, ev[i]);
 	case AVA_ARG_IN_BUF:
 	case AVA_ARG_INOUT_BUF:
-		return put_in_buf(a, v[i], ev, set, b);
+		return put_in_buf(a, v[i], ev, e, i, b);
+	case AVA_ARG_OUT_BUF:
+		return put_out_buf(a, v[i], ev, e, i, b);
 	case AVA_ARG_IN_STRING:
 		return put_string(v[i], b);
 	case AVA_ARG_IN_HANDLES:
@@ -245,17 +279,17 @@ ava_marshal_call_encode(const struct ava_api_desc *api,
 {
 	if (fn->nargs > AVA_MAX_ARGS)
 		return -EINVAL;
-	struct ava_bulk set = { .n = 0 };
+	struct enc e = { .api = api, .fn = fn, .set.n = 0, .st.ref = -1 };
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
 	bool defer = ops && __atomic_load_n(&defer_bulk, __ATOMIC_RELAXED) &&
 		     ops->ready();
 	int r = expr_values(fn, v, h, ev);
 	for (int i = 0; i < fn->nargs && r == 0; i++)
-		r = put_arg(fn, i, v, ev, h, defer ? &set : NULL, out);
+		r = put_arg(fn, i, v, ev, h, defer ? &e : NULL, out);
 	if (r == 0)
 		r = ava_buf_error(out);
 	if (defer)
-		ava_marshal_stage(&set, out, r);
+		ava_marshal_stage(&e.set, out, r, &e.st);
 	return r;
 }
 
@@ -298,7 +332,8 @@ get_out_buf(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 	 * (never typed: those always travel inline). */
 	uint8_t *at = ava_marshal_hole(d->set, &d->used, d->base, p, n, a);
 	r = at ? 0 : ava_marshal_typed(a, ev, p, (size_t)n, h, false);
-	if (r == 0 && n > 0)
+	/* A streamed out-buffer is where it belongs already. */
+	if (r == 0 && n > 0 && at != (uint8_t *)(uintptr_t)v)
 		memcpy((void *)(uintptr_t)v, at ? at : p, (size_t)n);
 	return r;
 }

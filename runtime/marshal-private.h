@@ -92,10 +92,25 @@ ava_marshal_bulk_arg(const struct ava_arg_desc *a, uint64_t n);
 const struct ava_marshal_bulk_ops *
 ava_marshal_bulk(void);
 
+/* Streams an encoder found: the ref of an in-buffer, and an out-buffer. */
+struct ava_marshal_streams {
+	int ref;          /* -1: none */
+	void *sink;       /* NULL: none */
+	uint64_t sink_len;
+};
+
 /* After encoding out (r: the result): stage set for its send, or an
- * empty one if it failed (which also clears an older set). */
+ * empty one if it failed (which also clears an older set); with st, the
+ * streams too. */
 void
-ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r);
+ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r,
+		  const struct ava_marshal_streams *st);
+
+/* Is argument i of fn registered to stream (ava_marshal_stream_arg), and
+ * of a kind that may (IN_BUF, OUT_BUF, opaque bytes, n of them)? */
+bool
+ava_marshal_stream_ok(const struct ava_api_desc *api,
+		      const struct ava_fn_desc *fn, int i, uint64_t n);
 
 /* Native-order load and store of a 1, 2, 4 or 8 byte integer. */
 uint64_t

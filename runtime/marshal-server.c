@@ -40,6 +40,10 @@ take_sized(struct ava_call *c, int i, struct ava_reader *rd,
 	uint8_t *at = r == 0 ? ava_marshal_hole(c->bulk, &c->bulk_used, base,
 						c->raw[i], n, &c->fn->args[i])
 			     : NULL;
+	/* A stream goes only to a hook that asks for it. */
+	if (at != NULL && ava_marshal_stream_in(at, (size_t)n) &&
+	    !ava_marshal_stream_ok(c->api, c->fn, i, n))
+		return AVA_EPROTO;
 	if (at != NULL)
 		c->raw[i] = at;
 	return r;
@@ -303,10 +307,14 @@ bind_out(struct ava_call *c, int i)
 	if (r < 0)
 		return r;
 	/* Large opaque storage in the shared area, where the guest reads
-	 * it: not zeroed, but it only ever held this guest's bytes. */
+	 * it: not zeroed, but it only ever held this guest's bytes. Or the
+	 * out-stream, which only a hook that asks for it gets. */
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
-	void *p = ops != NULL && ava_marshal_bulk_arg(a, n) ?
-		  ops->alloc((size_t)n) : NULL;
+	void *p = NULL;
+	if (ops != NULL && ava_marshal_stream_ok(c->api, c->fn, i, n))
+		p = ops->stream_out((size_t)n);
+	if (p == NULL && ops != NULL && ava_marshal_bulk_arg(a, n))
+		p = ops->alloc((size_t)n);
 	if (p == NULL)
 		return own(c, i, n);
 	c->v[i] = (uintptr_t)p;
@@ -511,8 +519,13 @@ put_out_buf(struct ava_call *c, int i, bool ok, const struct ava_handle_ops *h,
 		n = filled(c, i) * ava_marshal_elem(a);  /* <= FRAME_MAX */
 	uint8_t *p = (uint8_t *)(uintptr_t)c->v[i];
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
-	if (ops != NULL && set->n < AVA_BULK_MAX &&
-	    ava_marshal_bulk_arg(a, n) && ops->shared(p, (size_t)n)) {
+	bool streamed = ava_marshal_stream_out(p);
+	/* A failed call's stream sends nothing: its storage is no memory. */
+	if (streamed && (n == 0 || set->n == AVA_BULK_MAX ||
+			 !ava_marshal_bulk_arg(a, n)))
+		return ava_buf_put_u64(b, 0);
+	if (ops != NULL && set->n < AVA_BULK_MAX && ava_marshal_bulk_arg(a, n) &&
+	    (streamed || ops->shared(p, (size_t)n))) {
 		ava_buf_put_u64(b, n);
 		return ava_marshal_put_hole(b, set, p, n);
 	}
@@ -591,7 +604,7 @@ ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 		ava_marshal_refs(c->api, c->fn, c->ev, h);
 	if (r == 0)
 		r = ava_buf_error(out);
-	ava_marshal_stage(&set, out, r);   /* for the send of this REPLY */
+	ava_marshal_stage(&set, out, r, NULL);   /* for the send of this REPLY */
 	return r;
 }
 

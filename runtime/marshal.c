@@ -2,6 +2,8 @@
  * marshal.c - what both halves of the marshaller share: expression
  * evaluation, bounds arithmetic, typed out-buffers and refcount effects.
  */
+#include <assert.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "ava-error.h"
@@ -253,7 +255,8 @@ ava_marshal_bulk(void)
 }
 
 void
-ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r)
+ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r,
+		  const struct ava_marshal_streams *st)
 {
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
 	if (ops == NULL)
@@ -263,6 +266,9 @@ ava_marshal_stage(struct ava_bulk *set, const struct ava_buf *out, int r)
 	if (r != 0)
 		set->n = 0;
 	ops->stage(set);
+	if (st != NULL && r == 0 && ops->stage_streams != NULL)
+		ops->stage_streams(set, st->ref, st->sink,
+				   (size_t)st->sink_len);
 }
 
 bool
@@ -305,4 +311,94 @@ ava_marshal_hole(const struct ava_bulk *set, uint32_t *used,
 		return set->ref[k].at;
 	}
 	return NULL;
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static struct {
+	uint8_t api;
+	uint32_t fn;
+	int arg;
+} stream_args[AVA_MARSHAL_STREAM_ARGS];
+static unsigned nstream_args;
+
+void
+ava_marshal_stream_arg(uint8_t api_id, uint32_t fn_id, int arg)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	unsigned n = __atomic_load_n(&nstream_args, __ATOMIC_ACQUIRE);
+	bool seen = false;
+	for (unsigned k = 0; k < n; k++)
+		seen |= stream_args[k].api == api_id &&
+			stream_args[k].fn == fn_id && stream_args[k].arg == arg;
+	assert(seen || n < AVA_MARSHAL_STREAM_ARGS);
+	if (!seen && n < AVA_MARSHAL_STREAM_ARGS) {
+		stream_args[n].api = api_id;
+		stream_args[n].fn = fn_id;
+		stream_args[n].arg = arg;
+		__atomic_store_n(&nstream_args, n + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+bool
+ava_marshal_stream_ok(const struct ava_api_desc *api,
+		      const struct ava_fn_desc *fn, int i, uint64_t n)
+{
+	const struct ava_arg_desc *a = &fn->args[i];
+	if ((a->kind != AVA_ARG_IN_BUF && a->kind != AVA_ARG_OUT_BUF) ||
+	    !ava_marshal_bulk_arg(a, n))
+		return false;
+	unsigned m = __atomic_load_n(&nstream_args, __ATOMIC_ACQUIRE);
+	for (unsigned k = 0; k < m; k++)
+		if (stream_args[k].api == api->api_id &&
+		    stream_args[k].fn == fn->id && stream_args[k].arg == i)
+			return true;
+	return false;
+}
+
+bool
+ava_marshal_stream_in(const void *p, size_t n)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	return ops != NULL && ops->stream_in != NULL && ops->stream_in(p, n);
+}
+
+int
+ava_marshal_stream_take(bool wait, const void **at)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	return ops != NULL ? ops->take(wait, at) : AVA_ECLOSED;
+}
+
+void
+ava_marshal_stream_release(size_t n)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	if (ops != NULL)
+		ops->release(n);
+}
+
+bool
+ava_marshal_stream_out(const void *p)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	return ops != NULL && ops->is_stream_out != NULL &&
+	       ops->is_stream_out(p);
+}
+
+int
+ava_marshal_stream_reserve(bool wait, void **at)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	return ops != NULL ? ops->reserve(wait, at) : AVA_ECLOSED;
+}
+
+void
+ava_marshal_stream_publish(size_t n)
+{
+	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
+	if (ops != NULL)
+		ops->publish(n);
 }

@@ -139,7 +139,10 @@ struct ava_call {
  * be such a buffer's bytes, exactly, or the call is malformed; a large
  * opaque out-buffer gets storage in the area when there is room
  * (ava_transport_bulk_alloc), which ava_marshal_reply_encode() then
- * sends in place.
+ * sends in place. A streamed buffer (below, "Streams") of a registered
+ * argument is the stream's: the in-buffer's pointer and the out-buffer's
+ * storage are tokens that only the stream functions take; a stream at
+ * an argument not registered is malformed.
  * Returns 0; AVA_EHANDLE (c->bad_arg/bad_type tell which: answer with
  * ava_marshal_reply_reject); AVA_EPROTO or AVA_ETOOBIG (a protocol
  * violation: close the session); or -ENOMEM. Call ava_call_finish()
@@ -206,10 +209,73 @@ struct ava_marshal_bulk_ops {
 	const struct ava_bulk *(*received)(const void *p, size_t n);
 	void *(*alloc)(size_t n);
 	bool (*shared)(const void *p, size_t n);
+	/* Streams (below). Guest: after stage, the ref of set that may
+	 * stream (-1: none) and the out-buffer that may (NULL: none). */
+	void (*stage_streams)(const struct ava_bulk *set, int ref, void *sink,
+			      size_t n);
+	/* Server: what the ava_marshal_stream_* functions do; stream_out
+	 * gives the out-stream as storage for n bytes, or NULL. */
+	bool (*stream_in)(const void *p, size_t n);
+	int (*take)(bool wait, const void **at);
+	void (*release)(size_t n);
+	void *(*stream_out)(size_t n);
+	bool (*is_stream_out)(const void *p);
+	int (*reserve)(bool wait, void **at);
+	void (*publish)(size_t n);
 };
 
 void
 ava_marshal_set_bulk_ops(const struct ava_marshal_bulk_ops *ops);
+
+/*
+ * Streams (shm:, doc/protocol.md "shm: bulk data"). The bytes of a large
+ * opaque buffer of a registered argument may pass through a small window
+ * of the shared area piece by piece, so that the guest's copy and the
+ * driver's overlap: an in-buffer (IN_BUF) from the guest's memory to the
+ * server's hook, an out-buffer (OUT_BUF) from the hook to the guest's
+ * memory. Both sides register the same arguments, before any call (a
+ * constructor); at most AVA_MARSHAL_STREAM_ARGS in all. Only a server
+ * hook that knows it may get a stream may have its argument registered:
+ * it must ask, as below, before it touches the buffer.
+ */
+#define AVA_MARSHAL_STREAM_ARGS 8
+
+void
+ava_marshal_stream_arg(uint8_t api_id, uint32_t fn_id, int arg);
+
+/*
+ * For a server hook, on the thread that serves the call. Is the
+ * in-buffer at p (n bytes) a stream? Then take its bytes: each take
+ * gives the next piece (*at, the return value: its length), waiting
+ * for it with wait, else 0 when none is there yet (and 0 at once, wait
+ * or not, when all the window is taken: release some); release gives back
+ * the oldest n bytes taken, once the driver is done with them. Is the
+ * out-buffer at p a stream? Then reserve room for its next piece (*at,
+ * the length; with wait, waiting for it) and publish the oldest n bytes
+ * reserved once they are written. A hook that returns success must have
+ * published the buffer's filled() bytes, in order. The two streams share
+ * the window: a call's in-stream is all taken and released before its
+ * out-stream is reserved (else AVA_EPROTO). Errors (< 0) mean the
+ * connection is unusable: the hook fails the call. What the hook leaves
+ * of an in-stream is taken and dropped before the REPLY.
+ */
+bool
+ava_marshal_stream_in(const void *p, size_t n);
+
+int
+ava_marshal_stream_take(bool wait, const void **at);
+
+void
+ava_marshal_stream_release(size_t n);
+
+bool
+ava_marshal_stream_out(const void *p);
+
+int
+ava_marshal_stream_reserve(bool wait, void **at);
+
+void
+ava_marshal_stream_publish(size_t n);
 
 /* Did the call succeed, by its return value or its error out-argument? */
 bool

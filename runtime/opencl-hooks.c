@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "marshal.h"
 #include "opencl-ava.h"
 #include "opencl-server-private.h"
 #include "opencl-server.h"
@@ -186,17 +187,221 @@ out:
 	return fn;
 }
 
+/* ---- blocking transfers through a stream ------------------------------ */
+
+/*
+ * Over shm:, the bytes of a large blocking write or read pass through a
+ * small window of the shared area, piece by piece (marshal.h, "Streams";
+ * doc/protocol.md, "shm: bulk data"): the guest copies piece k + 1 in or
+ * out of the window while the driver copies piece k, so the two copies
+ * overlap. Each piece is a non-blocking command of its own; a piece's
+ * window bytes go back to the guest once its command completes, oldest
+ * first. The guest library registers the same arguments.
+ */
+#define ARG_PTR 5                /* ptr, of both functions */
+#define IN_FLIGHT_MAX 16         /* pieces: the window holds 4, or 5 */
+
+__attribute__((constructor)) static void
+register_streams(void)
+{
+	ava_marshal_stream_arg(ava_opencl_api.api_id,
+			       AVA_OPENCL_FN_clEnqueueWriteBuffer, ARG_PTR);
+	ava_marshal_stream_arg(ava_opencl_api.api_id,
+			       AVA_OPENCL_FN_clEnqueueReadBuffer, ARG_PTR);
+}
+
+/* The pieces in flight, oldest first. */
+struct pieces {
+	bool write;
+	cl_event ev[IN_FLIGHT_MAX];
+	size_t len[IN_FLIGHT_MAX];
+	unsigned first, n;
+	cl_int err;              /* the first failure */
+	cl_event last;           /* the last piece's event, kept */
+};
+
+/* The oldest piece is done (wait: once it completes): its window bytes
+ * go back (a read's are published unless something failed before).
+ * false: it has not completed yet. */
+static bool
+retire(struct pieces *p, bool wait)
+{
+	unsigned i = p->first;
+	cl_int st = CL_COMPLETE;
+	if (!wait && clGetEventInfo(p->ev[i], CL_EVENT_COMMAND_EXECUTION_STATUS,
+				    sizeof(st), &st, NULL) != CL_SUCCESS)
+		st = CL_COMPLETE;  /* then wait below tells */
+	if (!wait && st > CL_COMPLETE)
+		return false;
+	if (clWaitForEvents(1, &p->ev[i]) != CL_SUCCESS && p->err == CL_SUCCESS)
+		p->err = CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST;
+	if (p->write)
+		ava_marshal_stream_release(p->len[i]);
+	else if (p->err == CL_SUCCESS)
+		ava_marshal_stream_publish(p->len[i]);
+	if (p->ev[i] != p->last)
+		clReleaseEvent(p->ev[i]);
+	p->first = (p->first + 1) % IN_FLIGHT_MAX;
+	p->n--;
+	return true;
+}
+
+/* Whatever has completed, without waiting. */
+static void
+retire_done(struct pieces *p)
+{
+	while (p->n > 0 && retire(p, false)) {
+	}
+}
+
+/*
+ * A write's next bytes from the guest, or a read's room for them. A
+ * write waits for the guest rather than for the driver, so that each
+ * piece is queued as soon as it is there; only when every byte of the
+ * window is in flight (the take gives 0) does the oldest piece decide.
+ * A read takes room while there is some; else the oldest piece, once
+ * done and published, lets the guest free more; with none in flight, it
+ * waits for the guest. 0: retired one instead, try again.
+ */
+static int
+next_piece(struct pieces *p, void **at)
+{
+	int r = p->write ? ava_marshal_stream_take(true, (const void **)at)
+			 : ava_marshal_stream_reserve(false, at);
+	if (r != 0)
+		return r;
+	if (p->n > 0) {
+		retire(p, true);
+		return 0;
+	}
+	if (p->write)
+		return -1;   /* the stream ended early */
+	r = ava_marshal_stream_reserve(true, at);
+	return r == 0 ? -1 : r;
+}
+
+static cl_int
+enqueue_piece(struct pieces *p, cl_command_queue q, cl_mem buf, size_t off,
+	      size_t len, void *at, cl_uint nwait, const cl_event *wait)
+{
+	cl_event ev;
+	cl_int err = p->write
+		? clEnqueueWriteBuffer(q, buf, CL_FALSE, off, len, at, nwait,
+				       wait, &ev)
+		: clEnqueueReadBuffer(q, buf, CL_FALSE, off, len, at, nwait,
+				      wait, &ev);
+	if (err != CL_SUCCESS)
+		return err;
+	clFlush(q);
+	unsigned i = (p->first + p->n) % IN_FLIGHT_MAX;
+	p->ev[i] = ev;
+	p->len[i] = len;
+	p->n++;
+	return CL_SUCCESS;
+}
+
+/* The whole range first: a piece must never fail for what the whole
+ * transfer would have, after others were done. */
+static cl_int
+check_range(cl_mem buf, size_t offset, size_t size)
+{
+	size_t have;
+	cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof(have), &have,
+					NULL);
+	if (err != CL_SUCCESS)
+		return err == CL_INVALID_MEM_OBJECT ? err : CL_INVALID_VALUE;
+	return offset > have || size > have - offset ? CL_INVALID_VALUE
+						     : CL_SUCCESS;
+}
+
+/*
+ * A blocking transfer of size bytes at offset, through the stream. The
+ * event, if asked for, is the last piece's: when the call returns, every
+ * piece is complete, and so is that event. A piece that fails stops the
+ * rest; the pieces before it stay written (a read's are in the guest's
+ * memory), as the error says the contents are undefined.
+ */
+static cl_int
+streamed(bool write, cl_command_queue q, cl_mem buf, size_t offset,
+	 size_t size, cl_uint nwait, const cl_event *wait, cl_event *event)
+{
+	struct pieces p = { .write = write };
+	size_t done = 0;
+	p.err = check_range(buf, offset, size);
+	while (p.err == CL_SUCCESS && done < size) {
+		void *at;
+		retire_done(&p);
+		int r = p.n == IN_FLIGHT_MAX ? (retire(&p, true), 0)
+					     : next_piece(&p, &at);
+		if (r < 0)
+			p.err = CL_OUT_OF_RESOURCES;   /* the guest is gone */
+		if (r <= 0)
+			continue;
+		p.err = enqueue_piece(&p, q, buf, offset + done, (size_t)r,
+				      at, nwait, wait);
+		done += (size_t)r;
+		if (p.err == CL_SUCCESS && done == size && event != NULL)
+			p.last = p.ev[(p.first + p.n - 1) % IN_FLIGHT_MAX];
+	}
+	while (p.n > 0)
+		retire(&p, true);
+	if (p.err == CL_SUCCESS && event != NULL)
+		*event = p.last;
+	else if (p.last != NULL)
+		clReleaseEvent(p.last);
+	return p.err;
+}
+
+uint64_t
+ava_opencl_server_hook_clEnqueueReadBuffer(const uint64_t *v,
+					   struct ava_server_ctx *ctx)
+{
+	cl_command_queue q = (cl_command_queue)(uintptr_t)v[0];
+	cl_mem buf = (cl_mem)(uintptr_t)v[1];
+	size_t offset = (size_t)v[3], size = (size_t)v[4];
+	void *ptr = (void *)(uintptr_t)v[5];
+	cl_uint nwait = (cl_uint)v[6];
+	const cl_event *wait = (const cl_event *)(uintptr_t)v[7];
+	cl_event *event = (cl_event *)(uintptr_t)v[8];
+	/* Always blocking: the spec overrides blocking_read. */
+	if (ptr != NULL && ava_marshal_stream_out(ptr))
+		return (uint64_t)(int64_t)streamed(false, q, buf, offset, size,
+						   nwait, wait, event);
+	return (uint64_t)(int64_t)clEnqueueReadBuffer(q, buf, (cl_bool)v[2],
+		offset, size, ptr, nwait, wait, event);
+}
+
+/* ---- non-blocking writes ------------------------------------------------ */
+
 static void CL_CALLBACK
 free_staged(cl_event ev, cl_int status, void *data)
 {
 	free(data);
 }
 
+/* A streamed write's bytes, all of them, into storage of their own. */
+static cl_int
+take_all(void *copy, size_t size)
+{
+	size_t done = 0;
+	while (done < size) {
+		const void *at;
+		int r = ava_marshal_stream_take(true, &at);
+		if (r <= 0)
+			return CL_OUT_OF_RESOURCES;   /* the guest is gone */
+		memcpy((uint8_t *)copy + done, at, (size_t)r);
+		ava_marshal_stream_release((size_t)r);
+		done += (size_t)r;
+	}
+	return CL_SUCCESS;
+}
+
 /*
  * A non-blocking write must not wait for its wait list (it may name a
  * user event the same guest thread completes later), so the bytes, which
  * live in the receive buffer only for the call, are staged in a copy that
- * the command's completion frees. A blocking write needs no copy.
+ * the command's completion frees. A blocking write needs no copy; over
+ * shm: a large one streams (above).
  */
 uint64_t
 ava_opencl_server_hook_clEnqueueWriteBuffer(const uint64_t *v,
@@ -210,16 +415,23 @@ ava_opencl_server_hook_clEnqueueWriteBuffer(const uint64_t *v,
 	cl_uint nwait = (cl_uint)v[6];
 	const cl_event *wait = (const cl_event *)(uintptr_t)v[7];
 	cl_event *event = (cl_event *)(uintptr_t)v[8];
-	if (blocking || ptr == NULL || size == 0)
+	bool stream = ptr != NULL && ava_marshal_stream_in(ptr, size);
+	if (blocking && stream)
+		return (uint64_t)(int64_t)streamed(true, q, buf, offset, size,
+						   nwait, wait, event);
+	if ((blocking || ptr == NULL || size == 0) && !stream)
 		return (uint64_t)(int64_t)clEnqueueWriteBuffer(q, buf, blocking,
 			offset, size, ptr, nwait, wait, event);
 	void *copy = malloc(size);
 	if (copy == NULL)
 		return (uint64_t)(int64_t)CL_OUT_OF_HOST_MEMORY;
-	memcpy(copy, ptr, size);
+	cl_int err = stream ? take_all(copy, size) : CL_SUCCESS;
+	if (!stream)
+		memcpy(copy, ptr, size);
 	cl_event ev;
-	cl_int err = clEnqueueWriteBuffer(q, buf, CL_FALSE, offset, size, copy,
-					  nwait, wait, &ev);
+	if (err == CL_SUCCESS)
+		err = clEnqueueWriteBuffer(q, buf, CL_FALSE, offset, size, copy,
+					   nwait, wait, &ev);
 	if (err != CL_SUCCESS) {
 		free(copy);
 		return (uint64_t)(int64_t)err;

@@ -12,8 +12,11 @@
  *
  * Handshake, server -> guest, right after accept, in one message with the
  * memfd (SCM_RIGHTS), 40 bytes little-endian:
- *   u32 magic "AVAS", u16 version 2, u16 0, u32 ctl_size 4096, u32 0,
+ *   u32 magic "AVAS", u16 version 3, u16 0, u32 ctl_size 4096, u32 0,
  *   u64 cmd_size, u64 reply_size, u64 bulk_size (0: no bulk area).
+ * Version 3 has the streams (transport-shm.h): their control blocks in
+ * the control page, their window at the end of an area of at least
+ * 2 * AVA_SHM_WINDOW bytes.
  * The accept loop never waits for the guest: the message goes into the
  * fresh socket's empty buffer. The guest does not wait in connect either,
  * but on its first send or receive, for at most HANDSHAKE_MS.
@@ -46,7 +49,7 @@
 #define SPIN_US_DEFAULT 20
 #define SPIN_US_MAX 1000
 #define HANDSHAKE_MS 10000       /* a guest waits this long for its region */
-#define STATE_SIZE 48            /* handoff state, see ava_shm_conn_export */
+#define STATE_SIZE 64            /* handoff state, see ava_shm_conn_export */
 
 static unsigned
 spin_setting(bool *yield)
@@ -91,13 +94,39 @@ bulk_setting(void)
 	return mib > (AVA_SHM_BULK_MAX >> 20) ? AVA_SHM_BULK_MAX : mib << 20;
 }
 
+static void stage_streams(const struct ava_bulk *set, int ref, void *sink,
+			  size_t n);
+static bool stream_in(const void *p, size_t n);
+static int stream_take(bool wait, const void **at);
+static void stream_release(size_t n);
+static void *stream_out(size_t n);
+static bool is_stream_out(const void *p);
+static int stream_reserve(bool wait, void **at);
+static void stream_publish(size_t n);
+
 static const struct ava_marshal_bulk_ops bulk_ops = {
 	.ready = ava_transport_bulk_ready,
 	.stage = ava_transport_bulk_stage,
 	.received = ava_transport_bulk_received,
 	.alloc = ava_transport_bulk_alloc,
 	.shared = ava_transport_bulk_shared,
+	.stage_streams = stage_streams,
+	.stream_in = stream_in,
+	.take = stream_take,
+	.release = stream_release,
+	.stream_out = stream_out,
+	.is_stream_out = is_stream_out,
+	.reserve = stream_reserve,
+	.publish = stream_publish,
 };
+
+/* AVA_SHM_STREAM=0: this guest never streams (for measurements). */
+static bool
+stream_off(void)
+{
+	const char *s = getenv("AVA_SHM_STREAM");
+	return s != NULL && strcmp(s, "0") == 0;
+}
 
 int
 ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
@@ -115,6 +144,7 @@ ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
 	c->memfd = -1;
 	pthread_mutex_init(&c->setup, NULL);
 	c->spin_us = spin_setting(&c->yield);
+	c->stream_off = stream_off();
 	*out = c;
 	return 0;
 }
@@ -144,7 +174,8 @@ ava_shm_conn_view(struct ava_conn *base, struct ava_shm_view *v)
 		.ctl = (struct ava_shm_ring_ctl *)c->map,
 		.cmd_size = c->server ? c->rx.size : c->tx.size,
 		.reply_size = c->server ? c->tx.size : c->rx.size,
-		.area = c->area, .area_size = (size_t)c->area_size };
+		.area = c->area, .area_size = (size_t)c->area_size,
+		.win = c->win };
 	return true;
 }
 
@@ -179,14 +210,26 @@ ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
 				     .data = map + AVA_SHM_CTL_SIZE };
 	struct ava_shm_ring repr = { .ctl = &ctl[1], .size = reply,
 				     .data = map + AVA_SHM_CTL_SIZE + cmd };
+	struct ava_shm_stream_ctl *sctl = (struct ava_shm_stream_ctl *)
+					  (map + AVA_SHM_STREAM_CTL);
 	c->memfd = memfd;
 	c->map = map;
 	c->map_len = len;
 	c->area = bulk ? map + AVA_SHM_CTL_SIZE + cmd + reply : NULL;
 	c->area_size = bulk;
+	/* The window is the area's end, where it is large enough; refs
+	 * never reach into it. */
+	if (bulk >= 2 * AVA_SHM_WINDOW) {
+		c->area_size = bulk - AVA_SHM_WINDOW;
+		c->win = c->area + c->area_size;
+	}
 	c->server = server;
 	c->tx = server ? repr : cmdr;
 	c->rx = server ? cmdr : repr;
+	c->in.head = &sctl[server ? 0 : 1].head;
+	c->in.tail = &sctl[server ? 0 : 1].tail;
+	c->out.head = &sctl[server ? 1 : 0].head;
+	c->out.tail = &sctl[server ? 1 : 0].tail;
 	c->tx.spin_ns = c->rx.spin_ns = (uint64_t)c->spin_us * 1000u;
 	__atomic_store_n(&c->ready, 1, __ATOMIC_SEQ_CST);
 	return 0;
@@ -394,9 +437,10 @@ ava_shm_conn_attach_slow(struct ava_shm_conn *c)
 
 /*
  * State: u32 magic, u32 server, u64 cmd_size, u64 reply_size, u64 rx pos,
- * u64 tx pos, u64 bulk_size. Positions travel privately (between two processes of the
- * same server, checked by uid), never through the region the guest can
- * write.
+ * u64 tx pos, u64 bulk_size, u64 in-stream pos, u64 out-stream pos.
+ * Positions travel privately (between two processes of the same server,
+ * checked by uid), never through the region the guest can write. No
+ * stream is in a transfer between calls, when a connection moves.
  */
 int
 ava_shm_conn_export(struct ava_conn *base, struct ava_conn_export *e)
@@ -414,7 +458,10 @@ ava_shm_conn_export(struct ava_conn *base, struct ava_conn_export *e)
 	ava_wire_put_le(e->state + 16, c->server ? c->tx.size : c->rx.size, 8);
 	ava_wire_put_le(e->state + 24, c->rx.pos, 8);
 	ava_wire_put_le(e->state + 32, c->tx.pos, 8);
-	ava_wire_put_le(e->state + 40, c->area_size, 8);
+	ava_wire_put_le(e->state + 40, c->area_size +
+			(c->win != NULL ? AVA_SHM_WINDOW : 0), 8);
+	ava_wire_put_le(e->state + 48, c->in.pos, 8);
+	ava_wire_put_le(e->state + 56, c->out.pos, 8);
 	e->nstate = STATE_SIZE;
 	return 0;
 }
@@ -444,6 +491,8 @@ ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
 	}
 	c->rx.pos = c->rx.shared = ava_wire_get_le(state + 24, 8);
 	c->tx.pos = c->tx.shared = ava_wire_get_le(state + 32, 8);
+	c->in.pos = c->in.next = c->in.seen = ava_wire_get_le(state + 48, 8);
+	c->out.pos = c->out.next = c->out.seen = ava_wire_get_le(state + 56, 8);
 	*out = &c->base;
 	return 0;
 }
@@ -454,9 +503,9 @@ ava_shm_adopt(int fd, int memfd, const uint8_t *state, size_t n,
  * What the marshaller and the shm: ring code share on one thread: the
  * set of holes of the frame the thread last received (and on which
  * connection), the server's next free byte of that connection's area,
- * and the set an encoder staged for the thread's next send. A set only
- * applies to the payload it names, so a stale one is never used for
- * another frame.
+ * and the set an encoder staged for the thread's next send, with the ref
+ * that may stream and the sink it offers. A set only applies to the
+ * payload it names, so a stale one is never used for another frame.
  */
 static _Thread_local struct {
 	struct ava_shm_conn *conn;   /* received on last; NULL: none */
@@ -464,15 +513,27 @@ static _Thread_local struct {
 	uint64_t alloc;              /* next free byte of conn's area */
 	bool inline_only;            /* the call is served from private bytes */
 	struct ava_bulk tx;          /* staged */
-} tls;
+	int tx_stream;               /* its ref that may stream, or -1 */
+	const void *sink_payload;    /* the payload whose sink it is */
+	uint64_t sink_plen;
+	void *sink;                  /* the out-buffer it offers, or NULL */
+	uint64_t sink_len;
+} tls = { .tx_stream = -1 };
 
-/* Copy each hole's bytes into the payload. */
-static void
-fill_holes(void *payload, const struct ava_bulk *b)
+/* Copy each hole's bytes into the payload; a streamed one's come from
+ * the stream (0, or why they could not). */
+static int
+fill_holes(struct ava_shm_conn *c, void *payload, const struct ava_bulk *b)
 {
-	for (uint32_t k = 0; k < b->n; k++)
-		memcpy((uint8_t *)payload + b->ref[k].off, b->ref[k].at,
-		       (size_t)b->ref[k].len);
+	int r = 0;
+	for (uint32_t k = 0; k < b->n; k++) {
+		uint8_t *dst = (uint8_t *)payload + b->ref[k].off;
+		if (c != NULL && b->ref[k].at == c->win && c->in.active)
+			r = ava_shm_in_drain(c, dst);
+		else
+			memcpy(dst, b->ref[k].at, (size_t)b->ref[k].len);
+	}
+	return r;
 }
 
 static uint64_t
@@ -491,11 +552,12 @@ ava_shm_bulk_received(struct ava_shm_conn *c, const struct ava_bulk *b)
 	if (b == NULL)
 		return;
 	tls.rx = *b;
-	/* Out buffers go after the call's own bytes (checked to lie in the
-	 * area), so the driver never writes over an in-buffer. */
+	/* Out buffers go after the call's own bytes in the area, so the
+	 * driver never writes over an in-buffer. */
 	for (uint32_t k = 0; k < b->n; k++) {
 		uint64_t end = (uint64_t)(b->ref[k].at - c->area) + b->ref[k].len;
-		if (end > tls.alloc)
+		if (ava_shm_in_area(c, b->ref[k].at, b->ref[k].len) &&
+		    end > tls.alloc)
 			tls.alloc = end;
 	}
 	tls.alloc = align_up(tls.alloc);
@@ -508,6 +570,22 @@ ava_shm_bulk_staged(const void *payload, uint64_t len, struct ava_bulk *out)
 		return false;
 	*out = tls.tx;
 	return true;
+}
+
+int
+ava_shm_bulk_stream_ref(void)
+{
+	return tls.tx_stream;
+}
+
+void *
+ava_shm_bulk_sink(const void *payload, uint64_t len, uint64_t *n)
+{
+	if (tls.sink == NULL || tls.sink_payload != payload ||
+	    tls.sink_plen != len)
+		return NULL;
+	*n = tls.sink_len;
+	return tls.sink;
 }
 
 void
@@ -529,18 +607,32 @@ void
 ava_transport_bulk_stage(const struct ava_bulk *b)
 {
 	tls.tx.n = 0;
+	tls.tx_stream = -1;
+	tls.sink = NULL;
 	if (b != NULL && b->n > 0 && b->n <= AVA_BULK_MAX)
 		tls.tx = *b;
+}
+
+static void
+stage_streams(const struct ava_bulk *set, int ref, void *sink, size_t n)
+{
+	tls.tx_stream = tls.tx.n > 0 && ref >= 0 && (uint32_t)ref < tls.tx.n ?
+			ref : -1;
+	tls.sink = sink;
+	tls.sink_len = n;
+	tls.sink_payload = set->payload;
+	tls.sink_plen = set->len;
 }
 
 void
 ava_transport_bulk_unstage(void *payload, size_t len)
 {
 	struct ava_bulk b;
+	tls.sink = NULL;
 	if (!ava_shm_bulk_staged(payload, len, &b))
 		return;
 	tls.tx.n = 0;
-	fill_holes(payload, &b);
+	fill_holes(NULL, payload, &b);
 }
 
 const struct ava_bulk *
@@ -576,9 +668,73 @@ ava_transport_conn_bulk_inline(struct ava_conn *base, void *p, size_t n)
 	if (base->ops != &ava_shm_conn_ops)
 		return;
 	tls.inline_only = true;
-	const struct ava_bulk *b = tls.conn == (struct ava_shm_conn *)base ?
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	const struct ava_bulk *b = tls.conn == c ?
 				   ava_transport_bulk_received(p, n) : NULL;
+	/* A stream cut short leaves zeros, and a broken connection: the
+	 * session ends at the REPLY. */
 	if (b != NULL)
-		fill_holes(p, b);
+		(void)fill_holes(c, p, b);
 	tls.rx.n = 0;
+}
+
+/* ---- streams, for a server's hooks (marshal.h) ------------------------ */
+
+static bool
+stream_in(const void *p, size_t n)
+{
+	struct ava_shm_conn *c = tls.conn;
+	return c != NULL && c->server && !tls.inline_only && c->in.active &&
+	       p == c->win && n == c->in.end - c->in.base;
+}
+
+static int
+stream_take(bool wait, const void **at)
+{
+	const uint8_t *p = NULL;
+	int r = tls.conn != NULL ? ava_shm_in_take(tls.conn, wait, &p) : 0;
+	*at = p;
+	return r;
+}
+
+static void
+stream_release(size_t n)
+{
+	if (tls.conn != NULL)
+		ava_shm_in_release(tls.conn, n);
+}
+
+/* The out-stream as a call's storage, where its guest offered a sink. */
+static void *
+stream_out(size_t n)
+{
+	struct ava_shm_conn *c = tls.conn;
+	if (c == NULL || !c->server || !c->sink_offered || tls.inline_only ||
+	    c->win == NULL || c->out.active)
+		return NULL;
+	ava_shm_out_start(c, n);
+	return c->win;
+}
+
+static bool
+is_stream_out(const void *p)
+{
+	struct ava_shm_conn *c = tls.conn;
+	return c != NULL && c->server && c->out.active && p == c->win;
+}
+
+static int
+stream_reserve(bool wait, void **at)
+{
+	uint8_t *p = NULL;
+	int r = tls.conn != NULL ? ava_shm_out_reserve(tls.conn, wait, &p) : 0;
+	*at = p;
+	return r;
+}
+
+static void
+stream_publish(size_t n)
+{
+	if (tls.conn != NULL)
+		ava_shm_out_publish(tls.conn, n);
 }

@@ -5,7 +5,7 @@
  * The server listens on a unix socket at PATH. For each connection it
  * accepts, it creates a region (memfd, sealed against shrinking, so the
  * guest cannot make the server's accesses fault) and sends it with a
- * 32-byte handshake over the socket. Frames then travel through the rings
+ * 40-byte handshake over the socket. Frames then travel through the rings
  * (layout and trust rules in transport-shm.h); the socket stays open as
  * the liveness channel and as a doorbell.
  *
@@ -33,6 +33,15 @@
  * receiver leaves the holes in its payload and records where their bytes
  * are, for the marshaller; see send_holes() and recv_holes().
  *
+ * The bytes of a large blocking transfer may also stream, piece by
+ * piece, through a small window at the area's end, so that the copy into
+ * it and the copy out of it overlap (see "streams" below): a guest's CALL
+ * publishes the frame first, then its in-buffer's pieces as it copies
+ * them; a server's hook takes them as they come (in-stream), or writes an
+ * out-buffer's pieces for the guest, which takes them while it waits for
+ * the REPLY (its sink). A server waits for a stream's guest at most
+ * stream_deadline_ms at a time.
+ *
  * This file moves frames; transport-shm-setup.c makes, passes and maps
  * the regions.
  */
@@ -44,6 +53,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -98,6 +108,13 @@ broken(struct ava_shm_conn *c)
 	__atomic_store_n(&c->err, AVA_ESHM, __ATOMIC_RELEASE);
 	return AVA_ESHM;
 }
+
+static void stream_start(struct ava_shm_conn *c, struct ava_shm_stream *s,
+			 uint64_t len, uint8_t *dst);
+static int produce(struct ava_shm_conn *c, const uint8_t *src, uint64_t len);
+static int sink_ready(struct ava_shm_conn *c);
+static void sink_pump(struct ava_shm_conn *c);
+static int sink_finish(struct ava_shm_conn *c);
 
 /* Copy between the ring and private memory; offsets come from our own
  * positions, so they are always inside the ring. */
@@ -168,11 +185,11 @@ peer_on_our_cpu(const struct ava_shm_conn *c)
  * costs little CPU.
  */
 static int
-spin(struct ava_shm_conn *c, struct ava_shm_ring *ring, ready_fn ready)
+spin(struct ava_shm_conn *c, uint64_t *spin_ns, ready_fn ready)
 {
 	uint64_t full = (uint64_t)c->spin_us * 1000u;
 	uint64_t floor = full < PAUSE_NS ? full : PAUSE_NS;
-	uint64_t budget = ring->spin_ns, t0 = now_ns();
+	uint64_t budget = *spin_ns, t0 = now_ns();
 	bool pause = !c->yield && !peer_on_our_cpu(c);
 	uint64_t pause_end = pause ? t0 + PAUSE_NS : t0;
 	if (budget == 0)
@@ -180,12 +197,12 @@ spin(struct ava_shm_conn *c, struct ava_shm_ring *ring, ready_fn ready)
 	for (;;) {
 		int r = ready(c);
 		if (r > 0)
-			ring->spin_ns = full;
+			*spin_ns = full;
 		if (r != 0)
 			return r;
 		uint64_t now = now_ns();
 		if (now - t0 >= budget) {
-			ring->spin_ns = budget / 2 > floor ? budget / 2 : floor;
+			*spin_ns = budget / 2 > floor ? budget / 2 : floor;
 			return 0;
 		}
 		if (now < pause_end)
@@ -266,19 +283,35 @@ rx_ready(struct ava_shm_conn *c)
 	}
 }
 
-/* Phase 3 for data: sleep in poll() until a doorbell or a hang-up. */
+/* A server's wait for a stream's guest ran out (stream_deadline_ms). */
 static int
-socket_phase(struct ava_shm_conn *c)
+timed_out(struct ava_shm_conn *c)
+{
+	__atomic_store_n(&c->err, -ETIMEDOUT, __ATOMIC_RELEASE);
+	return -ETIMEDOUT;
+}
+
+/* Phase 3 for data: sleep in poll() until a doorbell or a hang-up, or
+ * until the deadline (0: none). */
+static int
+socket_phase(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 {
 	uint32_t *wait = &c->rx.ctl->data_wait;
 	int r;
 	for (;;) {
 		__atomic_store_n(wait, AVA_SHM_WAIT_SOCKET, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if ((r = rx_ready(c)) != 0)
+		if ((r = ready(c)) != 0)
 			break;
+		uint64_t now = now_ns();
+		if (deadline != 0 && now >= deadline) {
+			r = timed_out(c);
+			break;
+		}
+		int ms = deadline == 0 ? -1 :
+			 (int)((deadline - now) / 1000000u) + 1;
 		struct pollfd p = { .fd = c->base.fd, .events = POLLIN };
-		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+		if (poll(&p, 1, ms) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
@@ -286,6 +319,23 @@ socket_phase(struct ava_shm_conn *c)
 			break;
 	}
 	__atomic_store_n(wait, AVA_SHM_AWAKE, __ATOMIC_RELAXED);
+	return r;
+}
+
+/* Wait for data (ready(c) > 0): through the three phases on the bell of
+ * our incoming ring, which a stream of that direction shares. */
+static int
+wait_data(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
+{
+	int r = ready(c);
+	if (r == 0)
+		r = spin(c, &c->rx.spin_ns, ready);
+	if (r == 0)
+		r = futex_phase(c, &c->rx.ctl->data_bell,
+				&c->rx.ctl->data_wait, ready,
+				FUTEX_PHASE_MS);
+	if (r == 0)
+		r = socket_phase(c, ready, deadline);
 	return r;
 }
 
@@ -303,23 +353,21 @@ rx_release(struct ava_shm_conn *c)
 	notify(c, &r->ctl->space_bell, &r->ctl->space_wait);
 }
 
-/* Wait until at least one byte can be read; 0 or an error. */
+/* Wait until at least one byte can be read; 0 or an error. A guest with
+ * a sink takes the stream's bytes meanwhile. */
 static int
 rx_wait(struct ava_shm_conn *c)
 {
-	if (c->rx.known > 0)
-		return 0;
-	rx_release(c);  /* a producer may be waiting for this space */
-	int r = rx_ready(c);
-	if (r == 0)
-		r = spin(c, &c->rx, rx_ready);
-	if (r == 0)
-		r = futex_phase(c, &c->rx.ctl->data_bell,
-				&c->rx.ctl->data_wait, rx_ready,
-				FUTEX_PHASE_MS);
-	if (r == 0)
-		r = socket_phase(c);
-	return r < 0 ? r : 0;
+	while (c->rx.known == 0) {
+		rx_release(c);  /* a producer may be waiting for this space */
+		bool sink = !c->server && c->in.active;
+		int r = wait_data(c, sink ? sink_ready : rx_ready, 0);
+		if (r < 0)
+			return r;
+		if (sink)
+			sink_pump(c);
+	}
+	return 0;
 }
 
 static void
@@ -374,12 +422,40 @@ recv_upto(struct ava_shm_conn *c, struct ava_frame *f, size_t want)
 }
 
 /*
+ * Where a streamed ref's bytes are, or NULL where none may be. A CALL's
+ * starts the server's in-stream (its place is the window, which only the
+ * stream ops hand out); a REPLY's must be exactly what the guest's sink
+ * took (sink_finish), which is in the application's memory already. At
+ * most one per frame.
+ */
+static uint8_t *
+stream_ref(struct ava_shm_conn *c, const struct ava_frame_header *h,
+	   uint64_t len)
+{
+	if (c->win == NULL)
+		return NULL;
+	if (c->server && h->type == AVA_MSG_CALL && !c->in.active) {
+		stream_start(c, &c->in, len, NULL);
+		c->in.seen = c->in.pos;
+		c->in_owner = pthread_self();
+		return c->win;
+	}
+	if (!c->server && h->type == AVA_MSG_REPLY && c->sink_done &&
+	    c->sink_got == len) {
+		c->sink_done = false;
+		return c->in.dst;
+	}
+	return NULL;
+}
+
+/*
  * The ref table of a frame flagged AVA_SHM_FRAME_BULK, copied out and
  * checked whole before the payload is read: a CALL or REPLY, 1 to
  * AVA_BULK_MAX holes in payload order, each 8-aligned, not empty, inside
  * the payload and not overlapping the one before, its bytes inside the
- * area. Each bound is checked without overflow; anything else breaks the
- * transport's rules. The table is never read again from the ring.
+ * area (without the window) or streamed. Each bound is checked without
+ * overflow; anything else breaks the transport's rules. The table is
+ * never read again from the ring.
  */
 static int
 recv_refs(struct ava_shm_conn *c, const struct ava_frame_header *h,
@@ -399,12 +475,18 @@ recv_refs(struct ava_shm_conn *c, const struct ava_frame_header *h,
 		uint64_t off = ava_wire_get_le(e, 8);
 		uint64_t len = ava_wire_get_le(e + 8, 8);
 		uint64_t aoff = ava_wire_get_le(e + 16, 8);
+		uint8_t *at = NULL;
 		if (off % 8 != 0 || off < end || len == 0 || off > h->len ||
-		    len > h->len - off || aoff > c->area_size ||
-		    len > c->area_size - aoff)
+		    len > h->len - off)
+			return broken(c);
+		if (aoff == AVA_SHM_REF_STREAM)
+			at = stream_ref(c, h, len);
+		else if (aoff <= c->area_size && len <= c->area_size - aoff)
+			at = c->area + aoff;
+		if (at == NULL)
 			return broken(c);
 		b->ref[k] = (struct ava_bulk_ref){ .off = off, .len = len,
-						   .at = c->area + aoff };
+						   .at = at };
 		end = off + len;
 	}
 	b->n = (uint32_t)n;
@@ -432,6 +514,35 @@ recv_holes(struct ava_shm_conn *c, struct ava_frame *f, struct ava_bulk *b)
 	return r;
 }
 
+/* Before a server receives, or sends on the thread that received: the
+ * last CALL's in-stream is taken to its end (whatever its hook left). */
+static int
+server_settle(struct ava_shm_conn *c)
+{
+	if (!c->server || !c->in.active ||
+	    !pthread_equal(c->in_owner, pthread_self()))
+		return 0;
+	return ava_shm_in_drain(c, NULL);
+}
+
+/* What the header's ring-only flags say: holes follow, or (a CALL to a
+ * server with a window) the guest takes an out-stream. */
+static int
+ring_flags(struct ava_shm_conn *c, struct ava_frame_header *h, bool *holes)
+{
+	bool sink = h->flags & AVA_SHM_FRAME_SINK;
+	*holes = h->flags & AVA_SHM_FRAME_BULK;
+	h->flags &= ~(AVA_SHM_FRAME_BULK | AVA_SHM_FRAME_SINK);
+	if (sink && (!c->server || h->type != AVA_MSG_CALL || c->win == NULL))
+		return broken(c);
+	c->sink_offered = sink;
+	/* A guest's sink ends with the REPLY: the server published all
+	 * it will before sending it. */
+	if (!c->server && c->in.active && h->type == AVA_MSG_REPLY)
+		return sink_finish(c);
+	return 0;
+}
+
 static int
 shm_recv(struct ava_conn *base, struct ava_frame *f)
 {
@@ -440,9 +551,15 @@ shm_recv(struct ava_conn *base, struct ava_frame *f)
 	ava_buf_reset(&f->payload);
 	memset(&f->h, 0, sizeof(f->h));
 	f->got = 0;
+	c->sink_done = false;
 	int r = ava_shm_conn_attach(c);
 	if (r == 0)
 		r = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
+	if (r == 0 && c->server) {
+		c->sink_offered = false;
+		ava_shm_out_end(c);
+		r = server_settle(c);
+	}
 	if (r == 0)
 		r = recv_exact(c, hdr, sizeof(hdr), &f->got);
 	if (r == AVA_ECLOSED && f->got > 0)
@@ -451,9 +568,10 @@ shm_recv(struct ava_conn *base, struct ava_frame *f)
 		return r;
 	f->got = 0;
 	struct ava_bulk b = { .n = 0 };
+	bool holes = false;
 	r = ava_frame_header_decode(hdr, sizeof(hdr), &f->h);
-	bool holes = r == 0 && (f->h.flags & AVA_SHM_FRAME_BULK);
-	f->h.flags &= ~AVA_SHM_FRAME_BULK;
+	if (r == 0)
+		r = ring_flags(c, &f->h, &holes);
 	if (r == 0)
 		r = holes ? recv_holes(c, f, &b) : recv_upto(c, f, f->h.len);
 	if (r == 0)
@@ -505,20 +623,32 @@ tx_publish(struct ava_shm_conn *c)
 	notify(c, &r->ctl->data_bell, &r->ctl->data_wait);
 }
 
+/* Wait for space (ready(c) > 0) on the bell of our outgoing ring, which
+ * a stream of that direction shares: spin, then futex rounds that check
+ * for a hang-up and the deadline (0: none). */
+static int
+wait_space(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
+{
+	int r = ready(c);
+	if (r == 0)
+		r = spin(c, &c->tx.spin_ns, ready);
+	while (r == 0) {
+		r = futex_phase(c, &c->tx.ctl->space_bell,
+				&c->tx.ctl->space_wait, ready,
+				SPACE_CHECK_MS);
+		if (r == 0 && hung_up(c))
+			r = -EPIPE;
+		if (r == 0 && deadline != 0 && now_ns() >= deadline)
+			r = timed_out(c);
+	}
+	return r;
+}
+
 static int
 tx_wait(struct ava_shm_conn *c)
 {
 	tx_publish(c);  /* the consumer cannot make room for what it lacks */
-	int r = tx_ready(c);
-	if (r == 0)
-		r = spin(c, &c->tx, tx_ready);
-	while (r == 0) {
-		r = futex_phase(c, &c->tx.ctl->space_bell,
-				&c->tx.ctl->space_wait, tx_ready,
-				SPACE_CHECK_MS);
-		if (r == 0 && hung_up(c))
-			r = -EPIPE;
-	}
+	int r = wait_space(c, tx_ready, 0);
 	return r < 0 ? r : 0;
 }
 
@@ -549,24 +679,27 @@ tx_write(struct ava_shm_conn *c, const uint8_t *p, size_t n)
 /*
  * Where each hole's bytes go in the area: where they are if they are
  * there already (the driver wrote them), else after everything that is,
- * AVA_SHM_BULK_ALIGN-aligned. false: they do not all fit. The area is
- * free for the sender's use: the peer is done with the last frame's
- * bytes before it answers (a REPLY, or the next CALL).
+ * AVA_SHM_BULK_ALIGN-aligned; the streamed one (sref) needs no room.
+ * false: they do not all fit. The area is free for the sender's use: the
+ * peer is done with the last frame's bytes before it answers (a REPLY,
+ * or the next CALL).
  */
 static bool
-place(const struct ava_shm_conn *c, const struct ava_bulk *b, uint64_t *aoff)
+place(const struct ava_shm_conn *c, const struct ava_bulk *b, int sref,
+      uint64_t *aoff)
 {
 	uint64_t next = 0, size = c->area_size;
 	for (uint32_t k = 0; k < b->n; k++) {
 		aoff[k] = UINT64_MAX;
-		if (ava_shm_in_area(c, b->ref[k].at, b->ref[k].len)) {
+		if ((int)k != sref &&
+		    ava_shm_in_area(c, b->ref[k].at, b->ref[k].len)) {
 			aoff[k] = (uint64_t)(b->ref[k].at - c->area);
 			if (aoff[k] + b->ref[k].len > next)
 				next = aoff[k] + b->ref[k].len;
 		}
 	}
 	for (uint32_t k = 0; k < b->n; k++) {
-		if (aoff[k] != UINT64_MAX)
+		if (aoff[k] != UINT64_MAX || (int)k == sref)
 			continue;
 		uint64_t at = (next + AVA_SHM_BULK_ALIGN - 1) &
 			      ~(uint64_t)(AVA_SHM_BULK_ALIGN - 1);
@@ -595,9 +728,34 @@ write_pieces(struct ava_shm_conn *c, const uint8_t *payload, uint64_t len,
 	return r == 0 ? tx_write(c, payload + pos, (size_t)(len - pos)) : r;
 }
 
+/*
+ * Which ref of a frame streams, or -1: a guest's CALL streams the one
+ * its encoder marked, when it is large enough and there is a window; a
+ * server's REPLY, the out-buffer its hook produced in the window.
+ */
+static int
+streamed_ref(struct ava_shm_conn *c, const struct ava_frame_header *h,
+	     const struct ava_bulk *b)
+{
+	if (c->win == NULL)
+		return -1;
+	if (c->server) {
+		for (uint32_t k = 0; k < b->n && h->type == AVA_MSG_REPLY; k++)
+			if (b->ref[k].at == c->win && c->out.active)
+				return (int)k;
+		return -1;
+	}
+	int k = ava_shm_bulk_stream_ref();
+	if (c->stream_off || h->type != AVA_MSG_CALL || k < 0 ||
+	    (uint32_t)k >= b->n || b->ref[k].len < AVA_SHM_STREAM_MIN)
+		return -1;
+	return k;
+}
+
 /* A payload with holes: their bytes into the area (one copy, unless the
  * driver put them there), then the header flagged, the ref table and the
- * rest through the ring. Without room in the area, a plain frame. */
+ * rest through the ring; a streamed one's bytes after that, through the
+ * window. Without room in the area, a plain frame. */
 static int
 send_holes(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	   const uint8_t *payload, const struct ava_bulk *b)
@@ -605,12 +763,19 @@ send_holes(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	uint64_t aoff[AVA_BULK_MAX];
 	uint8_t hdr[AVA_FRAME_HEADER_SIZE], w[8 + 24 * AVA_BULK_MAX];
 	struct ava_frame_header fh = *h;
-	bool in_place = place(c, b, aoff);
+	int sref = streamed_ref(c, h, b);
+	bool in_place = place(c, b, sref, aoff);
+	/* The server's stream was produced by its hook: all of it. */
+	if (sref >= 0 && c->server &&
+	    (!in_place || ava_shm_out_end(c) != b->ref[sref].len))
+		return AVA_EPROTO;
 	ava_wire_put_le(w, b->n, 8);
 	for (uint32_t k = 0; in_place && k < b->n; k++) {
-		uint8_t *dst = c->area + aoff[k];
-		if (dst != b->ref[k].at)
-			memcpy(dst, b->ref[k].at, (size_t)b->ref[k].len);
+		if ((int)k == sref)
+			aoff[k] = AVA_SHM_REF_STREAM;
+		else if (c->area + aoff[k] != b->ref[k].at)
+			memcpy(c->area + aoff[k], b->ref[k].at,
+			       (size_t)b->ref[k].len);
 		ava_wire_put_le(w + 8 + 24 * k, b->ref[k].off, 8);
 		ava_wire_put_le(w + 16 + 24 * k, b->ref[k].len, 8);
 		ava_wire_put_le(w + 24 + 24 * k, aoff[k], 8);
@@ -623,7 +788,34 @@ send_holes(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	int r = tx_write(c, hdr, sizeof(hdr));
 	if (r == 0 && in_place)
 		r = tx_write(c, w, 8 + 24 * (size_t)b->n);
-	return r < 0 ? r : write_pieces(c, payload, h->len, b, !in_place);
+	if (r == 0)
+		r = write_pieces(c, payload, h->len, b, !in_place);
+	/* The server takes the stream as the call runs: the frame first. */
+	if (r == 0 && in_place && sref >= 0 && !c->server) {
+		tx_publish(c);
+		r = produce(c, b->ref[sref].at, b->ref[sref].len);
+	}
+	return r;
+}
+
+/* A guest's CALL may offer a sink for its out-stream: flagged, and the
+ * in-stream set up before the server can see the CALL. */
+static void
+offer_sink(struct ava_shm_conn *c, struct ava_frame_header *h,
+	   const void *payload)
+{
+	uint64_t n;
+	if (c->server || h->type != AVA_MSG_CALL)
+		return;
+	if (c->in.active)
+		sink_finish(c);   /* an earlier call's, never answered */
+	void *dst = ava_shm_bulk_sink(payload, h->len, &n);
+	if (dst == NULL || c->win == NULL || c->stream_off ||
+	    n < AVA_SHM_STREAM_MIN)
+		return;
+	stream_start(c, &c->in, n, dst);
+	c->in.seen = c->in.pos;
+	h->flags |= AVA_SHM_FRAME_SINK;
 }
 
 static int
@@ -631,9 +823,12 @@ shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	 const void *payload)
 {
 	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	struct ava_frame_header fh = *h;
 	int r = ava_shm_conn_attach(c);
 	if (r == 0)
 		r = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
+	if (r == 0)
+		r = server_settle(c);
 	if (r != 0)
 		return r;
 	/* As on a socket: a peer known to be gone fails the send. */
@@ -643,20 +838,306 @@ shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	 * or broken the ring. */
 	if ((r = tx_ready(c)) < 0)
 		return r;
+	offer_sink(c, &fh, payload);
 	struct ava_bulk b;
 	if ((h->type == AVA_MSG_CALL || h->type == AVA_MSG_REPLY) &&
 	    ava_shm_bulk_staged(payload, h->len, &b)) {
-		r = send_holes(c, h, payload, &b);
+		r = send_holes(c, &fh, payload, &b);
 	} else {
 		uint8_t hdr[AVA_FRAME_HEADER_SIZE];
-		ava_frame_header_encode(h, hdr);
+		ava_frame_header_encode(&fh, hdr);
 		r = tx_write(c, hdr, sizeof(hdr));
 		if (r == 0)
 			r = tx_write(c, payload, (size_t)h->len);
 	}
+	if (h->type == AVA_MSG_REPLY && c->server)
+		ava_shm_out_end(c);
 	if (r == 0)
 		tx_publish(c);
 	return r;
+}
+
+/* ---- streams -------------------------------------------------------- */
+
+/*
+ * A stream is a byte ring over the window (transport-shm.h): positions
+ * are private, and only the peer's head or tail is read from the region,
+ * once per look, and accepted only inside the rules below. It shares the
+ * bells and wait words of the ring of its direction: a consumer waits
+ * with wait_data(), a producer with wait_space(), and each notifies as
+ * the rings do.
+ */
+
+static unsigned stream_deadline_ms = 10000;
+
+void
+ava_shm_set_stream_deadline(unsigned ms)
+{
+	__atomic_store_n(&stream_deadline_ms, ms, __ATOMIC_RELAXED);
+}
+
+/* A server waits this long from now for a stream's guest, which only
+ * copies; a guest waits for its server as long as the driver takes. */
+static uint64_t
+deadline(const struct ava_shm_conn *c)
+{
+	unsigned ms = __atomic_load_n(&stream_deadline_ms, __ATOMIC_RELAXED);
+	return c->server ? now_ns() + (uint64_t)ms * 1000000u : 0;
+}
+
+static uint64_t
+min3(uint64_t a, uint64_t b, uint64_t c)
+{
+	uint64_t m = a < b ? a : b;
+	return m < c ? m : c;
+}
+
+/* The first stream of a connection maps the whole window in this
+ * process at once (its pages are shared, so it never writes them): a
+ * first touch costs more than the copy, and every page would have had
+ * one on each side as the positions went round. */
+static void
+win_populate(struct ava_shm_conn *c)
+{
+	if (c->win_warm)
+		return;
+	c->win_warm = true;
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(c->win, (size_t)AVA_SHM_WINDOW, MADV_POPULATE_WRITE) == 0)
+		return;
+#endif
+	for (uint64_t off = 0; off < AVA_SHM_WINDOW; off += 4096)
+		(void)*(volatile uint8_t *)(c->win + off);
+}
+
+static void
+stream_start(struct ava_shm_conn *c, struct ava_shm_stream *s, uint64_t len,
+	     uint8_t *dst)
+{
+	win_populate(c);
+	s->base = s->next = s->pos;
+	s->end = s->pos + len;
+	s->dst = dst;
+	s->active = true;
+}
+
+/* Consumer: >0 bytes to take, 0 none yet, <0 error. The head is accepted
+ * only inside the window from what we released, inside the transfer, and
+ * not behind the head accepted before. */
+static int
+in_ready(struct ava_shm_conn *c)
+{
+	struct ava_shm_stream *s = &c->in;
+	for (int last = 0;; last = 1) {
+		uint64_t head = __atomic_load_n(s->head, __ATOMIC_ACQUIRE);
+		uint64_t d = head - s->pos;
+		if (d > AVA_SHM_WINDOW || d > s->end - s->pos ||
+		    d < s->seen - s->pos)
+			return broken(c);
+		s->seen = head;
+		if (head != s->next)
+			return 1;
+		if (last)
+			return AVA_ECLOSED;
+		int err = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
+		if (err != 0)
+			return err;
+		if (!load_flag(&c->shut) && !load_flag(&c->eof))
+			return 0;
+	}
+}
+
+/* Producer: >0 room, 0 none yet, <0 error. The tail is accepted only if
+ * it is not past what we published and leaves what we reserved inside
+ * the window. */
+static int
+out_ready(struct ava_shm_conn *c)
+{
+	struct ava_shm_stream *s = &c->out;
+	uint64_t tail = __atomic_load_n(s->tail, __ATOMIC_ACQUIRE);
+	if (s->pos - tail > AVA_SHM_WINDOW || s->next - tail > AVA_SHM_WINDOW)
+		return broken(c);
+	s->seen = tail;
+	if (s->next - tail < AVA_SHM_WINDOW)
+		return 1;
+	int err = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
+	if (err != 0)
+		return err;
+	if (load_flag(&c->shut) || load_flag(&c->eof))
+		return -EPIPE;
+	return 0;
+}
+
+int
+ava_shm_in_take(struct ava_shm_conn *c, bool wait, const uint8_t **at)
+{
+	struct ava_shm_stream *s = &c->in;
+	if (!s->active || s->next == s->end)
+		return 0;
+	int r = s->seen != s->next ? 1 : in_ready(c);
+	/* With the whole window taken, the guest cannot go on until some
+	 * of it is released: waiting would be for nothing. */
+	if (r == 0 && wait && s->next - s->pos < AVA_SHM_WINDOW)
+		r = wait_data(c, in_ready, deadline(c));
+	if (r <= 0)
+		return r;
+	uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
+	uint64_t k = min3(s->seen - s->next, AVA_SHM_WINDOW - off,
+			  AVA_SHM_PIECE);
+	*at = c->win + off;
+	s->next += k;
+	return (int)k;
+}
+
+void
+ava_shm_in_release(struct ava_shm_conn *c, uint64_t n)
+{
+	struct ava_shm_stream *s = &c->in;
+	if (n > s->next - s->pos)
+		n = s->next - s->pos;
+	if (n == 0)
+		return;
+	s->pos += n;
+	__atomic_store_n(s->tail, s->pos, __ATOMIC_RELEASE);
+	notify(c, &c->rx.ctl->space_bell, &c->rx.ctl->space_wait);
+}
+
+int
+ava_shm_in_drain(struct ava_shm_conn *c, uint8_t *dst)
+{
+	struct ava_shm_stream *s = &c->in;
+	const uint8_t *at;
+	int r = 1;
+	ava_shm_in_release(c, s->next - s->pos);
+	while (s->active && r > 0) {
+		uint64_t from = s->next - s->base;
+		if ((r = ava_shm_in_take(c, true, &at)) > 0 && dst != NULL)
+			memcpy(dst + from, at, (size_t)r);
+		ava_shm_in_release(c, r > 0 ? (uint64_t)r : 0);
+	}
+	/* A transfer cut short leaves no stale bytes behind. */
+	if (r < 0 && dst != NULL)
+		memset(dst + (s->next - s->base), 0,
+		       (size_t)(s->end - s->next));
+	s->active = false;
+	return r < 0 ? r : 0;
+}
+
+int
+ava_shm_out_reserve(struct ava_shm_conn *c, bool wait, uint8_t **at)
+{
+	struct ava_shm_stream *s = &c->out;
+	if (!s->active || s->next == s->end)
+		return 0;
+	/* The streams share the window: a server takes all of a call's
+	 * in-stream before its out-stream may use it (a guest's sink takes
+	 * nothing before its in-stream is all sent). */
+	if (c->server && c->in.active && c->in.pos != c->in.end)
+		return AVA_EPROTO;
+	int r = s->next - s->seen < AVA_SHM_WINDOW ? 1 : out_ready(c);
+	if (r == 0 && wait)
+		r = wait_space(c, out_ready, deadline(c));
+	if (r <= 0)
+		return r;
+	uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
+	uint64_t k = min3(AVA_SHM_WINDOW - (s->next - s->seen),
+			  AVA_SHM_WINDOW - off, AVA_SHM_PIECE);
+	if (k > s->end - s->next)
+		k = s->end - s->next;
+	*at = c->win + off;
+	s->next += k;
+	return (int)k;
+}
+
+void
+ava_shm_out_publish(struct ava_shm_conn *c, uint64_t n)
+{
+	struct ava_shm_stream *s = &c->out;
+	if (n > s->next - s->pos)
+		n = s->next - s->pos;
+	if (n == 0)
+		return;
+	s->pos += n;
+	__atomic_store_n(s->head, s->pos, __ATOMIC_RELEASE);
+	notify(c, &c->tx.ctl->data_bell, &c->tx.ctl->data_wait);
+}
+
+void
+ava_shm_out_start(struct ava_shm_conn *c, uint64_t n)
+{
+	if (!c->out.active)
+		stream_start(c, &c->out, n, NULL);
+}
+
+uint64_t
+ava_shm_out_end(struct ava_shm_conn *c)
+{
+	struct ava_shm_stream *s = &c->out;
+	s->next = s->pos;   /* reserved, never published: dropped */
+	s->active = false;
+	return s->pos - s->base;
+}
+
+/* A guest's write: len bytes from src through the window, a piece at a
+ * time, each published as soon as it is copied. */
+static int
+produce(struct ava_shm_conn *c, const uint8_t *src, uint64_t len)
+{
+	struct ava_shm_stream *s = &c->out;
+	uint8_t *at;
+	int r = 1;
+	stream_start(c, s, len, NULL);
+	while (s->pos != s->end && r > 0) {
+		uint64_t from = s->next - s->base;
+		if ((r = ava_shm_out_reserve(c, true, &at)) > 0) {
+			memcpy(at, src + from, (size_t)r);
+			ava_shm_out_publish(c, (uint64_t)r);
+		}
+	}
+	s->active = false;
+	return r < 0 ? r : 0;
+}
+
+/* A guest with a sink waits for either its ring or the stream. */
+static int
+sink_ready(struct ava_shm_conn *c)
+{
+	int r = rx_ready(c);
+	if (r > 0 || (r < 0 && r != AVA_ECLOSED))
+		return r;
+	int s = in_ready(c);
+	return s != 0 ? s : r;
+}
+
+/* Copy what the stream holds into the sink, releasing it piece by piece
+ * so that the server can go on. */
+static void
+sink_pump(struct ava_shm_conn *c)
+{
+	struct ava_shm_stream *s = &c->in;
+	while (s->seen != s->next) {
+		uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
+		uint64_t k = min3(s->seen - s->next, AVA_SHM_WINDOW - off,
+				  AVA_SHM_PIECE);
+		memcpy(s->dst + (s->next - s->base), c->win + off, (size_t)k);
+		s->next += k;
+		ava_shm_in_release(c, k);
+	}
+}
+
+/* The REPLY came: the rest of the stream is there already. What the sink
+ * took is what a streamed ref of the REPLY must name. */
+static int
+sink_finish(struct ava_shm_conn *c)
+{
+	int r = in_ready(c);
+	c->in.active = false;
+	if (r < 0 && r != AVA_ECLOSED)
+		return r;
+	sink_pump(c);
+	c->sink_got = c->in.pos - c->in.base;
+	c->sink_done = true;
+	return 0;
 }
 
 /* ---- connection life ------------------------------------------------- */

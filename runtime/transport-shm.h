@@ -43,7 +43,7 @@
 #include "transport-private.h"
 
 #define AVA_SHM_MAGIC 0x53415641u        /* "AVAS" little-endian */
-#define AVA_SHM_VERSION 2
+#define AVA_SHM_VERSION 3              /* 3: streams and their window */
 #define AVA_SHM_CTL_SIZE 4096u
 #define AVA_SHM_RING_MIN 4096u
 #define AVA_SHM_RING_MAX (64u << 20)
@@ -52,6 +52,12 @@
 #define AVA_SHM_BULK_MAX (4ull << 30)
 #define AVA_SHM_BULK_ALIGN 4096u         /* where refs' bytes start */
 #define AVA_SHM_FRAME_BULK 0x80000000u   /* header flag, in the ring only */
+#define AVA_SHM_FRAME_SINK 0x40000000u   /* CALL: takes an out-stream */
+#define AVA_SHM_REF_STREAM UINT64_MAX    /* a ref's area_off: streamed */
+#define AVA_SHM_WINDOW (4ull << 20)      /* the streams' window, a power of 2 */
+#define AVA_SHM_PIECE (AVA_SHM_WINDOW / 4) /* what a producer publishes at once */
+#define AVA_SHM_STREAM_MIN (4ull << 20)  /* smaller buffers are never streamed */
+#define AVA_SHM_STREAM_CTL 256u          /* offset of the streams' control */
 
 /* Values of a wait word: how a sleeping side wants to be woken. */
 enum {
@@ -84,6 +90,20 @@ struct ava_shm_ring_ctl {
 
 _Static_assert(sizeof(struct ava_shm_ring_ctl) == 128, "two cache lines");
 
+/* One stream's control block: [0] guest -> server (a write's bytes), [1]
+ * server -> guest (a read's), at AVA_SHM_STREAM_CTL. Positions count bytes
+ * ever published and released; a byte at position p is at window offset
+ * p & (AVA_SHM_WINDOW - 1). */
+struct ava_shm_stream_ctl {
+	uint64_t head;         /* producer: bytes published */
+	uint8_t pad0[56];
+	uint64_t tail;         /* consumer: bytes released */
+	uint8_t pad1[56];
+};
+
+_Static_assert(AVA_SHM_STREAM_CTL + 2 * sizeof(struct ava_shm_stream_ctl) <=
+	       AVA_SHM_CTL_SIZE, "in the control page");
+
 /* ---- internals of transport-shm.c and transport-shm-setup.c --------- */
 
 /* One direction as this side sees it. */
@@ -97,13 +117,37 @@ struct ava_shm_ring {
 	uint64_t spin_ns;  /* the next spin's budget */
 };
 
+/*
+ * One stream as this side sees it, all private but the two words. A
+ * transfer runs from `base` to `end`; `pos` and `next` never leave it.
+ */
+struct ava_shm_stream {
+	uint64_t *head, *tail;   /* in the region */
+	uint64_t pos;      /* producer: published; consumer: released */
+	uint64_t next;     /* producer: reserved; consumer: taken */
+	uint64_t seen;     /* producer: the tail, consumer: the head, last
+			    * accepted */
+	uint64_t base, end;
+	uint8_t *dst;      /* a guest's sink: the application's memory */
+	bool active;       /* a transfer is on */
+};
+
 struct ava_shm_conn {
 	struct ava_conn base;    /* base.fd: the unix socket */
 	int memfd;               /* -1 until the region is there */
 	uint8_t *map;
 	size_t map_len;
 	uint8_t *area;           /* the bulk area, inside map; NULL if none */
-	uint64_t area_size;
+	uint64_t area_size;      /* its bytes for refs: without the window */
+	uint8_t *win;            /* the window, the area's last
+				  * AVA_SHM_WINDOW bytes; NULL if none */
+	bool win_warm;           /* the window is mapped in this process */
+	struct ava_shm_stream in, out;  /* the streams we consume, produce */
+	pthread_t in_owner;      /* server: the thread that took the CALL */
+	bool stream_off;         /* a guest that never streams (AVA_SHM_STREAM) */
+	bool sink_offered;       /* server: the last CALL takes an out-stream */
+	bool sink_done;          /* guest: this REPLY's sink took sink_got */
+	uint64_t sink_got;
 	bool server;             /* rx is the command ring */
 	struct ava_shm_ring tx, rx;
 	unsigned spin_us;
@@ -152,6 +196,44 @@ ava_shm_conn_export(struct ava_conn *c, struct ava_conn_export *e);
 void
 ava_shm_conn_flush(struct ava_shm_conn *c);
 
+/*
+ * Streams (transport-shm.c), for the marshaller's stream ops, on the
+ * thread that received the CALL. Server: take the next bytes of the
+ * CALL's in-stream (at most AVA_SHM_PIECE, contiguous in the window;
+ * with wait, waiting for them), then release the oldest taken; reserve
+ * room for the next bytes of the out-stream, then publish the oldest
+ * reserved. Each returns the bytes (> 0), 0 (none now without wait; all
+ * the window taken and nothing released; the transfer is over) or an
+ * error, after which the connection is unusable: AVA_ESHM, -ETIMEDOUT
+ * (the guest made no progress for the stream deadline), AVA_ECLOSED or
+ * -EPIPE; a reserve before the call's in-stream is all taken and
+ * released, AVA_EPROTO (the streams share the window).
+ */
+int
+ava_shm_in_take(struct ava_shm_conn *c, bool wait, const uint8_t **at);
+
+void
+ava_shm_in_release(struct ava_shm_conn *c, uint64_t n);
+
+int
+ava_shm_out_reserve(struct ava_shm_conn *c, bool wait, uint8_t **at);
+
+void
+ava_shm_out_publish(struct ava_shm_conn *c, uint64_t n);
+
+/* Server: start the out-stream of n bytes for the CALL just received;
+ * end it (with its REPLY), giving the bytes published. */
+void
+ava_shm_out_start(struct ava_shm_conn *c, uint64_t n);
+
+uint64_t
+ava_shm_out_end(struct ava_shm_conn *c);
+
+/* Server: take the rest of the in-stream into dst (NULL: discard it),
+ * as the journal needs; 0 or an error as above (dst's rest is zeroed). */
+int
+ava_shm_in_drain(struct ava_shm_conn *c, uint8_t *dst);
+
 /* The per-thread bulk sets (transport-shm-setup.c), for the ring code:
  * after a receive on c, its set (NULL or n = 0: none); before a send, the
  * set staged for that payload (false: none); c going away. */
@@ -160,6 +242,14 @@ ava_shm_bulk_received(struct ava_shm_conn *c, const struct ava_bulk *b);
 
 bool
 ava_shm_bulk_staged(const void *payload, uint64_t len, struct ava_bulk *out);
+
+/* Before a send of payload: the ref that may stream (-1: none), and the
+ * sink it offers (NULL: none), as the encoder staged them. */
+int
+ava_shm_bulk_stream_ref(void);
+
+void *
+ava_shm_bulk_sink(const void *payload, uint64_t len, uint64_t *n);
 
 void
 ava_shm_bulk_forget(struct ava_shm_conn *c);
@@ -181,8 +271,14 @@ struct ava_shm_view {
 	struct ava_shm_ring_ctl *ctl;   /* ctl[0] command, ctl[1] reply */
 	size_t cmd_size, reply_size;
 	uint8_t *area;                  /* the bulk area, or NULL */
-	size_t area_size;
+	size_t area_size;               /* its part for refs */
+	uint8_t *win;                   /* the streams' window, or NULL */
 };
+
+/* How long a server waits for a stream's guest to make progress, in ms
+ * (default 10 s); for tests. */
+void
+ava_shm_set_stream_deadline(unsigned ms);
 
 /* The region behind an shm: connection; false for other transports. */
 bool

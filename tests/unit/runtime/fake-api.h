@@ -32,6 +32,9 @@ enum {
 	FAKE_FN_override, FAKE_FN_inout, FAKE_FN_copy, FAKE_FN_COUNT
 };
 
+/* A fake_copy of exactly this many bytes, streamed out, fails halfway. */
+#define FAKE_COPY_FAIL_N ((5u << 20) + 8)
+
 #define FAKE_KEY_PLAT 0x1084u
 #define FAKE_PARAM_PLATS 1u
 #define FAKE_PARAM_PROPS 2u

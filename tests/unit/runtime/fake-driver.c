@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fake-api.h"
+#include "marshal.h"
 
 struct fake_obj fake_plats[FAKE_NPLATS] = {
 	{ .kind = FAKE_H_PLAT, .name = "plat0" },
@@ -162,16 +163,65 @@ inout(const uint64_t *v)
 	return d ? FAKE_OK : FAKE_E_VALUE;
 }
 
+/* A streamed in-buffer (marshal.h, "Streams"), all of it, into dst. */
+static int64_t
+take_all(uint8_t *dst, uint64_t n)
+{
+	for (uint64_t done = 0; done < n;) {
+		const void *at;
+		int r = ava_marshal_stream_take(true, &at);
+		if (r <= 0)
+			return FAKE_E_TRANSPORT;
+		memcpy(dst + done, at, (size_t)r);
+		ava_marshal_stream_release((size_t)r);
+		done += (uint64_t)r;
+	}
+	return FAKE_OK;
+}
+
+/* dst[i] = src[n - 1 - i] ^ 0x5a into a streamed out-buffer, piece by
+ * piece; stop_at: publish only that much (a driver that fails halfway). */
+static int64_t
+put_all(const uint8_t *src, uint64_t n, uint64_t stop_at)
+{
+	for (uint64_t done = 0; done < n && done < stop_at;) {
+		void *at;
+		int r = ava_marshal_stream_reserve(true, &at);
+		if (r <= 0)
+			return FAKE_E_TRANSPORT;
+		uint8_t *d = at;
+		for (int i = 0; i < r; i++)
+			d[i] = src[n - 1 - (done + (uint64_t)i)] ^ 0x5a;
+		ava_marshal_stream_publish((size_t)r);
+		done += (uint64_t)r;
+	}
+	return stop_at < n ? FAKE_E_BUF : FAKE_OK;
+}
+
+/* Streams in and out, as a hook that knows of them does; a streamed
+ * copy of FAKE_COPY_FAIL_N bytes fails after publishing half. */
 static int64_t
 copy(const uint64_t *v)
 {
+	uint64_t n = v[0];
 	const uint8_t *src = P(v[1]);
-	uint8_t *dst = P(v[2]);
+	uint8_t *dst = P(v[2]), *tmp = NULL;
+	int64_t r = FAKE_OK;
 	if (src == NULL || dst == NULL)
 		return FAKE_E_VALUE;
-	for (uint64_t i = 0; i < v[0]; i++)
-		dst[i] = src[v[0] - 1 - i] ^ 0x5a;
-	return FAKE_OK;
+	if (ava_marshal_stream_in(src, (size_t)n)) {
+		if ((tmp = malloc((size_t)n)) == NULL)
+			return FAKE_E_VALUE;
+		r = take_all(tmp, n);
+		src = tmp;
+	}
+	if (r == FAKE_OK && ava_marshal_stream_out(dst))
+		r = put_all(src, n, n == FAKE_COPY_FAIL_N ? n / 2 : n);
+	else if (r == FAKE_OK)
+		for (uint64_t i = 0; i < n; i++)
+			dst[i] = src[n - 1 - i] ^ 0x5a;
+	free(tmp);
+	return r;
 }
 
 static uint64_t

@@ -8,12 +8,14 @@
  * tables or puts a hole where no buffer is: an error each time, never a
  * crash or a read outside the area.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ava-error.h"
@@ -85,10 +87,63 @@ in_area(struct ava_conn *c, const uint8_t *q)
 
 /* What one call saw on its way. */
 struct trip {
-	int decode_r;
+	int decode_r, send_r;
 	uint32_t call_holes, reply_holes;
 	bool raw_shared, out_shared;   /* argument 1, 2 in the area */
+	bool call_streamed, reply_streamed;
 };
+
+/* The server's half of one call, on a thread of its own (bulk sets and
+ * streams are per thread, and a stream larger than its window needs
+ * both ends running). */
+struct serve {
+	struct loop *l;
+	struct pair *p;
+	uint32_t id;
+	bool journal;
+	struct trip *t;
+	struct ava_frame f;
+};
+
+static void *
+serve_one(void *arg)
+{
+	struct serve *sv = arg;
+	struct trip *t = sv->t;
+	const struct ava_fn_desc *fn = ava_api_fn(&fake_api, sv->id);
+	struct ava_call c;
+	struct ava_buf reply;
+	ava_buf_init(&reply);
+	CHECK_EQ(ava_transport_conn_recv(sv->p->s, &sv->f), 0);
+	uint8_t *q = sv->f.payload.data;
+	size_t n = sv->f.payload.len;
+	const struct ava_bulk *b = ava_transport_bulk_received(q, n);
+	struct ava_shm_view v;
+	t->call_holes = b ? b->n : 0;
+	t->call_streamed = b && ava_shm_conn_view(sv->p->s, &v) &&
+			   b->ref[0].at == v.win;
+	if (sv->journal)
+		ava_transport_conn_bulk_inline(sv->p->s, q, n);
+	t->decode_r = ava_marshal_call_decode(&fake_api, fn, q, n,
+					      &sv->l->sops, &c);
+	if (t->decode_r == 0) {
+		t->raw_shared = in_area(sv->p->s,
+					(const uint8_t *)(uintptr_t)c.v[1]);
+		t->out_shared = fn->nargs > 2 &&
+				in_area(sv->p->s,
+					(const uint8_t *)(uintptr_t)c.v[2]);
+		uint64_t r = fake_server.invoke(sv->id, c.v, NULL);
+		CHECK_EQ(ava_marshal_reply_encode(&c, r, &sv->l->sops, &reply),
+			 0);
+	} else {
+		CHECK_EQ(ava_marshal_reply_reject(fn, FAKE_E_VALUE, &reply), 0);
+	}
+	ava_call_finish(&c);
+	struct ava_frame_header h = header(AVA_MSG_REPLY, sv->id, reply.len);
+	t->send_r = ava_transport_conn_send(sv->p->s, &h, reply.data);
+	ava_buf_finish(&reply);
+	return NULL;
+}
 
 /*
  * One call of fake function id, guest -> server -> guest, over p. With
@@ -100,49 +155,33 @@ call(struct loop *l, struct pair *p, uint32_t id, uint64_t *v, bool journal,
      struct trip *t)
 {
 	const struct ava_fn_desc *fn = ava_api_fn(&fake_api, id);
-	struct ava_buf out, reply;
+	struct ava_buf out;
 	uint64_t ev[AVA_MAX_ARGS], outv[AVA_MAX_ARGS], ret = 0xbad;
-	struct ava_call c;
+	struct serve sv = { .l = l, .p = p, .id = id, .journal = journal,
+			    .t = t };
+	pthread_t th;
 	ava_buf_init(&out);
-	ava_buf_init(&reply);
+	ava_buf_init(&sv.f.payload);
 	memset(t, 0, sizeof(*t));
+	CHECK(pthread_create(&th, NULL, serve_one, &sv) == 0);
 	CHECK_EQ(ava_marshal_call_encode(&fake_api, fn, v, &l->gops, ev, &out),
 		 0);
 	struct ava_frame_header h = header(AVA_MSG_CALL, id, out.len);
 	CHECK_EQ(ava_transport_conn_send(p->g, &h, out.data), 0);
-	/* The server's side. */
-	CHECK_EQ(ava_transport_conn_recv(p->s, &p->f), 0);
+	/* The guest's again. */
+	CHECK_EQ(ava_transport_conn_recv(p->g, &p->f), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(t->send_r, 0);
 	uint8_t *q = p->f.payload.data;
 	size_t n = p->f.payload.len;
 	const struct ava_bulk *b = ava_transport_bulk_received(q, n);
-	t->call_holes = b ? b->n : 0;
-	if (journal)
-		ava_transport_conn_bulk_inline(p->s, q, n);
-	t->decode_r = ava_marshal_call_decode(&fake_api, fn, q, n, &l->sops,
-					      &c);
-	if (t->decode_r != 0) {
-		ava_call_finish(&c);
-		goto out;
-	}
-	t->raw_shared = in_area(p->s, (const uint8_t *)(uintptr_t)c.v[1]);
-	t->out_shared = fn->nargs > 2 &&
-			in_area(p->s, (const uint8_t *)(uintptr_t)c.v[2]);
-	uint64_t r = fake_server.invoke(id, c.v, NULL);
-	CHECK_EQ(ava_marshal_reply_encode(&c, r, &l->sops, &reply), 0);
-	ava_call_finish(&c);
-	h = header(AVA_MSG_REPLY, id, reply.len);
-	CHECK_EQ(ava_transport_conn_send(p->s, &h, reply.data), 0);
-	/* The guest's again. */
-	CHECK_EQ(ava_transport_conn_recv(p->g, &p->f), 0);
-	q = p->f.payload.data;
-	n = p->f.payload.len;
-	b = ava_transport_bulk_received(q, n);
 	t->reply_holes = b ? b->n : 0;
+	t->reply_streamed = b && fn->nargs > 2 &&
+			    b->ref[0].at == (uint8_t *)(uintptr_t)v[2];
 	CHECK_EQ(ava_marshal_reply_decode(&fake_api, fn, v, ev, &l->gops, q,
 					  n, &ret, outv), 0);
-out:
 	ava_buf_finish(&out);
-	ava_buf_finish(&reply);
+	ava_buf_finish(&sv.f.payload);
 	return ret;
 }
 
@@ -350,6 +389,8 @@ staging(void)
 
 struct ref { uint64_t off, len, aoff; };
 
+static uint32_t lie_flags;   /* more header flags for lie() */
+
 /* A frame flagged for holes, with this table, written raw; what the
  * receiver makes of it. */
 static int
@@ -359,7 +400,7 @@ lie(uint8_t type, uint64_t len, uint64_t n, const struct ref *r, int mib)
 	pair_open(&p, addr, mib);
 	uint8_t w[40 + 8 + 24 * 16] = { 0 };
 	struct ava_frame_header h = header(type, 1, len);
-	h.flags = AVA_SHM_FRAME_BULK;
+	h.flags = AVA_SHM_FRAME_BULK | lie_flags;
 	ava_frame_header_encode(&h, w);
 	ava_wire_put_le(w + 40, n, 8);
 	for (uint64_t k = 0; k < n && k < 16; k++) {
@@ -577,6 +618,366 @@ misplaced_holes(void)
 	loop_finish(&l);
 }
 
+/* ---- streams --------------------------------------------------------- */
+
+/* From now on, for the whole process, fake_copy streams both ways (its
+ * driver knows how: fake-driver.c); the tests above run before. */
+static void
+stream_copy(void)
+{
+	ava_marshal_stream_arg(fake_api.api_id, FAKE_FN_copy, 1);
+	ava_marshal_stream_arg(fake_api.api_id, FAKE_FN_copy, 2);
+}
+
+/*
+ * Both ways through the window: as large as it, larger and no multiple
+ * of a piece, again and again (the positions go round and stay
+ * in step); smaller buffers in place as before; the journal's private
+ * bytes; a driver that fails halfway through a read, and one that never
+ * takes a write's stream.
+ */
+static void
+streams(void)
+{
+	struct loop l;
+	struct pair p;
+	struct trip t;
+	loop_init(&l);
+	pair_open(&p, addr, -1);
+	greet(&p);
+	stream_copy();
+	check_copy(&l, &p, 4 * MIB, false, &t);
+	CHECK(t.call_holes == 1 && t.reply_holes == 1);
+	CHECK(t.call_streamed && t.reply_streamed);
+	CHECK(!t.raw_shared && !t.out_shared);   /* the window is no ref's */
+	for (int i = 0; i < 3; i++) {
+		check_copy(&l, &p, 9 * MIB + 8 * (size_t)i, false, &t);
+		CHECK(t.call_streamed && t.reply_streamed);
+	}
+	/* Below AVA_SHM_STREAM_MIN: in place. */
+	check_copy(&l, &p, 3 * MIB, false, &t);
+	CHECK(t.call_holes == 1 && !t.call_streamed && t.raw_shared);
+	CHECK(t.reply_holes == 1 && !t.reply_streamed && t.out_shared);
+	/* Journaled: the stream's bytes into the private payload, exactly,
+	 * and a REPLY that carries them. */
+	check_copy(&l, &p, 5 * MIB, true, &t);
+	CHECK(t.call_streamed && t.reply_holes == 0 && !t.raw_shared);
+	check_copy(&l, &p, 4 * MIB + 24, false, &t);
+	CHECK(t.call_streamed && t.reply_streamed);
+	/* A read that fails halfway: half the bytes came, the call fails,
+	 * and the streams stay in step. */
+	size_t n = FAKE_COPY_FAIL_N;
+	uint8_t *src = pattern(n, 9), *dst = calloc(1, n);
+	uint64_t v[3] = { n, (uintptr_t)src, (uintptr_t)dst };
+	CHECK_EQ(call(&l, &p, FAKE_FN_copy, v, false, &t), FAKE_E_BUF);
+	CHECK(t.call_streamed && t.reply_holes == 0);
+	CHECK(dst[0] == (src[n - 1] ^ 0x5a) && dst[n - 1] == 0);
+	/* A driver that never takes the write's stream (no out-buffer):
+	 * the server takes it before it answers. */
+	v[2] = 0;
+	CHECK_EQ(call(&l, &p, FAKE_FN_copy, v, false, &t), FAKE_E_VALUE);
+	CHECK(t.call_streamed);
+	check_copy(&l, &p, 7 * MIB, false, &t);
+	CHECK(t.call_streamed && t.reply_streamed);
+	free(src);
+	free(dst);
+	pair_close(&p);
+	/* A guest that does not stream (AVA_SHM_STREAM=0), and an area too
+	 * small for a window: in place. */
+	setenv("AVA_SHM_STREAM", "0", 1);
+	pair_open(&p, addr, -1);
+	unsetenv("AVA_SHM_STREAM");
+	greet(&p);
+	check_copy(&l, &p, 5 * MIB, false, &t);
+	CHECK(!t.call_streamed && !t.reply_streamed && t.raw_shared);
+	pair_close(&p);
+	pair_open(&p, addr, 7);
+	struct ava_shm_view vw;
+	CHECK(ava_shm_conn_view(p.g, &vw) && vw.win == NULL);
+	greet(&p);
+	check_copy(&l, &p, 5 * MIB, false, &t);
+	CHECK(!t.call_streamed && !t.reply_streamed && t.raw_shared);
+	pair_close(&p);
+	loop_finish(&l);
+}
+
+/* ---- a guest that lies about its stream -------------------------------- */
+
+#define S AVA_SHM_REF_STREAM
+
+/* Stream refs and flags where none may be: each breaks the rules. */
+static void
+bad_stream_frames(void)
+{
+	const uint64_t L = 8u << 20;
+	const struct ref one = { 16, 4 * MIB, S };
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 1, &one, -1), AVA_EPROTO);  /* fine */
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 1, &one, 7), AVA_ESHM);     /* no window */
+	CHECK_EQ(lie(AVA_MSG_REPLY, L, 1, &one, -1), AVA_ESHM);   /* to a server */
+	struct ref two[2] = { { 16, MIB, S }, { 32 + MIB, MIB, S } };
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 2, two, -1), AVA_ESHM);
+	/* A window offset as an area offset: refs stay out of it. */
+	const struct ref win = { 16, 4096, (1u << 30) - MIB };
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 1, &win, -1), AVA_ESHM);
+	/* Taking an out-stream: a CALL only, and only with a window. */
+	const struct ref ok = { 16, 4096, 0 };
+	lie_flags = AVA_SHM_FRAME_SINK;
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 1, &ok, -1), AVA_EPROTO);   /* fine */
+	CHECK_EQ(lie(AVA_MSG_CALL, L, 1, &ok, 7), AVA_ESHM);
+	CHECK_EQ(lie(AVA_MSG_REPLY, L, 1, &ok, -1), AVA_ESHM);
+	lie_flags = 0;
+}
+
+struct liar {
+	struct pair p;
+	struct ava_shm_conn *s;           /* the server's end */
+	struct ava_shm_stream_ctl *sc;    /* [0]: the guest's stream */
+};
+
+/* A CALL of fn whose buffer (argument 1 after u64 n: len bytes, a
+ * multiple of 8) is streamed, written raw and received: the server's
+ * in-stream is on, and nothing of it published. */
+static void
+liar_open(struct liar *x, uint32_t fn, uint64_t len)
+{
+	uint8_t w[40 + 32 + 24];
+	pair_open(&x->p, addr, -1);
+	greet(&x->p);
+	struct ava_frame_header h = header(AVA_MSG_CALL, fn, 24 + len);
+	h.flags = AVA_SHM_FRAME_BULK;
+	ava_frame_header_encode(&h, w);
+	ava_wire_put_le(w + 40, 1, 8);
+	ava_wire_put_le(w + 48, 16, 8);
+	ava_wire_put_le(w + 56, len, 8);
+	ava_wire_put_le(w + 64, S, 8);
+	ava_wire_put_le(w + 72, len, 8);   /* n */
+	ava_wire_put_le(w + 80, len, 8);   /* the buffer's length */
+	ava_wire_put_le(w + 88, 1, 8);     /* then its bytes; dst: present */
+	CHECK_EQ(ava_shm_conn_write_raw(x->p.g, w, sizeof(w)), 0);
+	CHECK_EQ(ava_transport_conn_recv(x->p.s, &x->p.f), 0);
+	x->s = (struct ava_shm_conn *)x->p.s;
+	CHECK(x->s->in.active && x->s->in.end == len);
+	struct ava_shm_view v;
+	CHECK(ava_shm_conn_view(x->p.g, &v));
+	x->sc = (struct ava_shm_stream_ctl *)(v.base + AVA_SHM_STREAM_CTL);
+}
+
+static void
+publish(struct liar *x, int k, bool head, uint64_t pos)
+{
+	__atomic_store_n(head ? &x->sc[k].head : &x->sc[k].tail, pos,
+			 __ATOMIC_RELEASE);
+	ava_shm_conn_kick(x->p.g);
+}
+
+/* The server takes what there is until it can take no more. */
+static int
+take_all(struct liar *x)
+{
+	const uint8_t *at;
+	int r;
+	while ((r = ava_shm_in_take(x->s, true, &at)) > 0)
+		ava_shm_in_release(x->s, (uint64_t)r);
+	return r;
+}
+
+static uint64_t
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	int64_t ns = (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000 +
+		     (t.tv_nsec - t0->tv_nsec);
+	return (uint64_t)ns / 1000000;
+}
+
+static void *
+hang_up(void *arg)
+{
+	struct pair *p = arg;
+	usleep(100 * 1000);
+	ava_transport_conn_destroy(p->g);
+	return NULL;
+}
+
+/* Progress words out of the rules: AVA_ESHM, sticky. */
+static void
+bad_progress(void)
+{
+	struct liar x;
+	const uint64_t W = AVA_SHM_WINDOW;
+	/* Beyond the transfer (inside the window). */
+	liar_open(&x, FAKE_FN_copy, MIB);
+	publish(&x, 0, true, MIB + 8);
+	CHECK_EQ(take_all(&x), AVA_ESHM);
+	CHECK_EQ(ava_transport_conn_recv(x.p.s, &x.p.f), AVA_ESHM);
+	pair_close(&x.p);
+	/* Beyond the window. */
+	liar_open(&x, FAKE_FN_copy, 4 * W);
+	publish(&x, 0, true, W + 4096);
+	CHECK_EQ(take_all(&x), AVA_ESHM);
+	pair_close(&x.p);
+	/* Backwards, below what was taken. */
+	liar_open(&x, FAKE_FN_copy, 4 * W);
+	publish(&x, 0, true, MIB);
+	const uint8_t *at;
+	CHECK(ava_shm_in_take(x.s, true, &at) > 0);
+	publish(&x, 0, true, 4096);
+	CHECK_EQ(take_all(&x), AVA_ESHM);
+	pair_close(&x.p);
+	/* The same bytes twice is no lie: the server goes on. */
+	liar_open(&x, FAKE_FN_copy, 2 * MIB);
+	publish(&x, 0, true, MIB);
+	CHECK_EQ(ava_shm_in_take(x.s, true, &at), (int)AVA_SHM_PIECE);
+	ava_shm_in_release(x.s, AVA_SHM_PIECE);
+	publish(&x, 0, true, 2 * MIB);
+	CHECK_EQ(take_all(&x), 0);
+	pair_close(&x.p);
+	/* A stream where the function takes none: a malformed call. */
+	struct loop l;
+	struct ava_call c;
+	loop_init(&l);
+	liar_open(&x, FAKE_FN_inout, 2 * MIB);
+	CHECK_EQ(ava_marshal_call_decode(&fake_api,
+					 ava_api_fn(&fake_api, FAKE_FN_inout),
+					 x.p.f.payload.data, x.p.f.payload.len,
+					 &l.sops, &c), AVA_EPROTO);
+	ava_call_finish(&c);
+	pair_close(&x.p);
+	loop_finish(&l);
+}
+
+/* A guest that never publishes holds its server up to the deadline, or
+ * until it hangs up: never forever. */
+static void
+stalled_guest(void)
+{
+	struct liar x;
+	struct timespec t0;
+	ava_shm_set_stream_deadline(200);
+	liar_open(&x, FAKE_FN_copy, 2 * MIB);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(take_all(&x), -ETIMEDOUT);
+	CHECK(ms_since(&t0) >= 150 && ms_since(&t0) < 5000);
+	CHECK_EQ(ava_transport_conn_recv(x.p.s, &x.p.f), -ETIMEDOUT);
+	pair_close(&x.p);
+	/* The same where its hook took none: the REPLY waits for it. */
+	liar_open(&x, FAKE_FN_copy, 2 * MIB);
+	publish(&x, 0, true, MIB);
+	struct ava_frame_header h = header(AVA_MSG_REPLY, FAKE_FN_copy, 0);
+	CHECK_EQ(ava_transport_conn_send(x.p.s, &h, NULL), -ETIMEDOUT);
+	pair_close(&x.p);
+	/* Journaled: what came is kept, the rest is zeros. */
+	liar_open(&x, FAKE_FN_copy, 2 * MIB);
+	uint8_t *q = x.p.f.payload.data;
+	memset(q + 16, 0xee, 2 * MIB);
+	struct ava_shm_view v;
+	CHECK(ava_shm_conn_view(x.p.g, &v));
+	memset(v.win, 0x11, MIB);
+	publish(&x, 0, true, MIB);
+	ava_transport_conn_bulk_inline(x.p.s, q, x.p.f.payload.len);
+	CHECK(q[16] == 0x11 && q[16 + MIB - 1] == 0x11 && q[16 + MIB] == 0 &&
+	      q[16 + 2 * MIB - 1] == 0);
+	CHECK_EQ(ava_transport_conn_send(x.p.s, &h, NULL), -ETIMEDOUT);
+	pair_close(&x.p);
+	/* Hanging up ends the wait at once, deadline or not. */
+	ava_shm_set_stream_deadline(10000);
+	liar_open(&x, FAKE_FN_copy, 2 * MIB);
+	pthread_t th;
+	CHECK(pthread_create(&th, NULL, hang_up, &x.p) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(take_all(&x), AVA_ECLOSED);
+	CHECK(ms_since(&t0) < 5000);
+	pthread_join(th, NULL);
+	x.p.g = NULL;
+	pair_close(&x.p);
+}
+
+/* A guest that never takes what its server streams to it, or lies about
+ * what it took (the tail of [1]). */
+static void
+stalled_reader(void)
+{
+	struct liar x;
+	uint8_t *at;
+	ava_shm_set_stream_deadline(200);
+	liar_open(&x, FAKE_FN_copy, 8);   /* any CALL, its bytes taken */
+	publish(&x, 0, true, 8);
+	CHECK_EQ(take_all(&x), 0);
+	ava_shm_out_start(x.s, 16 * MIB);
+	int r;
+	while ((r = ava_shm_out_reserve(x.s, true, &at)) > 0)
+		ava_shm_out_publish(x.s, (uint64_t)r);
+	CHECK_EQ(r, -ETIMEDOUT);
+	pair_close(&x.p);
+	liar_open(&x, FAKE_FN_copy, 8);
+	publish(&x, 0, true, 8);
+	CHECK_EQ(take_all(&x), 0);
+	ava_shm_out_start(x.s, 16 * MIB);
+	CHECK_EQ(ava_shm_out_reserve(x.s, true, &at), (int)AVA_SHM_PIECE);
+	ava_shm_out_publish(x.s, AVA_SHM_PIECE);
+	publish(&x, 1, false, 64 * MIB);   /* past all it will publish */
+	while ((r = ava_shm_out_reserve(x.s, true, &at)) > 0)
+		ava_shm_out_publish(x.s, (uint64_t)r);
+	CHECK_EQ(r, AVA_ESHM);
+	pair_close(&x.p);
+	/* The window is the in-stream's until it is all taken. */
+	liar_open(&x, FAKE_FN_copy, 8);
+	ava_shm_out_start(x.s, 16 * MIB);
+	CHECK_EQ(ava_shm_out_reserve(x.s, true, &at), AVA_EPROTO);
+	pair_close(&x.p);
+	ava_shm_set_stream_deadline(10000);
+}
+
+/* The guest's side: a server that streams more than the sink takes, or
+ * names other bytes than it took. */
+static void
+lying_server(void)
+{
+	for (int k = 0; k < 2; k++) {
+		struct loop l;
+		struct pair p;
+		loop_init(&l);
+		pair_open(&p, addr, -1);
+		greet(&p);
+		size_t n = AVA_SHM_STREAM_MIN;
+		uint8_t *src = pattern(n, 4), *dst = malloc(n);
+		uint64_t v[3] = { n, (uintptr_t)src, (uintptr_t)dst };
+		uint64_t ev[AVA_MAX_ARGS];
+		struct ava_buf out;
+		ava_buf_init(&out);
+		CHECK_EQ(ava_marshal_call_encode(&fake_api,
+			ava_api_fn(&fake_api, FAKE_FN_copy), v, &l.gops, ev,
+			&out), 0);
+		struct ava_frame_header h = header(AVA_MSG_CALL, FAKE_FN_copy,
+						   out.len);
+		CHECK_EQ(ava_transport_conn_send(p.g, &h, out.data), 0);
+		struct ava_shm_view vw;
+		CHECK(ava_shm_conn_view(p.s, &vw));
+		struct ava_shm_stream_ctl *sc = (struct ava_shm_stream_ctl *)
+						(vw.base + AVA_SHM_STREAM_CTL);
+		/* 0: past the sink; 1: a REPLY naming bytes never sent. */
+		uint8_t w[40 + 32 + 16];
+		h = header(AVA_MSG_REPLY, FAKE_FN_copy, k ? 16 + n : 8);
+		h.flags = k ? AVA_SHM_FRAME_BULK : 0;
+		ava_frame_header_encode(&h, w);
+		ava_wire_put_le(w + 40, 1, 8);
+		ava_wire_put_le(w + 48, 16, 8);
+		ava_wire_put_le(w + 56, n, 8);
+		ava_wire_put_le(w + 64, S, 8);
+		if (k == 0)
+			__atomic_store_n(&sc[1].head, n + 8, __ATOMIC_RELEASE);
+		CHECK_EQ(ava_shm_conn_write_raw(p.s, w, k ? sizeof(w) : 48),
+			 0);
+		CHECK_EQ(ava_transport_conn_recv(p.g, &p.f), AVA_ESHM);
+		ava_buf_finish(&out);
+		free(src);
+		free(dst);
+		pair_close(&p);
+		loop_finish(&l);
+	}
+}
+
 int
 main(void)
 {
@@ -589,5 +990,11 @@ main(void)
 	RUN(bad_geometry);
 	RUN(bad_tables);
 	RUN(misplaced_holes);
+	RUN(streams);   /* from here on, fake_copy streams */
+	RUN(bad_stream_frames);
+	RUN(bad_progress);
+	RUN(stalled_guest);
+	RUN(stalled_reader);
+	RUN(lying_server);
 	return 0;
 }
