@@ -117,13 +117,12 @@ ava_state_create(const struct ava_api_desc *api, struct ava_state **out)
 	return 0;
 }
 
+/* A kept call's bytes, ids, id flags and uses share one allocation
+ * (starting at call): a kernel launch loop keeps one per argument set. */
 static void
 kcall_free(struct kcall *k)
 {
 	free(k->call);
-	free(k->ids);
-	free(k->idf);
-	free(k->uses);
 }
 
 void
@@ -321,17 +320,6 @@ supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
 	}
 }
 
-static void *
-dup_array(const void *p, size_t n)
-{
-	if (n == 0)
-		return NULL;
-	void *q = malloc(n);
-	if (q != NULL)
-		memcpy(q, p, n);
-	return q;
-}
-
 /* Append a kept call: it makes every id it created or introduced, and
  * configures the objects it writes or, if it creates nothing, the first
  * handle it names. */
@@ -352,15 +340,22 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 	*k = (struct kcall){ .serial = ++st->serial, .seq = c->seq,
 		.thread = c->thread, .fn = c->fn,
 		.call_len = c->call_len, .nids = c->nids, .nuses = nuses };
-	k->call = dup_array(c->call, c->call_len);
-	k->ids = dup_array(c->ids, c->nids * sizeof(uint64_t));
-	k->idf = calloc(c->nids ? c->nids : 1, 1);
-	k->uses = dup_array(uses, nuses * sizeof(uint64_t));
-	if ((c->call_len && k->call == NULL) || (c->nids && k->ids == NULL) ||
-	    k->idf == NULL || (nuses && k->uses == NULL)) {
-		kcall_free(k);
+	size_t call8 = (c->call_len + 7) & ~(size_t)7;
+	size_t n = call8 + (c->nids + nuses) * sizeof(uint64_t) + c->nids;
+	uint8_t *m = malloc(n ? n : 1);
+	if (m == NULL)
 		return -ENOMEM;
-	}
+	k->call = m;
+	k->ids = (uint64_t *)(m + call8);
+	k->uses = k->ids + c->nids;
+	k->idf = (uint8_t *)(k->uses + nuses);
+	if (c->call_len)
+		memcpy(k->call, c->call, c->call_len);
+	if (c->nids)
+		memcpy(k->ids, c->ids, c->nids * sizeof(uint64_t));
+	if (nuses)
+		memcpy(k->uses, uses, nuses * sizeof(uint64_t));
+	memset(k->idf, 0, c->nids);
 	uint32_t idx = (uint32_t)st->ncalls++;
 	for (uint32_t i = 0; i < c->nids; i++)
 		for (uint32_t j = 0; j < ncreated; j++)
