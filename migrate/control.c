@@ -29,6 +29,12 @@
 #include "u64map.h"
 #include "wire.h"
 
+/* The session hands out object flags as the image stores them. */
+_Static_assert((int)AVA_CAPTURE_LIVE == (int)AVA_IMG_OBJ_LIVE &&
+	       (int)AVA_CAPTURE_STATE == (int)AVA_IMG_OBJ_STATE &&
+	       (int)AVA_CAPTURE_SUBSTITUTE == (int)AVA_IMG_OBJ_SUBSTITUTE,
+	       "capture and image object flags agree");
+
 /* How long a checkpoint waits for the guest's running calls. */
 #define PAUSE_MS 10000
 /* How long a restored session waits for its guest to come back. */
@@ -45,8 +51,10 @@ ava_ctl_send(struct ava_conn *c, uint8_t type, uint32_t fn, const void *p,
 	return ava_transport_conn_send(c, &h, p);
 }
 
-int
-ava_ctl_done(struct ava_conn *c, int status, const char *text)
+/* An ERROR or a DONE: i32 status, then the text. */
+static int
+send_status(struct ava_conn *c, uint8_t type, uint32_t fn, int status,
+	    const char *text)
 {
 	size_t n = strlen(text);
 	uint8_t *p = malloc(4 + n);
@@ -54,9 +62,77 @@ ava_ctl_done(struct ava_conn *c, int status, const char *text)
 		return -ENOMEM;
 	ava_wire_put_le(p, (uint32_t)status, 4);
 	memcpy(p + 4, text, n);
-	int r = ava_ctl_send(c, AVA_MSG_CONTROL, AVA_CTL_DONE, p, 4 + n);
+	int r = ava_ctl_send(c, type, fn, p, 4 + n);
 	free(p);
 	return r;
+}
+
+int
+ava_ctl_done(struct ava_conn *c, int status, const char *text)
+{
+	return send_status(c, AVA_MSG_CONTROL, AVA_CTL_DONE, status, text);
+}
+
+int
+ava_ctl_open(const char *addr, uint64_t session,
+	     const struct ava_api_desc *api, const char *secret_file,
+	     struct ava_conn **out, char *why, size_t nwhy)
+{
+	struct ava_conn *c;
+	struct ava_frame f;
+	char w2[200] = "";
+	int r = ava_transport_connect(addr, &c);
+	if (r < 0) {
+		snprintf(why, nwhy, "cannot reach %s: %s", addr,
+			 ava_strerror(r));
+		return r;
+	}
+	uint8_t w[32] = { 0 };
+	ava_wire_put_le(w, api->spec_hash, 4);
+	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
+	ava_wire_put_le(w + 8, session, 8);
+	ava_wire_put_le(w + 24, AVA_HELLO_CONTROL, 4);
+	ava_buf_init(&f.payload);
+	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
+		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_HELLO,
+		.api = api->api_id, .len = sizeof(w) };
+	r = ava_transport_conn_send(c, &h, w);
+	if (r == 0)
+		r = ava_transport_conn_recv(c, &f);
+	if (r < 0) {
+		snprintf(why, nwhy, "%s: %s", addr, r == AVA_ECLOSED ?
+			 "the server closed the connection" : ava_strerror(r));
+	} else if (f.h.type == AVA_MSG_ERROR) {
+		size_t n = f.payload.len > 4 ? f.payload.len - 4 : 0;
+		snprintf(why, nwhy, "%s refused: %.*s", addr, (int)n,
+			 n ? (const char *)f.payload.data + 4 : "");
+		r = AVA_EAUTH;
+	} else if (f.h.type == AVA_MSG_CONTROL &&
+		   f.h.fn == AVA_CTL_AUTH_CHALLENGE) {
+		struct ava_secret sec;
+		if (secret_file == NULL) {
+			snprintf(why, nwhy, "%s asks for the shared secret, "
+				 "and none was given (--secret FILE)", addr);
+			r = AVA_EAUTH;
+		} else if ((r = ava_secret_load(secret_file, &sec, w2,
+						sizeof(w2))) == 0) {
+			r = ava_auth_answer(c, &f, &sec, w2, sizeof(w2));
+			ava_secret_clear(&sec);
+		}
+		if (r < 0 && why[0] == '\0')
+			snprintf(why, nwhy, "%s", w2);
+	} else if (f.h.type != AVA_MSG_CONTROL || f.h.fn != AVA_CTL_READY) {
+		snprintf(why, nwhy, "%s: unexpected answer (message type %u)",
+			 addr, f.h.type);
+		r = AVA_EPROTO;
+	}
+	ava_buf_finish(&f.payload);
+	if (r < 0) {
+		ava_transport_conn_destroy(c);
+		return r;
+	}
+	*out = c;
+	return 0;
 }
 
 /* ---- the image over IMAGE frames ------------------------------------- */
@@ -159,13 +235,7 @@ admit(struct ava_conn *c, const struct ava_server_config *cfg, char *why,
 static int
 refuse(struct ava_conn *c, int code, const char *why)
 {
-	uint8_t *p = malloc(4 + strlen(why));
-	if (p != NULL) {
-		ava_wire_put_le(p, (uint32_t)code, 4);
-		memcpy(p + 4, why, strlen(why));
-		ava_ctl_send(c, AVA_MSG_ERROR, 0, p, 4 + strlen(why));
-		free(p);
-	}
+	send_status(c, AVA_MSG_ERROR, 0, code, why);
 	return code;
 }
 
@@ -334,67 +404,19 @@ open_destination(const char *addr, const struct ava_server_config *cfg,
 		 const struct ava_api_desc *api, struct ava_conn **out,
 		 char *why, size_t nwhy)
 {
-	struct ava_conn *d;
-	struct ava_frame f;
-	int r = ava_transport_connect(addr, &d);
-	if (r < 0) {
-		snprintf(why, nwhy, "cannot reach the destination %s: %s",
-			 addr, ava_strerror(r));
-		return r;
-	}
-	uint8_t w[32] = { 0 };
-	ava_wire_put_le(w, api->spec_hash, 4);
-	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
-	ava_wire_put_le(w + 24, AVA_HELLO_CONTROL, 4);
-	ava_buf_init(&f.payload);
-	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
-		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_HELLO,
-		.api = api->api_id, .len = sizeof(w) };
-	r = ava_transport_conn_send(d, &h, w);
-	if (r == 0)
-		r = ava_transport_conn_recv(d, &f);
-	if (r < 0) {
-		snprintf(why, nwhy, "the destination %s: %s", addr,
-			 ava_strerror(r));
-	} else if (f.h.type == AVA_MSG_ERROR) {
-		size_t n = f.payload.len > 4 ? f.payload.len - 4 : 0;
-		snprintf(why, nwhy, "the destination %s refused: %.*s", addr,
-			 (int)n, n ? (const char *)f.payload.data + 4 : "");
-		r = AVA_EAUTH;
-	} else if (f.h.type == AVA_MSG_CONTROL &&
-		   f.h.fn == AVA_CTL_AUTH_CHALLENGE) {
-		struct ava_secret sec;
-		char w2[200];
-		if (cfg->secret_file == NULL) {
-			snprintf(why, nwhy, "the destination %s asks for a "
-				 "shared secret, and this server has none "
-				 "(--secret FILE)", addr);
-			r = AVA_EAUTH;
-		} else if ((r = ava_secret_load(cfg->secret_file, &sec, w2,
-						sizeof(w2))) == 0) {
-			r = ava_auth_answer(d, &f, &sec, w2, sizeof(w2));
-			ava_secret_clear(&sec);
-		}
-		if (r < 0 && why[0] == '\0')
-			snprintf(why, nwhy, "the destination: %s", w2);
-	} else if (f.h.type != AVA_MSG_CONTROL || f.h.fn != AVA_CTL_READY) {
-		snprintf(why, nwhy, "the destination %s answered with message "
-			 "type %u", addr, f.h.type);
-		r = AVA_EPROTO;
-	}
-	ava_buf_finish(&f.payload);
+	char w[300] = "";
 	uint8_t flags[4];
+	int r = ava_ctl_open(addr, 0, api, cfg->secret_file, out, w,
+			     sizeof(w));
 	ava_wire_put_le(flags, 1, 4);
-	if (r == 0 && (r = ava_ctl_send(d, AVA_MSG_CONTROL, AVA_CTL_RESTORE,
-					flags, 4)) < 0)
-		snprintf(why, nwhy, "the destination %s: %s", addr,
-			 ava_strerror(r));
-	if (r < 0) {
-		ava_transport_conn_destroy(d);
-		return r;
+	if (r == 0 && (r = ava_ctl_send(*out, AVA_MSG_CONTROL,
+					AVA_CTL_RESTORE, flags, 4)) < 0) {
+		snprintf(w, sizeof(w), "%s: %s", addr, ava_strerror(r));
+		ava_transport_conn_destroy(*out);
 	}
-	*out = d;
-	return 0;
+	if (r < 0)
+		snprintf(why, nwhy, "the destination: %s", w);
+	return r;
 }
 
 static void

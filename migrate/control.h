@@ -23,6 +23,16 @@ int
 ava_ctl_send(struct ava_conn *c, uint8_t type, uint32_t fn, const void *p,
 	     size_t n);
 
+/*
+ * Open a CONTROL connection for session (0: a new one) at addr, and pass
+ * the server's admission: proving secret_file's secret if it asks (NULL:
+ * none to give). Returns 0, or an error with one line in why.
+ */
+int
+ava_ctl_open(const char *addr, uint64_t session,
+	     const struct ava_api_desc *api, const char *secret_file,
+	     struct ava_conn **out, char *why, size_t nwhy);
+
 /* DONE: status, then one line of text. */
 int
 ava_ctl_done(struct ava_conn *c, int status, const char *text);

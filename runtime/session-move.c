@@ -68,11 +68,29 @@ collect_type(void *ctx, uint64_t id, uint16_t type, uint64_t real,
 	return 0;
 }
 
+/* Drain the session's device queues, each within timeout_ms. */
+static int
+drain(struct ava_session *s, int timeout_ms, char *why, size_t nwhy)
+{
+	const struct ava_state_ops *ops = ava_state_ops();
+	if (ops == NULL || ops->quiesce == NULL)
+		return 0;
+	struct reals q = { .type = ops->queue_type };
+	pthread_mutex_lock(&s->lock);
+	int r = ava_handle_table_each(s->handles, collect_type, &q);
+	pthread_mutex_unlock(&s->lock);
+	if (r == 0)
+		r = ops->quiesce(q.v, q.n, timeout_ms, why, nwhy);
+	else
+		snprintf(why, nwhy, "out of memory");
+	free(q.v);
+	return r;
+}
+
 int
 ava_session_pause(struct ava_session *s, int timeout_ms, char *why,
 		  size_t nwhy)
 {
-	const struct ava_state_ops *ops = ava_state_ops();
 	struct timespec until;
 	ava_deadline_in(&until, timeout_ms);
 	int r = -pthread_rwlock_timedwrlock(&s->gate, &until);
@@ -82,18 +100,7 @@ ava_session_pause(struct ava_session *s, int timeout_ms, char *why,
 			 "a user event, holds the session)", timeout_ms);
 		return r;
 	}
-	if (ops == NULL || ops->quiesce == NULL)
-		return 0;
-	struct reals q = { .type = ops->queue_type };
-	pthread_mutex_lock(&s->lock);
-	r = ava_handle_table_each(s->handles, collect_type, &q);
-	pthread_mutex_unlock(&s->lock);
-	if (r == 0)
-		r = ops->quiesce(q.v, q.n, timeout_ms, why, nwhy);
-	else
-		snprintf(why, nwhy, "out of memory");
-	free(q.v);
-	if (r < 0)
+	if ((r = drain(s, timeout_ms, why, nwhy)) < 0)
 		pthread_rwlock_unlock(&s->gate);
 	return r;
 }
@@ -208,23 +215,6 @@ send_contents(struct ava_session *s, const struct ava_capture_sink *k,
 	return 0;
 }
 
-/* The queues of the session, drained (not paused: a pre-copy round). */
-static int
-drain(struct ava_session *s, int timeout_ms, char *why, size_t nwhy)
-{
-	const struct ava_state_ops *ops = ava_state_ops();
-	if (ops == NULL || ops->quiesce == NULL)
-		return 0;
-	struct reals q = { .type = ops->queue_type };
-	pthread_mutex_lock(&s->lock);
-	int r = ava_handle_table_each(s->handles, collect_type, &q);
-	pthread_mutex_unlock(&s->lock);
-	if (r == 0)
-		r = ops->quiesce(q.v, q.n, timeout_ms, why, nwhy);
-	free(q.v);
-	return r;
-}
-
 int
 ava_session_capture_round(struct ava_session *s,
 			  const struct ava_capture_sink *k,
@@ -232,16 +222,14 @@ ava_session_capture_round(struct ava_session *s,
 {
 	struct objects o = { .s = s };
 	struct ava_state_call *calls = NULL;
-	uint64_t *dead = NULL;
-	size_t ncalls = 0, ndead = 0, nth;
+	size_t ncalls = 0, nth;
 	uint32_t th[256];
 	uint64_t seq[256];
 	pthread_mutex_lock(&s->lock);
 	const char *inc = ava_state_incomplete(s->state);
 	int r = inc != NULL ? AVA_ENOTSUP : 0;
 	if (r == 0)
-		r = ava_state_needed(s->state, s->handles, &calls, &ncalls,
-				     &dead, &ndead);
+		r = ava_state_needed(s->state, s->handles, &calls, &ncalls);
 	if (r == 0)
 		r = ava_handle_table_each(s->handles, each_live, &o);
 	nth = ava_state_threads(s->state, th, seq, 256);
@@ -319,7 +307,6 @@ ava_session_capture_round(struct ava_session *s,
 	free(buf);
 	free(o.v);
 	free(calls);
-	free(dead);
 	return r;
 }
 

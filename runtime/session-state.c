@@ -14,9 +14,6 @@
 #include "session-state.h"
 #include "u64map.h"
 
-/* Id flags of a kept call's handed-out ids. */
-enum { ID_FRESH = 1, ID_CREATES = 2 };
-
 struct kcall {
 	uint64_t serial;
 	uint64_t seq;
@@ -24,7 +21,6 @@ struct kcall {
 	uint8_t *call;
 	size_t call_len;
 	uint64_t *ids;           /* handed out, in REPLY order */
-	uint8_t *idf;            /* ID_* per id */
 	uint64_t *uses;
 	uint32_t nids, nuses;
 	bool dead, mark;
@@ -117,7 +113,7 @@ ava_state_create(const struct ava_api_desc *api, struct ava_state **out)
 	return 0;
 }
 
-/* A kept call's bytes, ids, id flags and uses share one allocation
+/* A kept call's bytes, ids and uses share one allocation
  * (starting at call): a kernel launch loop keeps one per argument set. */
 static void
 kcall_free(struct kcall *k)
@@ -341,26 +337,20 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 		.thread = c->thread, .fn = c->fn,
 		.call_len = c->call_len, .nids = c->nids, .nuses = nuses };
 	size_t call8 = (c->call_len + 7) & ~(size_t)7;
-	size_t n = call8 + (c->nids + nuses) * sizeof(uint64_t) + c->nids;
+	size_t n = call8 + (c->nids + nuses) * sizeof(uint64_t);
 	uint8_t *m = malloc(n ? n : 1);
 	if (m == NULL)
 		return -ENOMEM;
 	k->call = m;
 	k->ids = (uint64_t *)(m + call8);
 	k->uses = k->ids + c->nids;
-	k->idf = (uint8_t *)(k->uses + nuses);
 	if (c->call_len)
 		memcpy(k->call, c->call, c->call_len);
 	if (c->nids)
 		memcpy(k->ids, c->ids, c->nids * sizeof(uint64_t));
 	if (nuses)
 		memcpy(k->uses, uses, nuses * sizeof(uint64_t));
-	memset(k->idf, 0, c->nids);
 	uint32_t idx = (uint32_t)st->ncalls++;
-	for (uint32_t i = 0; i < c->nids; i++)
-		for (uint32_t j = 0; j < ncreated; j++)
-			if (created[j] == c->ids[i])
-				k->idf[i] = ID_FRESH | ID_CREATES;
 	int r = 0;
 	for (uint32_t j = 0; j < ncreated && r == 0; j++) {
 		struct obj *o = obj_get(st, created[j], true);
@@ -572,52 +562,27 @@ ava_state_incomplete(const struct ava_state *st)
 
 int
 ava_state_needed(struct ava_state *st, const struct ava_handle_table *t,
-		 struct ava_state_call **calls, size_t *ncalls,
-		 uint64_t **dead, size_t *ndead)
+		 struct ava_state_call **calls, size_t *ncalls)
 {
 	int r = mark_needed(st, t);
 	if (r < 0)
 		return r;
-	size_t nc = 0, nd = 0, capd = 0;
+	size_t nc = 0;
 	for (size_t i = 0; i < st->ncalls; i++)
-		if (st->calls[i].mark) {
-			nc++;
-			capd += st->calls[i].nids;
-		}
-	*calls = calloc(nc ? nc : 1, sizeof(**calls));
-	*dead = calloc(capd ? capd : 1, sizeof(**dead));
-	if (*calls == NULL || *dead == NULL) {
-		free(*calls);
-		free(*dead);
+		nc += st->calls[i].mark;
+	if ((*calls = calloc(nc ? nc : 1, sizeof(**calls))) == NULL)
 		return -ENOMEM;
-	}
 	nc = 0;
 	for (size_t i = 0; i < st->ncalls; i++) {
 		const struct kcall *k = &st->calls[i];
-		if (!k->mark)
-			continue;
-		(*calls)[nc++] = (struct ava_state_call){ .serial = k->serial,
-			.seq = k->seq,
-			.thread = k->thread, .fn = k->fn, .call = k->call,
-			.call_len = k->call_len, .ids = k->ids,
-			.nids = k->nids };
-		for (uint32_t j = 0; j < k->nids; j++) {
-			uint64_t real;
-			uint16_t type = type_of(st, k->ids[j]);
-			if (!(k->idf[j] & ID_CREATES) ||
-			    (st->api->handles[type].flags & AVA_HANDLE_STATIC) ||
-			    ava_handle_table_lookup(t, k->ids[j], 0, &real,
-						    NULL) == 0)
-				continue;
-			bool seen = false;
-			for (size_t d = 0; d < nd && !seen; d++)
-				seen = (*dead)[d] == k->ids[j];
-			if (!seen)
-				(*dead)[nd++] = k->ids[j];
-		}
+		if (k->mark)
+			(*calls)[nc++] = (struct ava_state_call){
+				.serial = k->serial, .seq = k->seq,
+				.thread = k->thread, .fn = k->fn,
+				.call = k->call, .call_len = k->call_len,
+				.ids = k->ids, .nids = k->nids };
 	}
 	*ncalls = nc;
-	*ndead = nd;
 	return 0;
 }
 

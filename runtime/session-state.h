@@ -159,15 +159,14 @@ const char *
 ava_state_incomplete(const struct ava_state *st);
 
 /*
- * The calls that rebuild every live object of t, in the order they ran,
- * and the objects they make that nothing live holds (*dead, *ndead:
- * restore drops them at the end). Returns 0 or -ENOMEM; the arrays are
- * the caller's to free.
+ * The calls that rebuild every live object of t, in the order they ran
+ * (objects they make that nothing live holds are not listed as objects:
+ * restore drops them at the end). Returns 0 or -ENOMEM; the array is the
+ * caller's to free; its pointers are valid until the next tracked call.
  */
 int
 ava_state_needed(struct ava_state *st, const struct ava_handle_table *t,
-		 struct ava_state_call **calls, size_t *ncalls,
-		 uint64_t **dead, size_t *ndead);
+		 struct ava_state_call **calls, size_t *ncalls);
 
 /* Objects that were handed out by a command (events): rebuilt as
  * completed ones, not by their call. */

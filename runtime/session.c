@@ -45,10 +45,10 @@ hop_to_wire(void *ctx, uint16_t type, uint64_t real, bool creates,
 	    uint64_t *id)
 {
 	struct conn *c = ctx;
-	uint64_t known;
-	bool fresh = ava_handle_table_find(c->s->handles, real, type,
-					   &known) != 0;
+	/* A new entry is one more live entry: no second lookup. */
+	uint32_t before = ava_handle_table_count(c->s->handles);
 	int r = ava_handle_table_intern(c->s->handles, type, real, creates, id);
+	bool fresh = ava_handle_table_count(c->s->handles) > before;
 	if (r == 0 && creates)
 		ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_CREATED, *id);
 	if (r == 0)
@@ -465,7 +465,7 @@ check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async)
  * and its synchronous last call, if any, is answered MOVED.
  */
 static int
-forward_batch(struct conn *c, struct ava_batch_reader br, uint64_t base)
+forward_batch(struct conn *c, struct ava_batch_reader br)
 {
 	struct ava_moved *m = c->s->moved;
 	struct ava_frame_header h, last;
@@ -483,19 +483,16 @@ forward_batch(struct conn *c, struct ava_batch_reader br, uint64_t base)
 	if (r < 0)
 		return r;
 	if (end > start) {
-		uint8_t w[8];
-		ava_wire_put_le(w, base, 8);
 		struct ava_frame_header fh = {
 			.magic = AVA_PROTOCOL_MAGIC,
 			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BATCH,
 			.api = c->s->api->api_id, .thread = c->in.h.thread,
 			.len = 8 + (uint64_t)(end - start),
 		};
-		pthread_mutex_lock(&m->lock);
-		/* The payload is base then the frames: rebuild it around
-		 * the frames in place (the 8 bytes before them are base). */
+		/* The payload as received, cut after the queued calls: base
+		 * (the 8 bytes before them), then their frames. */
 		uint8_t *payload = start - 8;
-		memcpy(payload, w, 8);
+		pthread_mutex_lock(&m->lock);
 		r = m->fwd != NULL ? ava_transport_conn_send(m->fwd, &fh, payload)
 				   : AVA_ECLOSED;
 		pthread_mutex_unlock(&m->lock);
@@ -532,7 +529,7 @@ serve_batch(struct conn *c)
 		return r;
 	r = ava_session_async_fence(s->async, base, has_async);
 	if (r < 0 && s->moved != NULL)
-		return forward_batch(c, br, base);
+		return forward_batch(c, br);
 	if (r < 0) {
 		LOG(s, "closed: %s %" PRIu64, r == AVA_EDEAD ?
 		    "a batch waits for queued calls that never came: base" :
@@ -544,7 +541,7 @@ serve_batch(struct conn *c)
 	pthread_rwlock_rdlock(&s->gate);
 	if (s->moved != NULL) {
 		pthread_rwlock_unlock(&s->gate);
-		return forward_batch(c, br, base);
+		return forward_batch(c, br);
 	}
 	/* The count goes up once, before a synchronous last call: that one
 	 * may block (clWaitForEvents), and other connections' batches must

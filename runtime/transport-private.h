@@ -40,6 +40,8 @@ struct ava_conn_ops {
 	void (*shutdown)(struct ava_conn *c);
 	/* Optional: fill e for a handoff (default: the socket alone). */
 	int (*handoff)(struct ava_conn *c, struct ava_conn_export *e);
+	/* Frames travel beside fd, not on it (shm:'s rings). */
+	bool frames_beside;
 };
 
 struct ava_conn {

@@ -1170,6 +1170,7 @@ const struct ava_conn_ops ava_shm_conn_ops = {
 	.destroy = ava_shm_conn_free,
 	.shutdown = shm_shutdown,
 	.handoff = ava_shm_conn_export,
+	.frames_beside = true,
 };
 
 /* ---- test hooks (transport-shm.h) ------------------------------------ */

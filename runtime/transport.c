@@ -329,8 +329,7 @@ bool
 ava_transport_conn_readable(const struct ava_conn *c)
 {
 	/* Socket transports only: shm:'s frames are in its ring. */
-	if (c == NULL || c->fd < 0 || (strncmp(c->addr, "unix:", 5) != 0 &&
-				       strncmp(c->addr, "tcp:", 4) != 0))
+	if (c == NULL || c->fd < 0 || c->ops->frames_beside)
 		return false;
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP));

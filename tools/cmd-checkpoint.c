@@ -80,47 +80,13 @@ frame_text(const struct ava_frame *f, char *buf, size_t n)
 static int
 open_peer(struct peer *p, uint64_t session)
 {
+	char why[400];
 	ava_buf_init(&p->f.payload);
-	int r = ava_transport_connect(p->addr, &p->c);
-	if (r < 0)
-		return say(p, "cannot connect to %s: %s", p->addr,
-			   ava_strerror(r));
-	uint8_t w[32] = { 0 };
-	ava_wire_put_le(w, ava_opencl_server.api->spec_hash, 4);
-	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
-	ava_wire_put_le(w + 8, session, 8);
-	ava_wire_put_le(w + 24, AVA_HELLO_CONTROL, 4);
-	struct ava_frame_header h = { .magic = AVA_PROTOCOL_MAGIC,
-		.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_HELLO,
-		.api = ava_opencl_server.api->api_id, .len = sizeof(w) };
-	r = ava_transport_conn_send(p->c, &h, w);
-	if (r == 0)
-		r = ava_transport_conn_recv(p->c, &p->f);
-	if (r < 0)
-		return say(p, "%s: %s", p->addr, r == AVA_ECLOSED ?
-			   "the server closed the connection" :
-			   ava_strerror(r));
-	char text[400];
-	if (p->f.h.type == AVA_MSG_ERROR) {
-		frame_text(&p->f, text, sizeof(text));
-		return say(p, "%s refused: %s", p->addr, text);
-	}
-	if (p->f.h.type == AVA_MSG_CONTROL && p->f.h.fn == AVA_CTL_READY)
-		return 0;
-	if (p->f.h.type != AVA_MSG_CONTROL ||
-	    p->f.h.fn != AVA_CTL_AUTH_CHALLENGE)
-		return say(p, "%s: unexpected answer (message type %u)",
-			   p->addr, p->f.h.type);
-	const char *file = p->secret ? p->secret : getenv("AVA_SECRET_FILE");
-	if (file == NULL)
-		return say(p, "%s asks for the shared secret: give --secret "
-			   "FILE (or AVA_SECRET_FILE)", p->addr);
-	struct ava_secret sec;
-	r = ava_secret_load(file, &sec, text, sizeof(text));
-	if (r == 0)
-		r = ava_auth_answer(p->c, &p->f, &sec, text, sizeof(text));
-	ava_secret_clear(&sec);
-	return r < 0 ? say(p, "%s", text) : 0;
+	const char *secret = p->secret ? p->secret : getenv("AVA_SECRET_FILE");
+	if (ava_ctl_open(p->addr, session, ava_opencl_server.api, secret,
+			 &p->c, why, sizeof(why)) < 0)
+		return say(p, "%s", why);
+	return 0;
 }
 
 static void
