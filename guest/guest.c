@@ -116,10 +116,31 @@ tconn_destroy(void *p)
 	free(t);
 }
 
+/* A thread ends: its connection closes with a word, so its server
+ * thread ends at once, not when it next looks at the socket (over shm:,
+ * up to its futex phase later: doc/protocol.md, "Session"). */
+static void
+tconn_exit(void *p)
+{
+	struct tconn *t = p;
+	if (t != NULL && t->conn != NULL && !atomic_load(&G.dead)) {
+		struct ava_frame_header h = {
+			.magic = AVA_PROTOCOL_MAGIC,
+			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BYE,
+			.api = G.g->api->api_id, .thread = t->thread,
+			.flags = AVA_FRAME_THREAD, .seq = ++t->seq,
+		};
+		if (ava_transport_conn_send(t->conn, &h, NULL) < 0) {
+			/* The server is gone: nothing to tell it. */
+		}
+	}
+	tconn_destroy(t);
+}
+
 static void
 make_key(void)
 {
-	pthread_key_create(&tconn_key, tconn_destroy);
+	pthread_key_create(&tconn_key, tconn_exit);
 }
 
 /* The first failure says why, once per process; then everything fails

@@ -102,6 +102,7 @@ enum ava_msg_type {
 /* Frame flags. */
 enum {
 	AVA_FRAME_ASYNC = 1u << 0, /* CALL: no REPLY is sent (batched) */
+	AVA_FRAME_THREAD = 1u << 1, /* BYE: one thread ended, not the guest */
 };
 
 /*

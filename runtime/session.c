@@ -585,7 +585,8 @@ session_conn_loop(struct conn *c)
 {
 	for (;;) {
 		int r = session_recv_frame(c);
-		if (r == 0 && c->in.h.type == AVA_MSG_BYE)
+		if (r == 0 && c->in.h.type == AVA_MSG_BYE &&
+		    !(c->in.h.flags & AVA_FRAME_THREAD))
 			c->s->said_bye = true;
 		if (r == AVA_ECLOSED ||
 		    (r == 0 && c->in.h.type == AVA_MSG_BYE))

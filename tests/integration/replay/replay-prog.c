@@ -2,7 +2,9 @@
  * replay-prog.c - small OpenCL programs whose journals the replay tests
  * need, one per mode:
  *
- *   crash-self      some work, then the program kills itself (SIGSEGV)
+ *   crash-self      some work, a thread that makes a call and ends (its
+ *                   connection says goodbye for itself alone), then the
+ *                   program kills itself (SIGSEGV)
  *   vendor-fault    an enqueue with a wait-list count of 1 and a NULL
  *                   list: PoCL dereferences it and faults
  *   kernel-fault    a kernel that writes far outside its buffer: it
@@ -18,6 +20,7 @@
  *
  * Exit status: 0, 1 (a result was wrong), 2 (usage), 99 (setup failed).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,12 +186,26 @@ input(struct cl *c, unsigned seed)
 	return 0;
 }
 
+static void *
+one_call(void *arg)
+{
+	struct cl *c = arg;
+	cl_uint units = 0;
+	clGetDeviceInfo(c->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units),
+			&units, NULL);
+	return NULL;
+}
+
 static int
 crash_self(struct cl *c)
 {
 	cl_uint v[N] = { 1 }, r[N];
 	cl_mem m = buffer(c, v);
 	read_back(c, m, r);
+	pthread_t th;
+	if (pthread_create(&th, NULL, one_call, c) != 0 ||
+	    pthread_join(th, NULL) != 0)
+		return 99;
 	printf("about to crash\n");
 	fflush(stdout);
 	raise(SIGSEGV);

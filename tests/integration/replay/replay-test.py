@@ -12,8 +12,10 @@ Cases:
                      is the journal's
   tamper             one output digest of a recorded clEnqueueReadBuffer
                      changed (TOOL): replay exits 1 naming that call
-  crash-self         a program that kills itself: the journal ends "guest
-                     vanished"; replay reproduces every call and exits 0
+  crash-self         a program whose second thread ends (saying goodbye for
+                     itself), then that kills itself: the journal ends
+                     "guest vanished"; replay reproduces every call and
+                     exits 0
   vendor-fault       a program that makes PoCL fault: the journal ends in a
                      fault at the enqueue; replay exits 3 with "reproduced:
                      crash at #N clEnqueueNDRangeKernel(...)"
