@@ -33,14 +33,7 @@
  * receiver leaves the holes in its payload and records where their bytes
  * are, for the marshaller; see send_holes() and recv_holes().
  *
- * The bytes of a large blocking transfer may also stream, piece by
- * piece, through a small window at the area's end, so that the copy into
- * it and the copy out of it overlap (see "streams" below): a guest's CALL
- * publishes the frame first, then its in-buffer's pieces as it copies
- * them; a server's hook takes them as they come (in-stream), or writes an
- * out-buffer's pieces for the guest, which takes them while it waits for
- * the REPLY (its sink). A server waits for a stream's guest at most
- * stream_deadline_ms at a time.
+ * Large blocking transfers may also stream: see transport-shm-stream.c.
  *
  * This file moves frames; transport-shm-setup.c makes, passes and maps
  * the regions.
@@ -53,7 +46,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -69,8 +61,8 @@
 
 /* ---- small helpers --------------------------------------------------- */
 
-static uint64_t
-now_ns(void)
+uint64_t
+ava_shm_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -96,25 +88,18 @@ futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
 	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
 }
 
-static bool
-load_flag(const int *p)
+bool
+ava_shm_load_flag(const int *p)
 {
 	return __atomic_load_n(p, __ATOMIC_ACQUIRE) != 0;
 }
 
-static int
-broken(struct ava_shm_conn *c)
+int
+ava_shm_broken(struct ava_shm_conn *c)
 {
 	__atomic_store_n(&c->err, AVA_ESHM, __ATOMIC_RELEASE);
 	return AVA_ESHM;
 }
-
-static void stream_start(struct ava_shm_conn *c, struct ava_shm_stream *s,
-			 uint64_t len, uint8_t *dst);
-static int produce(struct ava_shm_conn *c, const uint8_t *src, uint64_t len);
-static int sink_ready(struct ava_shm_conn *c);
-static void sink_pump(struct ava_shm_conn *c);
-static int sink_finish(struct ava_shm_conn *c);
 
 /* Copy between the ring and private memory; offsets come from our own
  * positions, so they are always inside the ring. */
@@ -153,8 +138,8 @@ ring_bell(struct ava_shm_conn *c, uint32_t *bell, uint32_t how)
 }
 
 /* After publishing or consuming: wake the peer if it said it sleeps. */
-static void
-notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait)
+void
+ava_shm_notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint32_t how = __atomic_load_n(wait, __ATOMIC_RELAXED);
@@ -189,7 +174,7 @@ spin(struct ava_shm_conn *c, uint64_t *spin_ns, ready_fn ready)
 {
 	uint64_t full = (uint64_t)c->spin_us * 1000u;
 	uint64_t floor = full < PAUSE_NS ? full : PAUSE_NS;
-	uint64_t budget = *spin_ns, t0 = now_ns();
+	uint64_t budget = *spin_ns, t0 = ava_shm_now_ns();
 	bool pause = !c->yield && !peer_on_our_cpu(c);
 	uint64_t pause_end = pause ? t0 + PAUSE_NS : t0;
 	if (budget == 0)
@@ -200,7 +185,7 @@ spin(struct ava_shm_conn *c, uint64_t *spin_ns, ready_fn ready)
 			*spin_ns = full;
 		if (r != 0)
 			return r;
-		uint64_t now = now_ns();
+		uint64_t now = ava_shm_now_ns();
 		if (now - t0 >= budget) {
 			*spin_ns = budget / 2 > floor ? budget / 2 : floor;
 			return 0;
@@ -217,13 +202,13 @@ static int
 futex_phase(struct ava_shm_conn *c, uint32_t *bell, uint32_t *wait,
 	    ready_fn ready, unsigned ms)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = ava_shm_now_ns() + (uint64_t)ms * 1000000u;
 	int r;
 	for (;;) {
 		uint32_t seen = __atomic_load_n(bell, __ATOMIC_ACQUIRE);
 		__atomic_store_n(wait, AVA_SHM_WAIT_FUTEX, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		uint64_t now = now_ns();
+		uint64_t now = ava_shm_now_ns();
 		if ((r = ready(c)) != 0 || now >= end)
 			break;
 		uint64_t left = end - now;
@@ -252,23 +237,23 @@ drain(struct ava_shm_conn *c)
 			return 0;
 		}
 		for (ssize_t i = 0; i < k; i++)
-			if (b[i] != AVA_SHM_DOORBELL)
-				return broken(c);  /* e.g. a unix: guest */
+			if (b[i] != AVA_SHM_DOORBELL)  /* e.g. a unix: guest */
+				return ava_shm_broken(c);
 	}
 }
 
 /* ---- the receiving side ---------------------------------------------- */
 
 /* >0: bytes available (in rx.known); 0: none yet; <0: error. */
-static int
-rx_ready(struct ava_shm_conn *c)
+int
+ava_shm_rx_ready(struct ava_shm_conn *c)
 {
 	for (int last = 0;; last = 1) {
 		uint64_t head = __atomic_load_n(&c->rx.ctl->head,
 						__ATOMIC_ACQUIRE);
 		uint64_t n = head - c->rx.pos;
 		if (n > c->rx.size)
-			return broken(c);
+			return ava_shm_broken(c);
 		c->rx.known = n;
 		if (n > 0)
 			return 1;
@@ -278,7 +263,7 @@ rx_ready(struct ava_shm_conn *c)
 		if (err != 0)
 			return err;
 		/* Closed: look once more, for what the peer sent last. */
-		if (!load_flag(&c->shut) && !load_flag(&c->eof))
+		if (!ava_shm_load_flag(&c->shut) && !ava_shm_load_flag(&c->eof))
 			return 0;
 	}
 }
@@ -303,7 +288,7 @@ socket_phase(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if ((r = ready(c)) != 0)
 			break;
-		uint64_t now = now_ns();
+		uint64_t now = ava_shm_now_ns();
 		if (deadline != 0 && now >= deadline) {
 			r = timed_out(c);
 			break;
@@ -324,8 +309,8 @@ socket_phase(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 
 /* Wait for data (ready(c) > 0): through the three phases on the bell of
  * our incoming ring, which a stream of that direction shares. */
-static int
-wait_data(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
+int
+ava_shm_wait_data(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 {
 	int r = ready(c);
 	if (r == 0)
@@ -350,7 +335,7 @@ rx_release(struct ava_shm_conn *c)
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&r->ctl->tail, r->pos, __ATOMIC_RELEASE);
 	r->shared = r->pos;
-	notify(c, &r->ctl->space_bell, &r->ctl->space_wait);
+	ava_shm_notify(c, &r->ctl->space_bell, &r->ctl->space_wait);
 }
 
 /* Wait until at least one byte can be read; 0 or an error. A guest with
@@ -361,11 +346,12 @@ rx_wait(struct ava_shm_conn *c)
 	while (c->rx.known == 0) {
 		rx_release(c);  /* a producer may be waiting for this space */
 		bool sink = !c->server && c->in.active;
-		int r = wait_data(c, sink ? sink_ready : rx_ready, 0);
+		int r = ava_shm_wait_data(c, sink ? ava_shm_sink_ready :
+						    ava_shm_rx_ready, 0);
 		if (r < 0)
 			return r;
 		if (sink)
-			sink_pump(c);
+			ava_shm_sink_pump(c);
 	}
 	return 0;
 }
@@ -425,7 +411,7 @@ recv_upto(struct ava_shm_conn *c, struct ava_frame *f, size_t want)
  * Where a streamed ref's bytes are, or NULL where none may be. A CALL's
  * starts the server's in-stream (its place is the window, which only the
  * stream ops hand out); a REPLY's must be exactly what the guest's sink
- * took (sink_finish), which is in the application's memory already. At
+ * took (ava_shm_sink_finish), which is in the application's memory already. At
  * most one per frame.
  */
 static uint8_t *
@@ -435,7 +421,7 @@ stream_ref(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	if (c->win == NULL)
 		return NULL;
 	if (c->server && h->type == AVA_MSG_CALL && !c->in.active) {
-		stream_start(c, &c->in, len, NULL);
+		ava_shm_stream_start(c, &c->in, len, NULL);
 		c->in.seen = c->in.pos;
 		c->in_owner = pthread_self();
 		return c->win;
@@ -466,7 +452,7 @@ recv_refs(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	uint64_t n = r == 0 ? ava_wire_get_le(w, 8) : 0;
 	if (r == 0 && (c->area == NULL || n == 0 || n > AVA_BULK_MAX ||
 		       (h->type != AVA_MSG_CALL && h->type != AVA_MSG_REPLY)))
-		return broken(c);
+		return ava_shm_broken(c);
 	if (r == 0)
 		r = recv_exact(c, w, 8 + 24 * n, got);
 	uint64_t end = 0;
@@ -478,13 +464,13 @@ recv_refs(struct ava_shm_conn *c, const struct ava_frame_header *h,
 		uint8_t *at = NULL;
 		if (off % 8 != 0 || off < end || len == 0 || off > h->len ||
 		    len > h->len - off)
-			return broken(c);
+			return ava_shm_broken(c);
 		if (aoff == AVA_SHM_REF_STREAM)
 			at = stream_ref(c, h, len);
 		else if (aoff <= c->area_size && len <= c->area_size - aoff)
 			at = c->area + aoff;
 		if (at == NULL)
-			return broken(c);
+			return ava_shm_broken(c);
 		b->ref[k] = (struct ava_bulk_ref){ .off = off, .len = len,
 						   .at = at };
 		end = off + len;
@@ -534,12 +520,12 @@ ring_flags(struct ava_shm_conn *c, struct ava_frame_header *h, bool *holes)
 	*holes = h->flags & AVA_SHM_FRAME_BULK;
 	h->flags &= ~(AVA_SHM_FRAME_BULK | AVA_SHM_FRAME_SINK);
 	if (sink && (!c->server || h->type != AVA_MSG_CALL || c->win == NULL))
-		return broken(c);
+		return ava_shm_broken(c);
 	c->sink_offered = sink;
 	/* A guest's sink ends with the REPLY: the server published all
 	 * it will before sending it. */
 	if (!c->server && c->in.active && h->type == AVA_MSG_REPLY)
-		return sink_finish(c);
+		return ava_shm_sink_finish(c);
 	return 0;
 }
 
@@ -589,14 +575,14 @@ tx_ready(struct ava_shm_conn *c)
 	struct ava_shm_ring *r = &c->tx;
 	uint64_t tail = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
 	if (r->shared - tail > r->size || r->pos - tail > r->size)
-		return broken(c);
+		return ava_shm_broken(c);
 	r->known = r->size - (r->pos - tail);
 	if (r->known > 0)
 		return 1;
 	int err = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
 	if (err != 0)
 		return err;
-	if (load_flag(&c->shut) || load_flag(&c->eof))
+	if (ava_shm_load_flag(&c->shut) || ava_shm_load_flag(&c->eof))
 		return -EPIPE;
 	return 0;
 }
@@ -620,14 +606,14 @@ tx_publish(struct ava_shm_conn *c)
 		return;
 	__atomic_store_n(&r->ctl->head, r->pos, __ATOMIC_RELEASE);
 	r->shared = r->pos;
-	notify(c, &r->ctl->data_bell, &r->ctl->data_wait);
+	ava_shm_notify(c, &r->ctl->data_bell, &r->ctl->data_wait);
 }
 
 /* Wait for space (ready(c) > 0) on the bell of our outgoing ring, which
  * a stream of that direction shares: spin, then futex rounds that check
  * for a hang-up and the deadline (0: none). */
-static int
-wait_space(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
+int
+ava_shm_wait_space(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 {
 	int r = ready(c);
 	if (r == 0)
@@ -638,7 +624,7 @@ wait_space(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 				SPACE_CHECK_MS);
 		if (r == 0 && hung_up(c))
 			r = -EPIPE;
-		if (r == 0 && deadline != 0 && now_ns() >= deadline)
+		if (r == 0 && deadline != 0 && ava_shm_now_ns() >= deadline)
 			r = timed_out(c);
 	}
 	return r;
@@ -648,7 +634,7 @@ static int
 tx_wait(struct ava_shm_conn *c)
 {
 	tx_publish(c);  /* the consumer cannot make room for what it lacks */
-	int r = wait_space(c, tx_ready, 0);
+	int r = ava_shm_wait_space(c, tx_ready, 0);
 	return r < 0 ? r : 0;
 }
 
@@ -793,7 +779,7 @@ send_holes(struct ava_shm_conn *c, const struct ava_frame_header *h,
 	/* The server takes the stream as the call runs: the frame first. */
 	if (r == 0 && in_place && sref >= 0 && !c->server) {
 		tx_publish(c);
-		r = produce(c, b->ref[sref].at, b->ref[sref].len);
+		r = ava_shm_produce(c, b->ref[sref].at, b->ref[sref].len);
 	}
 	return r;
 }
@@ -808,12 +794,12 @@ offer_sink(struct ava_shm_conn *c, struct ava_frame_header *h,
 	if (c->server || h->type != AVA_MSG_CALL)
 		return;
 	if (c->in.active)
-		sink_finish(c);   /* an earlier call's, never answered */
+		ava_shm_sink_finish(c); /* an earlier call's, never answered */
 	void *dst = ava_shm_bulk_sink(payload, h->len, &n);
 	if (dst == NULL || c->win == NULL || c->stream_off ||
 	    n < AVA_SHM_STREAM_MIN)
 		return;
-	stream_start(c, &c->in, n, dst);
+	ava_shm_stream_start(c, &c->in, n, dst);
 	c->in.seen = c->in.pos;
 	h->flags |= AVA_SHM_FRAME_SINK;
 }
@@ -832,7 +818,7 @@ shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	if (r != 0)
 		return r;
 	/* As on a socket: a peer known to be gone fails the send. */
-	if (load_flag(&c->shut) || load_flag(&c->eof))
+	if (ava_shm_load_flag(&c->shut) || ava_shm_load_flag(&c->eof))
 		return -EPIPE;
 	/* Look at the peer's tail once per frame: it may have made room,
 	 * or broken the ring. */
@@ -855,289 +841,6 @@ shm_send(struct ava_conn *base, const struct ava_frame_header *h,
 	if (r == 0)
 		tx_publish(c);
 	return r;
-}
-
-/* ---- streams -------------------------------------------------------- */
-
-/*
- * A stream is a byte ring over the window (transport-shm.h): positions
- * are private, and only the peer's head or tail is read from the region,
- * once per look, and accepted only inside the rules below. It shares the
- * bells and wait words of the ring of its direction: a consumer waits
- * with wait_data(), a producer with wait_space(), and each notifies as
- * the rings do.
- */
-
-static unsigned stream_deadline_ms = 10000;
-
-void
-ava_shm_set_stream_deadline(unsigned ms)
-{
-	__atomic_store_n(&stream_deadline_ms, ms, __ATOMIC_RELAXED);
-}
-
-/* A server waits this long from now for a stream's guest, which only
- * copies; a guest waits for its server as long as the driver takes. */
-static uint64_t
-deadline(const struct ava_shm_conn *c)
-{
-	unsigned ms = __atomic_load_n(&stream_deadline_ms, __ATOMIC_RELAXED);
-	return c->server ? now_ns() + (uint64_t)ms * 1000000u : 0;
-}
-
-static uint64_t
-min3(uint64_t a, uint64_t b, uint64_t c)
-{
-	uint64_t m = a < b ? a : b;
-	return m < c ? m : c;
-}
-
-/* The first stream of a connection maps the whole window in this
- * process at once (its pages are shared, so it never writes them): a
- * first touch costs more than the copy, and every page would have had
- * one on each side as the positions went round. */
-static void
-win_populate(struct ava_shm_conn *c)
-{
-	if (c->win_warm)
-		return;
-	c->win_warm = true;
-#ifdef MADV_POPULATE_WRITE
-	if (madvise(c->win, (size_t)AVA_SHM_WINDOW, MADV_POPULATE_WRITE) == 0)
-		return;
-#endif
-	for (uint64_t off = 0; off < AVA_SHM_WINDOW; off += 4096)
-		(void)*(volatile uint8_t *)(c->win + off);
-}
-
-static void
-stream_start(struct ava_shm_conn *c, struct ava_shm_stream *s, uint64_t len,
-	     uint8_t *dst)
-{
-	win_populate(c);
-	s->base = s->next = s->pos;
-	s->end = s->pos + len;
-	s->dst = dst;
-	s->active = true;
-}
-
-/* Consumer: >0 bytes to take, 0 none yet, <0 error. The head is accepted
- * only inside the window from what we released, inside the transfer, and
- * not behind the head accepted before. */
-static int
-in_ready(struct ava_shm_conn *c)
-{
-	struct ava_shm_stream *s = &c->in;
-	for (int last = 0;; last = 1) {
-		uint64_t head = __atomic_load_n(s->head, __ATOMIC_ACQUIRE);
-		uint64_t d = head - s->pos;
-		if (d > AVA_SHM_WINDOW || d > s->end - s->pos ||
-		    d < s->seen - s->pos)
-			return broken(c);
-		s->seen = head;
-		if (head != s->next)
-			return 1;
-		if (last)
-			return AVA_ECLOSED;
-		int err = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
-		if (err != 0)
-			return err;
-		if (!load_flag(&c->shut) && !load_flag(&c->eof))
-			return 0;
-	}
-}
-
-/* Producer: >0 room, 0 none yet, <0 error. The tail is accepted only if
- * it is not past what we published and leaves what we reserved inside
- * the window. */
-static int
-out_ready(struct ava_shm_conn *c)
-{
-	struct ava_shm_stream *s = &c->out;
-	uint64_t tail = __atomic_load_n(s->tail, __ATOMIC_ACQUIRE);
-	if (s->pos - tail > AVA_SHM_WINDOW || s->next - tail > AVA_SHM_WINDOW)
-		return broken(c);
-	s->seen = tail;
-	if (s->next - tail < AVA_SHM_WINDOW)
-		return 1;
-	int err = __atomic_load_n(&c->err, __ATOMIC_ACQUIRE);
-	if (err != 0)
-		return err;
-	if (load_flag(&c->shut) || load_flag(&c->eof))
-		return -EPIPE;
-	return 0;
-}
-
-int
-ava_shm_in_take(struct ava_shm_conn *c, bool wait, const uint8_t **at)
-{
-	struct ava_shm_stream *s = &c->in;
-	if (!s->active || s->next == s->end)
-		return 0;
-	int r = s->seen != s->next ? 1 : in_ready(c);
-	/* With the whole window taken, the guest cannot go on until some
-	 * of it is released: waiting would be for nothing. */
-	if (r == 0 && wait && s->next - s->pos < AVA_SHM_WINDOW)
-		r = wait_data(c, in_ready, deadline(c));
-	if (r <= 0)
-		return r;
-	uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
-	uint64_t k = min3(s->seen - s->next, AVA_SHM_WINDOW - off,
-			  AVA_SHM_PIECE);
-	*at = c->win + off;
-	s->next += k;
-	return (int)k;
-}
-
-void
-ava_shm_in_release(struct ava_shm_conn *c, uint64_t n)
-{
-	struct ava_shm_stream *s = &c->in;
-	if (n > s->next - s->pos)
-		n = s->next - s->pos;
-	if (n == 0)
-		return;
-	s->pos += n;
-	__atomic_store_n(s->tail, s->pos, __ATOMIC_RELEASE);
-	notify(c, &c->rx.ctl->space_bell, &c->rx.ctl->space_wait);
-}
-
-int
-ava_shm_in_drain(struct ava_shm_conn *c, uint8_t *dst)
-{
-	struct ava_shm_stream *s = &c->in;
-	const uint8_t *at;
-	int r = 1;
-	ava_shm_in_release(c, s->next - s->pos);
-	while (s->active && r > 0) {
-		uint64_t from = s->next - s->base;
-		if ((r = ava_shm_in_take(c, true, &at)) > 0 && dst != NULL)
-			memcpy(dst + from, at, (size_t)r);
-		ava_shm_in_release(c, r > 0 ? (uint64_t)r : 0);
-	}
-	/* A transfer cut short leaves no stale bytes behind. */
-	if (r < 0 && dst != NULL)
-		memset(dst + (s->next - s->base), 0,
-		       (size_t)(s->end - s->next));
-	s->active = false;
-	return r < 0 ? r : 0;
-}
-
-int
-ava_shm_out_reserve(struct ava_shm_conn *c, bool wait, uint8_t **at)
-{
-	struct ava_shm_stream *s = &c->out;
-	if (!s->active || s->next == s->end)
-		return 0;
-	/* The streams share the window: a server takes all of a call's
-	 * in-stream before its out-stream may use it (a guest's sink takes
-	 * nothing before its in-stream is all sent). */
-	if (c->server && c->in.active && c->in.pos != c->in.end)
-		return AVA_EPROTO;
-	int r = s->next - s->seen < AVA_SHM_WINDOW ? 1 : out_ready(c);
-	if (r == 0 && wait)
-		r = wait_space(c, out_ready, deadline(c));
-	if (r <= 0)
-		return r;
-	uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
-	uint64_t k = min3(AVA_SHM_WINDOW - (s->next - s->seen),
-			  AVA_SHM_WINDOW - off, AVA_SHM_PIECE);
-	if (k > s->end - s->next)
-		k = s->end - s->next;
-	*at = c->win + off;
-	s->next += k;
-	return (int)k;
-}
-
-void
-ava_shm_out_publish(struct ava_shm_conn *c, uint64_t n)
-{
-	struct ava_shm_stream *s = &c->out;
-	if (n > s->next - s->pos)
-		n = s->next - s->pos;
-	if (n == 0)
-		return;
-	s->pos += n;
-	__atomic_store_n(s->head, s->pos, __ATOMIC_RELEASE);
-	notify(c, &c->tx.ctl->data_bell, &c->tx.ctl->data_wait);
-}
-
-void
-ava_shm_out_start(struct ava_shm_conn *c, uint64_t n)
-{
-	if (!c->out.active)
-		stream_start(c, &c->out, n, NULL);
-}
-
-uint64_t
-ava_shm_out_end(struct ava_shm_conn *c)
-{
-	struct ava_shm_stream *s = &c->out;
-	s->next = s->pos;   /* reserved, never published: dropped */
-	s->active = false;
-	return s->pos - s->base;
-}
-
-/* A guest's write: len bytes from src through the window, a piece at a
- * time, each published as soon as it is copied. */
-static int
-produce(struct ava_shm_conn *c, const uint8_t *src, uint64_t len)
-{
-	struct ava_shm_stream *s = &c->out;
-	uint8_t *at;
-	int r = 1;
-	stream_start(c, s, len, NULL);
-	while (s->pos != s->end && r > 0) {
-		uint64_t from = s->next - s->base;
-		if ((r = ava_shm_out_reserve(c, true, &at)) > 0) {
-			memcpy(at, src + from, (size_t)r);
-			ava_shm_out_publish(c, (uint64_t)r);
-		}
-	}
-	s->active = false;
-	return r < 0 ? r : 0;
-}
-
-/* A guest with a sink waits for either its ring or the stream. */
-static int
-sink_ready(struct ava_shm_conn *c)
-{
-	int r = rx_ready(c);
-	if (r > 0 || (r < 0 && r != AVA_ECLOSED))
-		return r;
-	int s = in_ready(c);
-	return s != 0 ? s : r;
-}
-
-/* Copy what the stream holds into the sink, releasing it piece by piece
- * so that the server can go on. */
-static void
-sink_pump(struct ava_shm_conn *c)
-{
-	struct ava_shm_stream *s = &c->in;
-	while (s->seen != s->next) {
-		uint64_t off = s->next & (AVA_SHM_WINDOW - 1);
-		uint64_t k = min3(s->seen - s->next, AVA_SHM_WINDOW - off,
-				  AVA_SHM_PIECE);
-		memcpy(s->dst + (s->next - s->base), c->win + off, (size_t)k);
-		s->next += k;
-		ava_shm_in_release(c, k);
-	}
-}
-
-/* The REPLY came: the rest of the stream is there already. What the sink
- * took is what a streamed ref of the REPLY must name. */
-static int
-sink_finish(struct ava_shm_conn *c)
-{
-	int r = in_ready(c);
-	c->in.active = false;
-	if (r < 0 && r != AVA_ECLOSED)
-		return r;
-	sink_pump(c);
-	c->sink_got = c->in.pos - c->in.base;
-	c->sink_done = true;
-	return 0;
 }
 
 /* ---- connection life ------------------------------------------------- */

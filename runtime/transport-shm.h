@@ -104,7 +104,7 @@ struct ava_shm_stream_ctl {
 _Static_assert(AVA_SHM_STREAM_CTL + 2 * sizeof(struct ava_shm_stream_ctl) <=
 	       AVA_SHM_CTL_SIZE, "in the control page");
 
-/* ---- internals of transport-shm.c and transport-shm-setup.c --------- */
+/* ---- internals of the transport-shm*.c files ------------------------ */
 
 /* One direction as this side sees it. */
 struct ava_shm_ring {
@@ -197,7 +197,65 @@ void
 ava_shm_conn_flush(struct ava_shm_conn *c);
 
 /*
- * Streams (transport-shm.c), for the marshaller's stream ops, on the
+ * The rings' helpers that the streams share (transport-shm.c): the
+ * monotonic clock in ns; mark c broken, giving AVA_ESHM; read an atomic
+ * flag (shut, eof); after publishing or consuming, wake the peer if its
+ * wait word says it sleeps; whether the incoming ring has bytes (>0, in
+ * rx.known), none yet (0) or an error (<0). The waits give what ready(c)
+ * gives once it is not 0, or an error of their own (-EPIPE; -ETIMEDOUT
+ * past deadline, on that clock, 0: none), sleeping on the bells of the
+ * incoming ring (data) or the outgoing one (space), which a stream of
+ * that direction shares.
+ */
+uint64_t
+ava_shm_now_ns(void);
+
+int
+ava_shm_broken(struct ava_shm_conn *c);
+
+bool
+ava_shm_load_flag(const int *p);
+
+void
+ava_shm_notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait);
+
+int
+ava_shm_rx_ready(struct ava_shm_conn *c);
+
+int
+ava_shm_wait_data(struct ava_shm_conn *c,
+		  int (*ready)(struct ava_shm_conn *c), uint64_t deadline);
+
+int
+ava_shm_wait_space(struct ava_shm_conn *c,
+		   int (*ready)(struct ava_shm_conn *c), uint64_t deadline);
+
+/*
+ * The streams' side that the rings call (transport-shm-stream.c): start
+ * a transfer of len bytes on s (dst: a guest's sink, else NULL); a
+ * guest's write of len bytes from src through the window, 0 or an error;
+ * a guest's wait for its ring or its sink's stream (as
+ * ava_shm_rx_ready); copy what the stream holds into the sink; end the
+ * sink when its REPLY comes, 0 or an error.
+ */
+void
+ava_shm_stream_start(struct ava_shm_conn *c, struct ava_shm_stream *s,
+		     uint64_t len, uint8_t *dst);
+
+int
+ava_shm_produce(struct ava_shm_conn *c, const uint8_t *src, uint64_t len);
+
+int
+ava_shm_sink_ready(struct ava_shm_conn *c);
+
+void
+ava_shm_sink_pump(struct ava_shm_conn *c);
+
+int
+ava_shm_sink_finish(struct ava_shm_conn *c);
+
+/*
+ * Streams (transport-shm-stream.c), for the marshaller's stream ops, on the
  * thread that received the CALL. Server: take the next bytes of the
  * CALL's in-stream (at most AVA_SHM_PIECE, contiguous in the window;
  * with wait, waiting for them), then release the oldest taken; reserve
