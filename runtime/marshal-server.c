@@ -397,15 +397,44 @@ bind_bufs(struct ava_call *c, int i)
 	return r;
 }
 
+/*
+ * A fresh call for fn. Only the slots of fn's arguments are ever read, so
+ * only they are zeroed: the whole struct is over a kilobyte, more than
+ * many a call costs otherwise (a launch loop's clSetKernelArg).
+ */
+static void
+call_reset(struct ava_call *c, const struct ava_api_desc *api,
+	   const struct ava_fn_desc *fn)
+{
+	if (fn->nargs > AVA_MAX_ARGS) {   /* refused: finish frees all */
+		*c = (struct ava_call){ .api = api, .fn = fn, .bad_arg = -1 };
+		return;
+	}
+	size_t n = fn->nargs;
+	c->api = api;
+	c->fn = fn;
+	memset(c->v, 0, n * sizeof(c->v[0]));
+	memset(c->ev, 0, n * sizeof(c->ev[0]));
+	memset(c->outv, 0, n * sizeof(c->outv[0]));
+	memset(c->cap, 0, n * sizeof(c->cap[0]));
+	memset(c->raw, 0, n * sizeof(c->raw[0]));
+	memset(c->rawn, 0, n * sizeof(c->rawn[0]));
+	memset(c->alloc, 0, n * sizeof(c->alloc[0]));
+	memset(c->scratch, 0, n * sizeof(c->scratch[0]));
+	memset(c->karg_id, 0, n * sizeof(c->karg_id[0]));
+	c->bulk = NULL;
+	c->bulk_used = 0;
+	c->bad_arg = -1;
+	c->bad_type = 0;
+	c->bad_id = 0;
+}
+
 int
 ava_marshal_call_decode(const struct ava_api_desc *api,
 			const struct ava_fn_desc *fn, uint8_t *p, size_t n,
 			const struct ava_handle_ops *h, struct ava_call *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->api = api;
-	c->fn = fn;
-	c->bad_arg = -1;
+	call_reset(c, api, fn);
 	if (fn->nargs > AVA_MAX_ARGS)
 		return AVA_EPROTO;
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();

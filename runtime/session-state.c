@@ -42,6 +42,9 @@ struct ava_state {
 	const struct ava_api_desc *api;
 	uint16_t type_of_tag[256];
 	bool *want;              /* per function id */
+	bool *command;           /* per function id */
+	void *spare;             /* a superseded call's block, for reuse */
+	size_t spare_size;
 	struct kcall *calls;
 	size_t ncalls, capcalls, gc_at;
 	uint64_t serial;         /* of the last call kept */
@@ -98,15 +101,21 @@ int
 ava_state_create(const struct ava_api_desc *api, struct ava_state **out)
 {
 	struct ava_state *st = calloc(1, sizeof(*st));
-	if (st == NULL || (st->want = calloc(api->nfns, 1)) == NULL) {
+	if (st == NULL || (st->want = calloc(api->nfns, 1)) == NULL ||
+	    (st->command = calloc(api->nfns, 1)) == NULL) {
+		if (st != NULL)
+			free(st->want);
 		free(st);
 		return -ENOMEM;
 	}
 	st->api = api;
 	for (uint16_t i = 1; i < api->nhandles; i++)
 		st->type_of_tag[api->handles[i].tag] = i;
-	for (uint32_t i = 0; i < api->nfns; i++)
+	/* Asked once per call: worked out once per function. */
+	for (uint32_t i = 0; i < api->nfns; i++) {
 		st->want[i] = may_keep(&api->fns[i]);
+		st->command[i] = is_command(&api->fns[i]);
+	}
 	ava_u64map_init(&st->byid);
 	st->gc_at = 1024;
 	*out = st;
@@ -134,6 +143,8 @@ ava_state_destroy(struct ava_state *st)
 	free(st->objs);
 	free(st->threads);
 	free(st->want);
+	free(st->command);
+	free(st->spare);
 	ava_u64map_finish(&st->byid);
 	free(st);
 }
@@ -165,11 +176,17 @@ ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 	r->seq = seq;
 	if (st == NULL)
 		return;
-	r->command = is_command(fn);
+	r->command = st->command[fn->id];
 	r->want = st->want[fn->id];
 	ava_buf_reset(&r->call);
 	if (r->want)
 		ava_buf_put_bytes(&r->call, payload, len);
+}
+
+bool
+ava_state_wants(const struct ava_state *st, const struct ava_fn_desc *fn)
+{
+	return st != NULL && st->want[fn->id];
 }
 
 static void
@@ -299,6 +316,25 @@ key_len(const struct ava_fn_desc *fn)
 	return n;
 }
 
+/* A superseded call is dead: other objects' lists may still name it
+ * until the next collection, so it stays, empty. Its block is kept for
+ * the next kept call: a launch loop supersedes one clSetKernelArg per
+ * argument set, each the size of the last. */
+static void
+retire(struct ava_state *st, struct kcall *k)
+{
+	size_t n = ((k->call_len + 7) & ~(size_t)7) +
+		   (k->nids + k->nuses) * sizeof(uint64_t);
+	if (st->spare == NULL) {
+		st->spare = k->call;
+		st->spare_size = n;
+	} else {
+		free(k->call);
+	}
+	*k = (struct kcall){ .serial = k->serial, .seq = k->seq,
+		.thread = k->thread, .fn = k->fn, .dead = true };
+}
+
 /* A later call with the same key replaces an earlier one on o. */
 static void
 supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
@@ -311,7 +347,7 @@ supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
 		if (old->fn != k->fn || old->nids != 0 || old->call_len < n ||
 		    memcmp(old->call, k->call, n) != 0)
 			continue;
-		old->dead = true;
+		retire(st, old);
 		o->calls[j--] = o->calls[--o->ncalls];
 	}
 }
@@ -338,9 +374,13 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 		.call_len = c->call_len, .nids = c->nids, .nuses = nuses };
 	size_t call8 = (c->call_len + 7) & ~(size_t)7;
 	size_t n = call8 + (c->nids + nuses) * sizeof(uint64_t);
-	uint8_t *m = malloc(n ? n : 1);
-	if (m == NULL)
+	uint8_t *m;
+	if (st->spare != NULL && st->spare_size >= n) {
+		m = st->spare;
+		st->spare = NULL;
+	} else if ((m = malloc(n ? n : 1)) == NULL) {
 		return -ENOMEM;
+	}
 	k->call = m;
 	k->ids = (uint64_t *)(m + call8);
 	k->uses = k->ids + c->nids;

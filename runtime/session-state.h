@@ -119,6 +119,11 @@ ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 		    const struct ava_fn_desc *fn, uint32_t thread,
 		    uint64_t seq, const uint8_t *payload, size_t len);
 
+/* May a call of fn be kept (its payload is then copied at begin)?
+ * False when st is NULL. */
+bool
+ava_state_wants(const struct ava_state *st, const struct ava_fn_desc *fn);
+
 /* During the call (session lock held): an id it read, handed out
  * (fresh: new to the table; creates: a new object or reference), or
  * wrote. */

@@ -315,7 +315,7 @@ reply_ok(const struct ava_session *s, const struct ava_fn_desc *fn,
 
 /*
  * Does anything keep this CALL's payload beyond the call: the journal,
- * or the state tracker (which keeps calls other than commands)? Over
+ * or the state tracker? Over
  * shm:, a large buffer's bytes may still be in the shared area (a hole
  * in the payload, transport.h "In-place bulk data"); a kept payload gets
  * them copied in, and a journaled REPLY carries its bytes inline.
@@ -323,10 +323,7 @@ reply_ok(const struct ava_session *s, const struct ava_fn_desc *fn,
 static bool
 payload_kept(const struct ava_session *s, const struct ava_fn_desc *fn)
 {
-	const struct ava_state_ops *o = ava_state_ops();
-	return s->journal != NULL ||
-	       (s->state != NULL && !(o != NULL && o->is_command != NULL &&
-				      o->is_command(fn)));
+	return s->journal != NULL || ava_state_wants(s->state, fn);
 }
 
 /* After a migration's switch-over, a synchronous call is not run here:
