@@ -285,6 +285,32 @@ join_thread(void)
 	pthread_setspecific(thread_key, (void *)1);
 }
 
+static void
+install(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_fault,
+		.sa_flags = SA_SIGINFO | SA_ONSTACK };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSIGS; i++)
+		sigaction(fault_sigs[i], &sa, NULL);
+}
+
+/*
+ * The driver's compiler (LLVM, inside PoCL) installs handlers of its own
+ * for the same signals when it starts and around each compilation, and
+ * puts back what it found when it is done; two compilations at once, or
+ * a fault meanwhile, leave ours out. Every call makes sure they are
+ * ours again: one sigaction() to look, more only if they were replaced.
+ */
+static void
+rearm(void)
+{
+	struct sigaction cur;
+	if (sigaction(SIGSEGV, NULL, &cur) != 0 ||
+	    cur.sa_sigaction != on_fault || !(cur.sa_flags & SA_SIGINFO))
+		install();
+}
+
 void
 ava_session_fault_enter(struct ava_journal_rec *rec)
 {
@@ -292,6 +318,7 @@ ava_session_fault_enter(struct ava_journal_rec *rec)
 		return;
 	if (my_slot < 0)
 		join_thread();
+	rearm();
 	uint64_t prev = __atomic_load_n(&last_seq, __ATOMIC_RELAXED);
 	while (rec->seq > prev &&
 	       !__atomic_compare_exchange_n(&last_seq, &prev, rec->seq, true,
@@ -320,11 +347,7 @@ ava_session_fault_arm(struct ava_journal *j, uint64_t jsession,
 		return;
 	fault_j = j;
 	fault_session = jsession;
-	struct sigaction sa = { .sa_sigaction = on_fault,
-		.sa_flags = SA_SIGINFO | SA_ONSTACK };
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < NSIGS; i++)
-		sigaction(fault_sigs[i], &sa, NULL);
+	install();
 	__atomic_store_n(&armed, 1, __ATOMIC_RELEASE);
 }
 

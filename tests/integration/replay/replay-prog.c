@@ -7,8 +7,10 @@
  *                   program kills itself (SIGSEGV)
  *   vendor-fault    an enqueue with a wait-list count of 1 and a NULL
  *                   list: PoCL dereferences it and faults
- *   kernel-fault    a kernel that writes far outside its buffer: it
- *                   faults in a driver thread, after its launch returned
+ *   kernel-fault    a kernel that writes far outside its buffer (2^47
+ *                   bytes and more past it, beyond any user address, so
+ *                   that no mapping can take the write): it faults in a
+ *                   driver thread, after its launch returned
  *   buggy           a kernel with a deliberate bug (element 7 is off by
  *                   one), among unrelated work; exits 1, as a failing CI
  *                   job would
@@ -239,7 +241,7 @@ kernel_fault(struct cl *c)
 	static const char *src =
 		"__kernel void far(__global uint *a)\n"
 		"{\n"
-		"    a[get_global_id(0) * 100000000L] = 1u;\n"
+		"    a[(get_global_id(0) + 1) * (1L << 45)] = 1u;\n"
 		"}\n";
 	cl_program p = itest_build(c->ctx, c->device, src, "");
 	if (p == NULL)
