@@ -505,6 +505,9 @@ resend_call(struct tconn *t)
 {
 	if (!t->pending)
 		return 0;
+	/* Over shm:, a large in-buffer was left out of t->out (a hole) and
+	 * copied into the old connection's area: the batch carries it. */
+	ava_transport_bulk_unstage(t->out.data, t->out.len);
 	ava_buf_reset(&t->batch);
 	ava_buf_put_u64(&t->batch, t->need);
 	ava_batch_put_frame(&t->batch, &t->call_h, t->out.data, t->out.len);

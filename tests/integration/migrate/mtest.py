@@ -17,6 +17,9 @@ the native one byte for byte.
              half-built session, and a good image restores after them.
   device     restore onto a server whose PoCL device is `basic` instead
              of `pthread` (POCL_DEVICES): kernels are rebuilt from source.
+  pingpong   a running guest migrated A -> B -> A -> B mid-run;
+             pingpong-shm the same over shm: with transfers.c, whose
+             large transfers go through the shared heap.
 
 usage: mtest.py CASE --ava AVA --guest STENCIL --icd ICD
 """
@@ -351,22 +354,22 @@ def case_migrate(args, tmp, b_env=None, label="migrate"):
     print(label + ": transcript identical to native")
 
 
-def case_pingpong(args, tmp):
+def case_pingpong(args, tmp, scheme="unix", argv=("60000", N),
+                  label="pingpong"):
     """A running guest migrated A -> B -> A -> B mid-run."""
-    steps = "60000"
     d = os.path.join(tmp, "native")
     os.makedirs(d)
-    p = run([args.guest, steps, N], env=dict(os.environ))
+    p = run([args.guest] + list(argv), env=dict(os.environ))
     if p.returncode != 0:
         fail("native: " + p.stdout + p.stderr)
     want = p.stdout
-    a_addr = "unix:" + os.path.join(tmp, "a.sock")
-    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    a_addr = scheme + ":" + os.path.join(tmp, "a.sock")
+    b_addr = scheme + ":" + os.path.join(tmp, "b.sock")
     a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
     b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
     env = dict(os.environ, AVA_SERVER=a_addr, OCL_ICD_VENDORS=args.icd)
     try:
-        g = subprocess.Popen([args.guest, steps, N], text=True,
+        g = subprocess.Popen([args.guest] + list(argv), text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=env)
         session = session_of(a, g.pid)
@@ -388,13 +391,13 @@ def case_pingpong(args, tmp):
         a.stop()
         b.stop()
     if g.returncode != 0 or out != want:
-        fail("pingpong: transcript differs (rc %d):\n%s\nstderr:\n%s" %
-             (g.returncode, out, err))
+        fail("%s: transcript differs (rc %d):\n%s\nstderr:\n%s" %
+             (label, g.returncode, out, err))
     if hops < 2:
-        fail("pingpong: the guest ended after %d migrations; make it longer"
-             % hops)
-    print("pingpong: %d migrations mid-run, transcript identical to native"
-          % hops)
+        fail("%s: the guest ended after %d migrations; make it longer"
+             % (label, hops))
+    print("%s: %d migrations mid-run, transcript identical to native"
+          % (label, hops))
 
 
 def fake_destination(path, keep_bytes):
@@ -547,6 +550,10 @@ def main():
             case_failures(args, tmp)
         elif args.case == "pingpong":
             case_pingpong(args, tmp)
+        elif args.case == "pingpong-shm":
+            # transfers.c: 1 MiB each way per step, through the shared
+            # heap, while the session moves.
+            case_pingpong(args, tmp, "shm", ("12000",), "pingpong-shm")
         elif args.case == "secret":
             case_secret(args, tmp)
         elif args.case == "damaged":
