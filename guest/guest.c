@@ -468,9 +468,16 @@ adopt_moved(struct tconn *t)
 	const struct ava_buf *p = &t->in.payload;
 	if (p->len < 17 || p->len > 16 + 255)
 		return AVA_EPROTO;
-	char *addr = strndup((const char *)p->data + 16, p->len - 16);
+	/* The address is not NUL-terminated: copied by its length (strndup
+	 * would look for a NUL past the payload first). */
+	size_t n = p->len - 16;
+	char *addr = malloc(n + 1);
+	if (addr != NULL) {
+		memcpy(addr, p->data + 16, n);
+		addr[n] = '\0';
+	}
 	struct ava_addr a;
-	if (addr == NULL || strlen(addr) != p->len - 16 ||
+	if (addr == NULL || strlen(addr) != n ||
 	    ava_transport_addr_parse(addr, &a) < 0) {
 		free(addr);
 		fail("server %s sent a malformed MOVED", G.addr);
