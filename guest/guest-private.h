@@ -131,6 +131,14 @@ ava_batch_deferred(struct tconn *t);
 void
 ava_batch_exit(struct tconn *t);
 
+/* ---- heap.c: the session's shared heap ------------------------------- */
+
+/* A WELCOME on conn offered a heap of size bytes (0: none): take its
+ * descriptor and map it, unless it is the one mapped already. Without
+ * it, large transfers take the copying path. */
+void
+ava_guest_heap_take(struct ava_conn *conn, uint64_t size);
+
 /* ---- callback.c: `remote` callbacks ----------------------------------- */
 
 /* Does this call pass a `remote` callback? */

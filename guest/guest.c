@@ -220,11 +220,13 @@ hello(struct tconn *t)
 		return r;
 	if (t->in.h.type == AVA_MSG_ERROR)
 		return AVA_ESPEC;
-	if (t->in.h.type != AVA_MSG_WELCOME || t->in.h.len != 24)
+	if (t->in.h.type != AVA_MSG_WELCOME || t->in.h.len != 32)
 		return AVA_EPROTO;
 	G.session = ava_wire_get_le(t->in.payload.data, 8);
 	G.token = ava_wire_get_le(t->in.payload.data + 8, 8);
 	t->gen = atomic_load(&G.gen);
+	ava_guest_heap_take(t->conn, ava_wire_get_le(t->in.payload.data + 24,
+						     8));
 	return 0;
 }
 
@@ -414,8 +416,10 @@ resume_once(struct tconn *t, char *why, size_t nwhy)
 		r = ava_transport_conn_recv(t->conn, &t->in);
 	if (r < 0)
 		return 1;
-	if (t->in.h.type == AVA_MSG_WELCOME && t->in.h.len == 24) {
+	if (t->in.h.type == AVA_MSG_WELCOME && t->in.h.len == 32) {
 		t->gen = atomic_load(&G.gen);
+		ava_guest_heap_take(t->conn,
+				    ava_wire_get_le(t->in.payload.data + 24, 8));
 		return 0;
 	}
 	const struct ava_buf *p = &t->in.payload;
@@ -811,6 +815,17 @@ deferred_error(struct tconn *t, const struct call *c)
 		    c->v[i] != 0)
 			return c->ret;
 	}
+	t->deferred_pending = false;
+	return t->deferred;
+}
+
+uint64_t
+ava_guest_sync_point(uint64_t ret)
+{
+	struct tconn *t = T;
+	if (t == NULL || !t->deferred_pending ||
+	    (int64_t)ret != G.g->api->success)
+		return ret;
 	t->deferred_pending = false;
 	return t->deferred;
 }

@@ -32,4 +32,22 @@ struct ava_guest_ext *
 ava_guest_ext_attach(const void *obj, uint16_t type,
 		     struct ava_guest_ext *ext);
 
+/*
+ * The session's shared heap (runtime/shared-heap.h) with a reference the
+ * caller puts back (ava_heap_put), or NULL if there is none (not shm:, a
+ * journaled session, a server without one).
+ */
+struct ava_heap;
+
+struct ava_heap *
+ava_guest_heap(void);
+
+/*
+ * For a hook that makes a call the API counts as synchronizing out of
+ * others: the first failure of this thread's queued calls not yet
+ * returned, in ret's place if ret is success (as a `sync` call would).
+ */
+uint64_t
+ava_guest_sync_point(uint64_t ret);
+
 #endif

@@ -42,6 +42,8 @@ struct ava_cl_mem {
 	cl_mem_object_type type;
 	size_t elem, row_pitch, slice_pitch;
 	struct ava_cl_map *maps;  /* most recent first; under the lock */
+	bool unshared;          /* not in the shared heap (opencl-shared.c):
+				 * seen once, never asked again */
 };
 
 /* The record of mem, or NULL if it has none or is no object of ours. */

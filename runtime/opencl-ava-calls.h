@@ -117,6 +117,32 @@ avaclCreateImage(cl_context context, const cl_mem_properties *properties,
 		 size_t host_size, void *host_ptr, cl_int *errcode_ret);
 
 /*
+ * The shared heap's transfers (runtime/shared-heap.h, doc/protocol.md
+ * "Shared buffers"): if buffer's storage is in the session's shared heap,
+ * map size bytes at offset, blocking, for writing (write: invalidating
+ * them) or reading, after the wait list; *heap gets the heap's id, *where
+ * the range's offset in it, *map_id the mapping's name. Otherwise *heap
+ * is 0, and nothing is enqueued. Only buffers of at least
+ * AVA_CL_SHARED_MIN bytes are in the heap, and only transfers of that
+ * much are worth it: below, the map and unmap cost more than the copy
+ * they save. The guest copies, then releases with the
+ * same buffer and map_id: *found is 0 if the server has no such mapping
+ * (the session moved since: a write must then be made again).
+ */
+#define AVA_CL_SHARED_MIN (256u * 1024u)
+
+cl_int
+avaclAcquireBuffer(cl_command_queue command_queue, cl_mem buffer,
+		   cl_bool write, size_t offset, size_t size, cl_ulong *heap,
+		   cl_ulong *where, cl_ulong *map_id,
+		   cl_uint num_events_in_wait_list,
+		   const cl_event *event_wait_list);
+
+cl_int
+avaclReleaseBuffer(cl_command_queue command_queue, cl_mem buffer,
+		   cl_ulong map_id, cl_uint *found);
+
+/*
  * clCreateSubDevices with the length of its property list spelled out:
  * num_properties entries, the last of them the terminating 0 (a list of
  * counts has its own terminator before that).

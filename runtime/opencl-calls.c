@@ -120,6 +120,52 @@ avaclEnqueueMapBuffer(cl_command_queue q, cl_mem buffer, cl_map_flags flags,
 	return keep_mapping(q, &m, map_id);
 }
 
+cl_int
+avaclAcquireBuffer(cl_command_queue q, cl_mem buffer, cl_bool write,
+		   size_t offset, size_t size, cl_ulong *heap, cl_ulong *where,
+		   cl_ulong *map_id, cl_uint nev, const cl_event *wl)
+{
+	*heap = *where = *map_id = 0;
+	if (!ava_cl_shared(buffer))
+		return CL_SUCCESS;
+	cl_int err;
+	cl_map_flags flags = write ? CL_MAP_WRITE_INVALIDATE_REGION
+				   : CL_MAP_READ;
+	void *p = clEnqueueMapBuffer(q, buffer, CL_TRUE, flags, offset, size,
+				     nev, wl, NULL, &err);
+	if (p == NULL || err != CL_SUCCESS)
+		return err != CL_SUCCESS ? err : CL_MAP_FAILURE;
+	uint64_t h, w;
+	if (!ava_cl_shared_in(buffer, p, size, &h, &w)) {
+		/* Mapped elsewhere after all: the guest copies its way. */
+		clEnqueueUnmapMemObject(q, buffer, p, 0, NULL, NULL);
+		return CL_SUCCESS;
+	}
+	struct mapping m = { .mem = buffer, .ptr = p, .size = size };
+	if ((err = keep_mapping(q, &m, map_id)) != CL_SUCCESS)
+		return err;
+	*heap = h;
+	*where = w;
+	return CL_SUCCESS;
+}
+
+cl_int
+avaclReleaseBuffer(cl_command_queue q, cl_mem buffer, cl_ulong map_id,
+		   cl_uint *found)
+{
+	struct mapping m;
+	*found = map_take(buffer, map_id, &m);
+	if (!*found)
+		return CL_SUCCESS;
+	cl_int err = clEnqueueUnmapMemObject(q, buffer, m.ptr, 0, NULL, NULL);
+	if (err != CL_SUCCESS) {
+		map_put_back(&m);
+		return err;
+	}
+	clReleaseMemObject(m.mem);
+	return CL_SUCCESS;
+}
+
 /* The element size and type of an image; false if it is none. */
 static bool
 image_info(cl_mem image, size_t *elem, cl_mem_object_type *type)

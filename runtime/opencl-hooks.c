@@ -100,6 +100,10 @@ static uint64_t
 create_buffer(cl_context ctx, const cl_mem_properties *props, bool with_props,
 	      cl_mem_flags flags, size_t size, void *host_ptr, cl_int *err)
 {
+	cl_mem shared = ava_cl_shared_create(ctx, props, with_props, flags,
+					     size, host_ptr, err);
+	if (shared != NULL)
+		return (uint64_t)(uintptr_t)shared;
 	void *copy;
 	if (!ava_cl_host_copy(flags, host_ptr, size, &copy)) {
 		if (err != NULL)
@@ -136,7 +140,8 @@ ava_opencl_server_hook_clCreateBufferWithProperties(
 }
 
 /* CL_MEM_HOST_PTR is a server address: it never leaves the server (the
- * guest answers with the application's own pointer). */
+ * guest answers with the application's own pointer). CL_MEM_FLAGS are
+ * the application's, for a buffer in the shared heap. */
 uint64_t
 ava_opencl_server_hook_clGetMemObjectInfo(const uint64_t *v,
 					  struct ava_server_ctx *ctx)
@@ -148,6 +153,13 @@ ava_opencl_server_hook_clGetMemObjectInfo(const uint64_t *v,
 					value, (size_t *)(uintptr_t)v[4]);
 	if (err == CL_SUCCESS && name == CL_MEM_HOST_PTR && value != NULL)
 		memset(value, 0, size < sizeof(void *) ? size : sizeof(void *));
+	if (err == CL_SUCCESS && name == CL_MEM_FLAGS && value != NULL &&
+	    size >= sizeof(cl_mem_flags)) {
+		cl_mem_flags f;
+		memcpy(&f, value, sizeof(f));
+		ava_cl_shared_flags((cl_mem)(uintptr_t)v[0], &f);
+		memcpy(value, &f, sizeof(f));
+	}
 	return (uint64_t)(int64_t)err;
 }
 

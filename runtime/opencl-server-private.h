@@ -10,6 +10,9 @@
 #endif
 #include <CL/cl.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "opencl-ava-calls.h"
 
 /*
  * CL_MEM_USE_HOST_PTR lets the implementation keep using host_ptr as the
@@ -26,6 +29,31 @@ ava_cl_host_copy(cl_mem_flags flags, const void *host_ptr, size_t size,
 /* Tie the copy's life to mem (NULL: creation failed, free it now). */
 void
 ava_cl_host_copy_keep(cl_mem mem, void *copy);
+
+/* Buffers in the session's shared heap (opencl-shared.c), from
+ * AVA_CL_SHARED_MIN bytes (opencl-ava-calls.h). */
+
+/* Make the buffer over the heap, as clCreateBuffer[WithProperties]
+ * would; NULL if it is not to be there (then make it as asked). */
+cl_mem
+ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
+		     bool with_props, cl_mem_flags flags, size_t size,
+		     const void *host_ptr, cl_int *err);
+
+/* CL_MEM_FLAGS as the application asked them, for a buffer in the heap
+ * or a sub-buffer of one (others' flags are left as they are). */
+void
+ava_cl_shared_flags(cl_mem mem, cl_mem_flags *flags);
+
+/* Is mem (or its parent) in the heap? */
+bool
+ava_cl_shared(cl_mem mem);
+
+/* Does [p, p+size) of mem's mapping lie in its heap? Then its heap's id
+ * and p's offset there. */
+bool
+ava_cl_shared_in(cl_mem mem, const void *p, size_t size, uint64_t *heap,
+		 uint64_t *where);
 
 /* The trampoline for a `remote` callback of function fn
  * (opencl-callbacks.c, session-callback.h); NULL if none. */

@@ -37,4 +37,12 @@ struct ava_server_ctx {
 	void *exec;
 };
 
+/* The session's shared heap (shared-heap.h), or NULL while the session
+ * has none: no guest over shm: yet, a journal, or AVA_SHM_HEAP_MIB=0.
+ * Once there, it stays until the worker exits. */
+struct ava_heap;
+
+struct ava_heap *
+ava_session_heap(void);
+
 #endif

@@ -18,15 +18,72 @@
 #include "ava-error.h"
 #include "session-move.h"
 #include "session-private.h"
+#include "shared-heap.h"
+
+/* The session's shared heap (one session per worker process), made when
+ * its first connection that can take it arrives. */
+static struct ava_heap *heap;
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool heap_tried;
+
+struct ava_heap *
+ava_session_heap(void)
+{
+	return __atomic_load_n(&heap, __ATOMIC_ACQUIRE);
+}
+
+/* Not with a journal, which must see every byte a call moves: the
+ * guest's copies into the heap are no calls. */
+static bool
+heap_allowed(const struct ava_session *s)
+{
+	return s->cfg->journal_dir == NULL ||
+	       s->cfg->journal_mode == AVA_JOURNAL_OFF;
+}
+
+void
+session_heap_prepare(struct ava_session *s)
+{
+	if (!heap_allowed(s))
+		return;
+	pthread_mutex_lock(&heap_lock);
+	if (!heap_tried) {
+		heap_tried = true;
+		uint64_t size = ava_heap_setting();
+		struct ava_heap *h = NULL;
+		int r = size ? ava_heap_create(size, &h) : 0;
+		if (r < 0)
+			LOG(s, "no shared heap (%s): large transfers take "
+			    "two copies", ava_strerror(r));
+		__atomic_store_n(&heap, h, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&heap_lock);
+}
+
+/* Offer the shared heap on c: its size, or 0 if there is none for it
+ * (only a transport that passes descriptors, shm:, can take it). */
+static uint64_t
+offer_heap(struct conn *c)
+{
+	if (!heap_allowed(c->s) || !ava_transport_conn_passes_fds(c->conn))
+		return 0;
+	session_heap_prepare(c->s);
+	struct ava_heap *h = ava_session_heap();
+	if (h == NULL ||
+	    ava_transport_conn_send_fd(c->conn, ava_heap_fd(h)) < 0)
+		return 0;
+	return ava_heap_size(h);
+}
 
 static int
 welcome(struct conn *c)
 {
 	struct ava_session *s = c->s;
-	uint8_t w[24] = { 0 };
+	uint8_t w[32] = { 0 };
 	ava_wire_put_le(w, s->id, 8);
 	ava_wire_put_le(w + 8, s->token, 8);
 	ava_wire_put_le(w + 16, ava_handle_table_owner(s->handles), 4);
+	ava_wire_put_le(w + 24, offer_heap(c), 8);
 	ava_buf_reset(&c->out);
 	ava_buf_put_bytes(&c->out, w, sizeof(w));
 	return session_send_frame(c, AVA_MSG_WELCOME, 0, 0, 0);

@@ -132,4 +132,10 @@ int
 session_run_restored(struct ava_session *s, int wait_ms,
 		     struct ava_conn *source);
 
+/* Make the session's shared heap (session-life.c) if it may have one
+ * and has none yet: at its first connection over shm:, or before a
+ * restore rebuilds buffers on a server that listens on shm:. */
+void
+session_heap_prepare(struct ava_session *s);
+
 #endif

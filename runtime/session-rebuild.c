@@ -172,6 +172,11 @@ ava_rebuild_create(const struct ava_server_api *server,
 		r = ava_session_async_create(0, getpid(), &rb->s->async);
 	if (r == 0 && (rb->c = session_conn_create(rb->s, NULL)) == NULL)
 		r = -ENOMEM;
+	/* Buffers rebuilt for a guest over shm: go to the shared heap, as
+	 * they would have, had they been made here. */
+	for (size_t i = 0; r == 0 && i < cfg->nlisten; i++)
+		if (strncmp(cfg->listen[i], "shm:", 4) == 0)
+			session_heap_prepare(rb->s);
 	if (r < 0 || owner == 0) {
 		ava_rebuild_destroy(rb);
 		return r < 0 ? r : -EINVAL;

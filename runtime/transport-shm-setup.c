@@ -142,6 +142,7 @@ ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out)
 	c->base.ops = &ava_shm_conn_ops;
 	c->base.fd = fd;
 	c->memfd = -1;
+	c->passed_fd = -1;
 	pthread_mutex_init(&c->setup, NULL);
 	c->spin_us = spin_setting(&c->yield);
 	c->stream_off = stream_off();
@@ -158,6 +159,8 @@ ava_shm_conn_free(struct ava_conn *base)
 		munmap(c->map, c->map_len);
 	if (c->memfd >= 0)
 		close(c->memfd);
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
 	close(c->base.fd);
 	pthread_mutex_destroy(&c->setup);
 	free(c->base.addr);
@@ -369,6 +372,113 @@ take_fds(struct msghdr *m, int *fd)
 		}
 	}
 	return n;
+}
+
+/* ---- descriptors after the handshake -------------------------------- */
+
+/* Keep a passed descriptor for recv_fd; an older one is dropped. */
+static void
+stash(struct ava_shm_conn *c, int fd)
+{
+	if (c->passed_fd >= 0)
+		close(c->passed_fd);
+	c->passed_fd = fd;
+}
+
+int
+ava_shm_sock_drain(struct ava_shm_conn *c)
+{
+	uint8_t b[64];
+	for (;;) {
+		union { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; } u;
+		struct iovec iov = { .iov_base = b, .iov_len = sizeof(b) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		ssize_t k = recvmsg(c->base.fd, &m, MSG_DONTWAIT |
+				    MSG_CMSG_CLOEXEC);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (k <= 0) {
+			/* End of file, or reset: either way the peer is gone. */
+			__atomic_store_n(&c->eof, 1, __ATOMIC_RELEASE);
+			return 0;
+		}
+		int fd = -1;
+		int nfds = take_fds(&m, &fd);
+		/* Doorbells (any other byte: e.g. a unix: guest), and for a
+		 * guest at most one descriptor, on the byte that says so. */
+		int fd_bytes = 0;
+		bool ok = true;
+		for (ssize_t i = 0; i < k; i++) {
+			fd_bytes += b[i] == AVA_SHM_FD_BYTE;
+			ok &= b[i] == AVA_SHM_DOORBELL ||
+			      (b[i] == AVA_SHM_FD_BYTE && !c->server);
+		}
+		if (!ok || fd_bytes > 1 || nfds != fd_bytes ||
+		    (m.msg_flags & MSG_CTRUNC)) {
+			if (nfds > 0)
+				close(fd);
+			return ava_shm_broken(c);
+		}
+		if (nfds == 1)
+			stash(c, fd);
+	}
+}
+
+int
+ava_shm_send_fd(struct ava_conn *base, int fd)
+{
+	uint8_t byte = AVA_SHM_FD_BYTE;
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(ch), &fd, sizeof(int));
+	ssize_t k;
+	do
+		k = sendmsg(base->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	return k == 1 ? 0 : k < 0 ? -errno : AVA_EPROTO;
+}
+
+/* The server sends the descriptor before the frame that announces it,
+ * so it is on the socket (or a drain took it) by the time a guest asks;
+ * the deadline only bounds a server that lied. */
+#define RECV_FD_MS 2000
+
+int
+ava_shm_recv_fd(struct ava_conn *base, int *fd)
+{
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	int r = 0;
+	for (int waited = 0; c->passed_fd < 0 && r == 0;) {
+		r = ava_shm_sock_drain(c);
+		if (r < 0 || c->passed_fd >= 0)
+			break;
+		if (ava_shm_load_flag(&c->eof))
+			return AVA_ECLOSED;
+		if (waited >= RECV_FD_MS)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = c->base.fd, .events = POLLIN };
+		int n = poll(&p, 1, RECV_FD_MS - waited);
+		if (n == 0)
+			waited = RECV_FD_MS;
+		else if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+	if (r < 0)
+		return r;
+	*fd = c->passed_fd;
+	c->passed_fd = -1;
+	return 0;
 }
 
 /* The server's handshake: one message of exactly its size, one fd. */

@@ -220,27 +220,6 @@ futex_phase(struct ava_shm_conn *c, uint32_t *bell, uint32_t *wait,
 	return r;
 }
 
-/* Take what the socket holds: doorbells, or the end of the connection. */
-static int
-drain(struct ava_shm_conn *c)
-{
-	uint8_t b[64];
-	for (;;) {
-		ssize_t k = recv(c->base.fd, b, sizeof(b), MSG_DONTWAIT);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (k <= 0) {
-			/* End of file, or reset: either way the peer is gone. */
-			__atomic_store_n(&c->eof, 1, __ATOMIC_RELEASE);
-			return 0;
-		}
-		for (ssize_t i = 0; i < k; i++)
-			if (b[i] != AVA_SHM_DOORBELL)  /* e.g. a unix: guest */
-				return ava_shm_broken(c);
-	}
-}
 
 /* ---- the receiving side ---------------------------------------------- */
 
@@ -300,7 +279,7 @@ socket_phase(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 			r = -errno;
 			break;
 		}
-		if ((r = drain(c)) < 0)
+		if ((r = ava_shm_sock_drain(c)) < 0)
 			break;
 	}
 	__atomic_store_n(wait, AVA_SHM_AWAKE, __ATOMIC_RELAXED);
@@ -873,6 +852,8 @@ const struct ava_conn_ops ava_shm_conn_ops = {
 	.destroy = ava_shm_conn_free,
 	.shutdown = shm_shutdown,
 	.handoff = ava_shm_conn_export,
+	.send_fd = ava_shm_send_fd,
+	.recv_fd = ava_shm_recv_fd,
 	.frames_beside = true,
 };
 

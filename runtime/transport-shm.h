@@ -69,6 +69,9 @@ enum {
 /* The byte a producer writes to the socket to wake a consumer that sleeps
  * in poll(); any other byte on the socket is a protocol violation. */
 #define AVA_SHM_DOORBELL 0xDB
+/* The byte a server's descriptor for the guest rides on (SCM_RIGHTS):
+ * the session's shared heap (shared-heap.h), sent before WELCOME. */
+#define AVA_SHM_FD_BYTE 0xFD
 
 /*
  * One direction's control block: two cache lines, each written by one
@@ -158,6 +161,8 @@ struct ava_shm_conn {
 	int err;                 /* atomic, sticky: AVA_ESHM, or why the
 				  * region never came */
 	pthread_mutex_t setup;   /* a guest's first send and recv race */
+	int passed_fd;           /* guest: a descriptor the server sent and
+				  * a drain took, until recv_fd; -1: none */
 };
 
 extern const struct ava_conn_ops ava_shm_conn_ops;
@@ -169,6 +174,19 @@ ava_shm_conn_alloc(int fd, const char *addr, struct ava_shm_conn **out);
 
 void
 ava_shm_conn_free(struct ava_conn *c);
+
+/* Take what the socket holds, without waiting: doorbells, a guest's
+ * passed descriptor (kept in passed_fd), or the end of the connection
+ * (eof). 0, or AVA_ESHM for any other byte. */
+int
+ava_shm_sock_drain(struct ava_shm_conn *c);
+
+/* The transport's send_fd and recv_fd (transport.h). */
+int
+ava_shm_send_fd(struct ava_conn *c, int fd);
+
+int
+ava_shm_recv_fd(struct ava_conn *c, int *fd);
 
 /* Check memfd (owned from now on) against the geometry and map it. */
 int

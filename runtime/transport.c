@@ -325,6 +325,24 @@ err_close:
 	return -ENOMEM;
 }
 
+int
+ava_transport_conn_send_fd(struct ava_conn *c, int fd)
+{
+	return c->ops->send_fd != NULL ? c->ops->send_fd(c, fd) : -ENOTSUP;
+}
+
+int
+ava_transport_conn_recv_fd(struct ava_conn *c, int *fd)
+{
+	return c->ops->recv_fd != NULL ? c->ops->recv_fd(c, fd) : -ENOTSUP;
+}
+
+bool
+ava_transport_conn_passes_fds(const struct ava_conn *c)
+{
+	return c->ops->send_fd != NULL;
+}
+
 bool
 ava_transport_conn_readable(const struct ava_conn *c)
 {

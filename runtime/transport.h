@@ -166,6 +166,21 @@ void
 ava_transport_conn_destroy(struct ava_conn *c);
 
 /*
+ * Descriptors, where the transport passes them (shm:; else -ENOTSUP).
+ * The server sends one before the frame that tells the guest of it; the
+ * guest takes it after that frame (its own, closed by the caller), or
+ * gets an error (-ETIMEDOUT if none came within a bound).
+ */
+int
+ava_transport_conn_send_fd(struct ava_conn *c, int fd);
+
+int
+ava_transport_conn_recv_fd(struct ava_conn *c, int *fd);
+
+bool
+ava_transport_conn_passes_fds(const struct ava_conn *c);
+
+/*
  * Whether a frame (or the peer's end) is waiting on a socket connection
  * right now; always false over shm:. The guest checks before sending
  * queued calls, so that a MOVED its server sent unasked is not missed.

@@ -201,7 +201,7 @@ raw_hello(struct raw_conn *c, uint32_t spec_hash, uint64_t *session)
 	uint8_t *p = NULL;
 	uint64_t len = 0;
 	int t = ok ? raw_recv_frame(c, &p, &len) : -1;
-	ok = t == AVA_MSG_WELCOME && len >= 24;
+	ok = t == AVA_MSG_WELCOME && len >= 32;
 	if (ok && session != NULL)
 		*session = raw_get_le(p, 8);
 	free(p);

@@ -231,7 +231,7 @@ sessions(void)
 	ava_buf_init(&f.payload);
 	struct ava_conn *a = hello(fake_api.spec_hash, &f);
 	CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
-	CHECK_EQ(f.payload.len, 24);
+	CHECK_EQ(f.payload.len, 32);
 	CHECK(ava_wire_get_le(f.payload.data + 16, 4) != 0);   /* owner */
 	call_ok(a, &f, 1);
 

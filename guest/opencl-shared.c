@@ -1,0 +1,122 @@
+/*
+ * opencl-shared.c - blocking transfers of buffers in the session's
+ * shared heap (runtime/shared-heap.h, doc/protocol.md "Shared buffers"):
+ * one copy, made here, between the application's memory and the buffer's
+ * own storage, which the server mapped for the purpose.
+ *
+ * A write or read of at least AVA_CL_SHARED_MIN bytes, blocking, without
+ * an event for the application, asks the server to map the range
+ * (avaclAcquireBuffer: it waits for the queue as the real transfer
+ * would), copies, and has it unmapped (avaclReleaseBuffer). Anything else,
+ * and a buffer the server says is not in the heap, takes the forwarded
+ * call, as does a write whose mapping the server no longer has at release:
+ * the session moved after the map, perhaps before the copy reached the
+ * buffer, so the write is made again where it went. A read's bytes were
+ * right whenever it was.
+ */
+#include "opencl-mem.h"
+
+#include <string.h>
+
+#include "opencl-ava-calls.h"
+#include "shared-heap.h"
+
+enum { SHARED_DONE, SHARED_NOT, SHARED_AGAIN };
+
+static bool
+known_unshared(cl_mem buffer)
+{
+	struct ava_cl_mem *rec = ava_cl_mem_get(buffer);
+	return rec != NULL && rec->unshared;
+}
+
+static void
+note_unshared(cl_mem buffer)
+{
+	struct ava_cl_mem *rec = ava_cl_mem_ensure(buffer);
+	if (rec != NULL)
+		rec->unshared = true;   /* a plain store: only ever set */
+}
+
+/* One transfer through the heap; *err is the call's answer if DONE. */
+static int
+transfer(bool write, cl_command_queue q, cl_mem buffer, size_t offset,
+	 size_t size, void *ptr, cl_uint nev, const cl_event *wl,
+	 cl_int *err)
+{
+	struct ava_heap *h = ava_guest_heap();
+	if (h == NULL)
+		return SHARED_NOT;
+	cl_ulong heap = 0, where = 0, id = 0;
+	cl_uint found = 0;
+	int r = SHARED_NOT;
+	*err = avaclAcquireBuffer(q, buffer, write, offset, size, &heap,
+				  &where, &id, nev, wl);
+	if (*err != CL_SUCCESS || id == 0) {
+		/* Not in the heap, or refused: the forwarded call answers as
+		 * it answers natively. */
+		if (*err == CL_SUCCESS)
+			note_unshared(buffer);
+		goto out;
+	}
+	bool here = heap == ava_heap_id(h) && where <= ava_heap_size(h) &&
+		    size <= ava_heap_size(h) - where;
+	if (here && write)
+		memcpy(ava_heap_base(h) + where, ptr, size);
+	else if (here)
+		memcpy(ptr, ava_heap_base(h) + where, size);
+	*err = avaclReleaseBuffer(q, buffer, id, &found);
+	if (*err != CL_SUCCESS)
+		r = SHARED_DONE;
+	else if (!here || (write && !found))
+		r = SHARED_AGAIN;
+	else
+		r = SHARED_DONE;
+out:
+	ava_heap_put(h);
+	return r;
+}
+
+static bool
+worth_it(cl_bool blocking, size_t size, const void *ptr, cl_event *event,
+	 cl_mem buffer)
+{
+	return blocking && event == NULL && ptr != NULL &&
+	       size >= AVA_CL_SHARED_MIN && !known_unshared(buffer);
+}
+
+cl_int
+ava_opencl_guest_hook_clEnqueueWriteBuffer(cl_command_queue q, cl_mem buffer,
+					   cl_bool blocking, size_t offset,
+					   size_t size, const void *ptr,
+					   cl_uint nev, const cl_event *wl,
+					   cl_event *event)
+{
+	cl_int err;
+	if (worth_it(blocking, size, ptr, event, buffer) &&
+	    transfer(true, q, buffer, offset, size, (void *)ptr, nev, wl,
+		     &err) == SHARED_DONE)
+		return err;
+	return ava_opencl_forward_clEnqueueWriteBuffer(q, buffer, blocking,
+						       offset, size, ptr, nev,
+						       wl, event);
+}
+
+cl_int
+ava_opencl_guest_hook_clEnqueueReadBuffer(cl_command_queue q, cl_mem buffer,
+					  cl_bool blocking, size_t offset,
+					  size_t size, void *ptr, cl_uint nev,
+					  const cl_event *wl, cl_event *event)
+{
+	cl_int err;
+	/* A read synchronizes: it answers for the thread's queued calls. */
+	if (worth_it(blocking, size, ptr, event, buffer) &&
+	    transfer(false, q, buffer, offset, size, ptr, nev, wl, &err) ==
+	    SHARED_DONE)
+		return err != CL_SUCCESS ? err
+					 : (cl_int)ava_guest_sync_point(
+						   (uint64_t)(int64_t)err);
+	return ava_opencl_forward_clEnqueueReadBuffer(q, buffer, blocking,
+						      offset, size, ptr, nev,
+						      wl, event);
+}

@@ -1,0 +1,174 @@
+/*
+ * opencl-shared.c - OpenCL buffers whose storage is in the session's
+ * shared heap (shared-heap.h), so that a blocking write or read is one
+ * copy, made by the guest (doc/protocol.md, "Shared buffers").
+ *
+ * A large buffer the guest creates without CL_MEM_USE_HOST_PTR is made
+ * with CL_MEM_USE_HOST_PTR over a range of the heap: OpenCL then maps it
+ * there (the pointer a map returns "is derived from the host_ptr"), and a
+ * CPU device such as PoCL's keeps its contents there. COPY_HOST_PTR's
+ * bytes are copied in first; ALLOC_HOST_PTR asks for what the heap gives.
+ * The application still sees the flags it asked for. The range goes back
+ * to the heap when the implementation destroys the buffer.
+ *
+ * Buffers the heap cannot hold (none yet, full, too small a buffer to
+ * gain) are made as asked. So is one the implementation refuses to make
+ * over the heap: the application then gets the answer it gets natively.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl-server-private.h"
+#include "server-ctx.h"
+#include "shared-heap.h"
+#include "u64map.h"
+
+struct shared {
+	struct ava_heap *heap;  /* a reference */
+	uint64_t off, size;
+	cl_mem_flags flags;     /* as the application asked */
+	cl_mem mem;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct ava_u64map by_mem;   /* cl_mem -> struct shared * */
+	bool init;
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+table_put(struct shared *b)
+{
+	pthread_mutex_lock(&T.lock);
+	if (!T.init) {
+		ava_u64map_init(&T.by_mem);
+		T.init = true;
+	}
+	if (ava_u64map_put(&T.by_mem, (uint64_t)(uintptr_t)b->mem,
+			   (uint64_t)(uintptr_t)b) < 0) {
+		/* Unknown to the table: transfers take the copying path. */
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+static struct shared *
+table_get(cl_mem mem)
+{
+	uint64_t v = 0;
+	pthread_mutex_lock(&T.lock);
+	bool found = T.init && ava_u64map_get(&T.by_mem,
+					      (uint64_t)(uintptr_t)mem, &v);
+	pthread_mutex_unlock(&T.lock);
+	return found ? (struct shared *)(uintptr_t)v : NULL;
+}
+
+/* The implementation destroys the buffer: its range goes back. */
+static void CL_CALLBACK
+give_back_range(cl_mem mem, void *data)
+{
+	struct shared *b = data;
+	pthread_mutex_lock(&T.lock);
+	ava_u64map_del(&T.by_mem, (uint64_t)(uintptr_t)mem);
+	pthread_mutex_unlock(&T.lock);
+	ava_heap_free(b->heap, b->off, b->size);
+	ava_heap_put(b->heap);
+	free(b);
+}
+
+cl_mem
+ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
+		     bool with_props, cl_mem_flags flags, size_t size,
+		     const void *host_ptr, cl_int *err)
+{
+	struct ava_heap *h = ava_session_heap();
+	if (h == NULL || size < AVA_CL_SHARED_MIN ||
+	    (flags & CL_MEM_USE_HOST_PTR) ||
+	    ((flags & CL_MEM_COPY_HOST_PTR) && host_ptr == NULL))
+		return NULL;
+	struct shared *b = calloc(1, sizeof(*b));
+	if (b == NULL || ava_heap_alloc(h, size, &b->off) < 0) {
+		free(b);
+		return NULL;
+	}
+	ava_heap_get(h);
+	b->heap = h;
+	b->size = size;
+	b->flags = flags;
+	uint8_t *at = ava_heap_base(h) + b->off;
+	if (flags & CL_MEM_COPY_HOST_PTR)
+		memcpy(at, host_ptr, size);
+	cl_mem_flags f = (flags & ~(cl_mem_flags)(CL_MEM_COPY_HOST_PTR |
+						  CL_MEM_ALLOC_HOST_PTR)) |
+			 CL_MEM_USE_HOST_PTR;
+	cl_int e;
+	b->mem = with_props
+		? clCreateBufferWithProperties(ctx, props, f, size, at, &e)
+		: clCreateBuffer(ctx, f, size, at, &e);
+	if (b->mem != NULL &&
+	    clSetMemObjectDestructorCallback(b->mem, give_back_range, b) != CL_SUCCESS) {
+		clReleaseMemObject(b->mem);
+		b->mem = NULL;
+	}
+	if (b->mem == NULL) {
+		ava_heap_free(h, b->off, b->size);
+		ava_heap_put(h);
+		free(b);
+		return NULL;
+	}
+	table_put(b);
+	if (err != NULL)
+		*err = CL_SUCCESS;
+	return b->mem;
+}
+
+/* The heap buffer mem is, or is a sub-buffer of; NULL if none. */
+static struct shared *
+shared_of(cl_mem mem)
+{
+	struct shared *b = table_get(mem);
+	cl_mem parent = NULL;
+	if (b == NULL &&
+	    clGetMemObjectInfo(mem, CL_MEM_ASSOCIATED_MEMOBJECT,
+			       sizeof(parent), &parent, NULL) == CL_SUCCESS &&
+	    parent != NULL)
+		b = table_get(parent);
+	return b;
+}
+
+void
+ava_cl_shared_flags(cl_mem mem, cl_mem_flags *flags)
+{
+	if (!(*flags & CL_MEM_USE_HOST_PTR))
+		return;
+	struct shared *b = shared_of(mem);
+	if (b == NULL)
+		return;
+	const cl_mem_flags host = CL_MEM_USE_HOST_PTR | CL_MEM_COPY_HOST_PTR |
+				  CL_MEM_ALLOC_HOST_PTR;
+	*flags = (*flags & ~host) | (b->flags & host);
+}
+
+bool
+ava_cl_shared_in(cl_mem mem, const void *p, size_t size, uint64_t *heap,
+		 uint64_t *where)
+{
+	struct shared *b = shared_of(mem);
+	if (b == NULL)
+		return false;
+	const uint8_t *base = ava_heap_base(b->heap);
+	uint64_t hs = ava_heap_size(b->heap);
+	if ((const uint8_t *)p < base || (uint64_t)((const uint8_t *)p - base)
+	    > hs || size > hs - (uint64_t)((const uint8_t *)p - base))
+		return false;
+	*heap = ava_heap_id(b->heap);
+	*where = (uint64_t)((const uint8_t *)p - base);
+	return true;
+}
+
+bool
+ava_cl_shared(cl_mem mem)
+{
+	return shared_of(mem) != NULL;
+}

@@ -1,0 +1,116 @@
+/*
+ * test-heap.c - the shared heap (runtime/shared-heap.h): placing and
+ * giving back ranges (first fit, neighbours merged, pages freed), a
+ * heap that is full, and the guest's checks on a descriptor it is sent.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ava-error.h"
+#include "rt-test.h"
+#include "shared-heap.h"
+
+#define PAGE AVA_HEAP_ALIGN
+
+static void
+place_and_give_back(void)
+{
+	struct ava_heap *h;
+	CHECK_EQ(ava_heap_create(64 * PAGE, &h), 0);
+	CHECK_EQ(ava_heap_size(h), 64 * PAGE);
+	uint64_t a, b, c, d;
+	CHECK_EQ(ava_heap_alloc(h, 1, &a), 0);           /* a page */
+	CHECK_EQ(ava_heap_alloc(h, PAGE + 1, &b), 0);    /* two */
+	CHECK_EQ(ava_heap_alloc(h, 3 * PAGE, &c), 0);
+	CHECK_EQ(a, 0);
+	CHECK_EQ(b, PAGE);
+	CHECK_EQ(c, 3 * PAGE);
+	/* Touch b, give it back: its pages are freed (they read 0 again),
+	 * and the hole is reused first fit. */
+	memset(ava_heap_base(h) + b, 0x5a, 2 * PAGE);
+	ava_heap_free(h, b, PAGE + 1);
+	CHECK_EQ(ava_heap_base(h)[b], 0);
+	CHECK_EQ(ava_heap_alloc(h, 2 * PAGE, &d), 0);
+	CHECK_EQ(d, b);
+	ava_heap_free(h, d, 2 * PAGE);
+	/* a, then c, then the hole between: all merge with the free tail,
+	 * so the whole heap is one range again. */
+	ava_heap_free(h, a, 1);
+	ava_heap_free(h, c, 3 * PAGE);
+	CHECK_EQ(ava_heap_alloc(h, 64 * PAGE, &d), 0);
+	CHECK_EQ(d, 0);
+	CHECK_EQ(ava_heap_alloc(h, 1, &a), -ENOMEM);     /* full */
+	ava_heap_free(h, d, 64 * PAGE);
+	/* Ranges outside the heap are ignored, not trusted. */
+	ava_heap_free(h, 63 * PAGE, 4 * PAGE);
+	ava_heap_free(h, UINT64_MAX - PAGE, PAGE);
+	CHECK_EQ(ava_heap_alloc(h, 64 * PAGE, &d), 0);
+	CHECK_EQ(ava_heap_alloc(h, 0, &d), -EINVAL);
+	ava_heap_put(h);
+}
+
+/* Many buffers made and given back in a shuffled order: the free list
+ * ends as one range, whatever the order. */
+static void
+churn(void)
+{
+	struct ava_heap *h;
+	CHECK_EQ(ava_heap_create(512 * PAGE, &h), 0);
+	uint64_t off[100];
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ(ava_heap_alloc(h, (uint64_t)(i % 5 + 1) * PAGE,
+					&off[i]), 0);
+	for (int k = 0; k < 100; k++) {
+		int i = (k * 37) % 100;   /* 37 is prime to 100 */
+		ava_heap_free(h, off[i], (uint64_t)(i % 5 + 1) * PAGE);
+	}
+	uint64_t all;
+	CHECK_EQ(ava_heap_alloc(h, 512 * PAGE, &all), 0);
+	CHECK_EQ(all, 0);
+	ava_heap_put(h);
+}
+
+static void
+guest_checks(void)
+{
+	struct ava_heap *h, *g;
+	CHECK_EQ(ava_heap_create(16 * PAGE, &h), 0);
+	/* The guest maps the server's heap: the same bytes, the same id. */
+	int fd = dup(ava_heap_fd(h));
+	CHECK(fd >= 0);
+	CHECK_EQ(ava_heap_attach(fd, 16 * PAGE, &g), 0);
+	CHECK_EQ(ava_heap_id(g), ava_heap_id(h));
+	ava_heap_base(h)[5 * PAGE] = 42;
+	CHECK_EQ(ava_heap_base(g)[5 * PAGE], 42);
+	ava_heap_put(g);
+	/* A size larger than the file, or no multiple of a page. */
+	CHECK_EQ(ava_heap_attach(dup(ava_heap_fd(h)), 32 * PAGE, &g),
+		 AVA_EPROTO);
+	CHECK_EQ(ava_heap_attach(dup(ava_heap_fd(h)), PAGE + 1, &g),
+		 AVA_EPROTO);
+	CHECK_EQ(ava_heap_attach(dup(ava_heap_fd(h)), 0, &g), AVA_EPROTO);
+	ava_heap_put(h);
+	/* A memfd that could shrink under the guest: refused. */
+	fd = memfd_create("not-sealed", MFD_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, 16 * PAGE), 0);
+	CHECK_EQ(ava_heap_attach(fd, 16 * PAGE, &g), AVA_EPROTO);
+	/* Not a file at all. */
+	int p[2];
+	CHECK_EQ(pipe(p), 0);
+	close(p[1]);
+	CHECK_EQ(ava_heap_attach(p[0], PAGE, &g), AVA_EPROTO);
+}
+
+int
+main(void)
+{
+	RUN(place_and_give_back);
+	RUN(churn);
+	RUN(guest_checks);
+	return 0;
+}
