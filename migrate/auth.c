@@ -4,9 +4,12 @@
  * with its own label so that one side's proof never serves as the
  * other's.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -18,6 +21,7 @@
 #include <openssl/hmac.h>
 
 #include "ava-error.h"
+#include "auth-private.h"
 #include "auth.h"
 
 #define LABEL_LEN 15
@@ -36,12 +40,104 @@ say(char *why, size_t nwhy, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- libcrypto, loaded on first use -------------------------------------- */
+
+/*
+ * Only a secret needs libcrypto, and linking it would cost every process
+ * of ava (each `ava run` included) 0.65 ms to load it. So it is loaded
+ * once, on the first secret loaded or used. OpenSSL's headers still give
+ * the prototypes: the checks below hold the typedefs to them, and name
+ * the functions only where nothing is evaluated, so nothing links them.
+ */
+typedef unsigned char *hmac_fn(const EVP_MD *, const void *, int,
+			       const unsigned char *, size_t,
+			       unsigned char *, unsigned int *);
+typedef const EVP_MD *evp_md_fn(void);
+typedef int crypto_memcmp_fn(const void *, const void *, size_t);
+
+_Static_assert(_Generic(&HMAC, hmac_fn *: 1, default: 0),
+	       "hmac_fn does not match OpenSSL's HMAC");
+_Static_assert(_Generic(&EVP_sha256, evp_md_fn *: 1, default: 0),
+	       "evp_md_fn does not match OpenSSL's EVP_sha256");
+_Static_assert(_Generic(&CRYPTO_memcmp, crypto_memcmp_fn *: 1, default: 0),
+	       "crypto_memcmp_fn does not match OpenSSL's CRYPTO_memcmp");
+
+/* Written once under crypto_once, read-only after it. */
+static struct {
+	hmac_fn *hmac;
+	evp_md_fn *sha256;
+	crypto_memcmp_fn *memcmp_ct;
+	int rc;              /* 0, or -ELIBACC with err */
+	char err[300];
+} crypto;
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static const char *crypto_name = "libcrypto.so.3";
+
+void
+ava_auth_libcrypto_set_name(const char *soname)
+{
+	crypto_name = soname;
+}
+
+/* Resolve name from lib into *fn; false, with crypto.err, if absent. */
+static bool
+resolve(void *lib, const char *name, void **fn)
+{
+	dlerror();
+	*fn = dlsym(lib, name);
+	if (*fn != NULL)
+		return true;
+	const char *e = dlerror();
+	snprintf(crypto.err, sizeof(crypto.err), "cannot use %s for the "
+		 "shared secret: %s", crypto_name,
+		 e != NULL ? e : "its address is null");
+	return false;
+}
+
+static void
+crypto_load_once(void)
+{
+	void *hmac, *sha256, *memcmp_ct;
+	/* Never closed: OpenSSL keeps its state until exit. */
+	void *lib = dlopen(crypto_name, RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL) {
+		const char *e = dlerror();
+		snprintf(crypto.err, sizeof(crypto.err), "cannot load %s for "
+			 "the shared secret: %s", crypto_name,
+			 e != NULL ? e : "no reason given");
+		crypto.rc = -ELIBACC;
+		return;
+	}
+	if (!resolve(lib, "HMAC", &hmac) ||
+	    !resolve(lib, "EVP_sha256", &sha256) ||
+	    !resolve(lib, "CRYPTO_memcmp", &memcmp_ct)) {
+		crypto.rc = -ELIBACC;
+		return;
+	}
+	/* POSIX makes dlsym's object pointer usable as the function's. */
+	crypto.hmac = (hmac_fn *)hmac;
+	crypto.sha256 = (evp_md_fn *)sha256;
+	crypto.memcmp_ct = (crypto_memcmp_fn *)memcmp_ct;
+}
+
+/* 0 once libcrypto is there; -ELIBACC, with one line in why, if not. */
+static int
+crypto_load(char *why, size_t nwhy)
+{
+	pthread_once(&crypto_once, crypto_load_once);
+	if (crypto.rc != 0)
+		say(why, nwhy, "%s", crypto.err);
+	return crypto.rc;
+}
+
 /* ---- the secret file ---------------------------------------------------- */
 
+/* explicit_bzero, not OPENSSL_cleanse: a secret is wiped whether or not
+ * libcrypto could be loaded, and the wipe cannot fail. */
 void
 ava_secret_clear(struct ava_secret *s)
 {
-	OPENSSL_cleanse(s, sizeof(*s));
+	explicit_bzero(s, sizeof(*s));
 }
 
 /* Read the whole file into buf (n bytes of room); *got is how much came.
@@ -147,7 +243,11 @@ ava_secret_load(const char *path, struct ava_secret *out, char *why,
 	if (e == 0)
 		e = take_key(buf, got, path, out, why, nwhy);
 	close(fd);
-	OPENSSL_cleanse(buf, sizeof(buf));
+	explicit_bzero(buf, sizeof(buf));
+	/* A secret is no use without libcrypto: say so now, not at the
+	 * first connection. */
+	if (e == 0 && (e = crypto_load(why, nwhy)) != 0)
+		ava_secret_clear(out);
 	return e;
 }
 
@@ -274,8 +374,8 @@ proof(const struct ava_secret *s, const char *label, const uint8_t *ns,
 	memcpy(msg + LABEL_LEN, ns, AVA_AUTH_NONCE);
 	memcpy(msg + LABEL_LEN + AVA_AUTH_NONCE, nc, AVA_AUTH_NONCE);
 	if (s->len < AVA_SECRET_MIN || s->len > AVA_SECRET_MAX ||
-	    HMAC(EVP_sha256(), s->key, (int)s->len, msg, sizeof(msg), out,
-		 &n) == NULL || n != AVA_AUTH_MAC) {
+	    crypto.hmac(crypto.sha256(), s->key, (int)s->len, msg,
+			sizeof(msg), out, &n) == NULL || n != AVA_AUTH_MAC) {
 		say(why, nwhy, "authentication: cannot compute the proof%s",
 		    s->len < AVA_SECRET_MIN ? " (no secret loaded)" : "");
 		return AVA_EAUTH;
@@ -290,7 +390,9 @@ ava_auth_challenge(struct ava_conn *c, const struct ava_secret *s,
 	uint8_t ns[AVA_AUTH_NONCE], want[AVA_AUTH_MAC], mine[AVA_AUTH_MAC];
 	struct ava_frame f = { 0 };
 	ava_buf_init(&f.payload);
-	int e = nonce(ns, why, nwhy);
+	int e = crypto_load(why, nwhy);
+	if (e == 0)
+		e = nonce(ns, why, nwhy);
 	if (e == 0 && (e = send_ctl(c, AVA_CTL_AUTH_CHALLENGE, ns,
 				    sizeof(ns))) != 0)
 		say(why, nwhy, "authentication: cannot send the challenge: "
@@ -302,8 +404,8 @@ ava_auth_challenge(struct ava_conn *c, const struct ava_secret *s,
 	const uint8_t *nc = f.payload.data;
 	if (e == 0)
 		e = proof(s, label_client, ns, nc, want, why, nwhy);
-	if (e == 0 && CRYPTO_memcmp(want, nc + AVA_AUTH_NONCE,
-				    AVA_AUTH_MAC) != 0) {
+	if (e == 0 && crypto.memcmp_ct(want, nc + AVA_AUTH_NONCE,
+				       AVA_AUTH_MAC) != 0) {
 		say(why, nwhy, "authentication failed: the peer does not hold "
 		    "this server's secret");
 		send_error(c, AVA_EAUTH, "authentication failed: the proof "
@@ -316,8 +418,8 @@ ava_auth_challenge(struct ava_conn *c, const struct ava_secret *s,
 				    sizeof(mine))) != 0)
 		say(why, nwhy, "authentication: cannot send AUTH_OK: %s",
 		    ava_strerror(e));
-	OPENSSL_cleanse(want, sizeof(want));
-	OPENSSL_cleanse(mine, sizeof(mine));
+	explicit_bzero(want, sizeof(want));
+	explicit_bzero(mine, sizeof(mine));
 	ava_buf_finish(&f.payload);
 	return e;
 }
@@ -326,6 +428,9 @@ int
 ava_auth_answer(struct ava_conn *c, const struct ava_frame *challenge,
 		const struct ava_secret *s, char *why, size_t nwhy)
 {
+	int e = crypto_load(why, nwhy);
+	if (e != 0)
+		return e;
 	const struct ava_frame_header *ch = &challenge->h;
 	if (ch->type != AVA_MSG_CONTROL || ch->fn != AVA_CTL_AUTH_CHALLENGE ||
 	    ch->len != AVA_AUTH_NONCE ||
@@ -341,7 +446,7 @@ ava_auth_answer(struct ava_conn *c, const struct ava_frame *challenge,
 	uint8_t msg[AVA_AUTH_NONCE + AVA_AUTH_MAC], want[AVA_AUTH_MAC];
 	struct ava_frame f = { 0 };
 	ava_buf_init(&f.payload);
-	int e = nonce(msg, why, nwhy);
+	e = nonce(msg, why, nwhy);
 	if (e == 0)
 		e = proof(s, label_client, ns, msg, msg + AVA_AUTH_NONCE, why,
 			  nwhy);
@@ -354,15 +459,16 @@ ava_auth_answer(struct ava_conn *c, const struct ava_frame *challenge,
 			     "the server", why, nwhy);
 	if (e == 0)
 		e = proof(s, label_server, ns, msg, want, why, nwhy);
-	if (e == 0 && CRYPTO_memcmp(want, f.payload.data, AVA_AUTH_MAC) != 0) {
+	if (e == 0 &&
+	    crypto.memcmp_ct(want, f.payload.data, AVA_AUTH_MAC) != 0) {
 		say(why, nwhy, "authentication failed: the server does not "
 		    "hold our secret");
 		send_error(c, AVA_EAUTH, "authentication failed: the server's "
 			   "proof does not match the client's secret");
 		e = AVA_EAUTH;
 	}
-	OPENSSL_cleanse(msg, sizeof(msg));
-	OPENSSL_cleanse(want, sizeof(want));
+	explicit_bzero(msg, sizeof(msg));
+	explicit_bzero(want, sizeof(want));
 	ava_buf_finish(&f.payload);
 	return e;
 }

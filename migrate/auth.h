@@ -14,8 +14,15 @@
  * Proofs are compared in constant time. Nothing is encrypted: see the
  * security doc for what this protects and what it does not.
  *
- * Thread safety: the functions keep no state; one connection is used by
- * one exchange at a time.
+ * The HMAC comes from libcrypto.so.3 (OpenSSL 3), which ava does not
+ * link: it is loaded once per process, by the first call that loads or
+ * uses a secret. Where it cannot be loaded, or lacks a function, those
+ * calls fail with -ELIBACC and one line naming the library and dlerror()'s
+ * text; nothing else in ava needs it.
+ *
+ * Thread safety: the functions keep no state but that library, which is
+ * loaded under pthread_once; one connection is used by one exchange at a
+ * time.
  */
 #ifndef AVA_AUTH_H
 #define AVA_AUTH_H
@@ -45,8 +52,9 @@ struct ava_secret {
  * line naming the file on every failure. Returns 0; -ENOENT, -EACCES or
  * another negative errno (cannot open or read it); -EPERM (group or
  * others have access: the line says to chmod 600); -EINVAL (not a
- * regular file, or too short); AVA_ETOOBIG (too long). On failure *out
- * holds no key bytes.
+ * regular file, or too short); AVA_ETOOBIG (too long); -ELIBACC (the
+ * file is good, but libcrypto.so.3 cannot be loaded: the line names it,
+ * not the file). On failure *out holds no key bytes.
  */
 int
 ava_secret_load(const char *path, struct ava_secret *out, char *why,
@@ -62,8 +70,9 @@ ava_secret_clear(struct ava_secret *s);
  * Returns 0 (the peer holds the secret; requests may follow), AVA_EAUTH
  * (a wrong proof, or the peer refused with ERROR; an ERROR frame was
  * sent to it), AVA_EPROTO (not an AUTH_PROOF, or not 64 bytes; an ERROR
- * frame was sent), or what the transport gave (AVA_ECLOSED, a negative
- * errno). why (may be NULL) receives one line on failure.
+ * frame was sent), -ELIBACC (libcrypto.so.3 cannot be loaded; nothing
+ * was sent), or what the transport gave (AVA_ECLOSED, a negative errno).
+ * why (may be NULL) receives one line on failure.
  */
 int
 ava_auth_challenge(struct ava_conn *c, const struct ava_secret *s,
@@ -75,9 +84,9 @@ ava_auth_challenge(struct ava_conn *c, const struct ava_secret *s,
  * AUTH_PROOF and check the server's AUTH_OK. Returns 0 (both sides hold
  * the secret), AVA_EAUTH (the server's proof is wrong: it does not hold
  * the secret, and an ERROR frame was sent to it; or the server refused
- * ours with ERROR), AVA_EPROTO (a malformed challenge or answer), or
- * what the transport gave. why (may be NULL) receives one line on
- * failure.
+ * ours with ERROR), AVA_EPROTO (a malformed challenge or answer),
+ * -ELIBACC (libcrypto.so.3 cannot be loaded; nothing was sent), or what
+ * the transport gave. why (may be NULL) receives one line on failure.
  */
 int
 ava_auth_answer(struct ava_conn *c, const struct ava_frame *challenge,

@@ -276,7 +276,9 @@ def case_damaged(args, tmp):
 
 def case_secret(args, tmp):
     """A server with --secret: no secret, a wrong one and a readable
-    file are each refused with one line; the right one checkpoints."""
+    file are each refused with one line; the right one checkpoints.
+    Where libcrypto cannot be loaded, `ava run` still runs (it never
+    loads it), and whatever needs the secret fails with one line."""
     good, bad, loose = (os.path.join(tmp, n) for n in ("good", "bad", "loose"))
     for path, text, mode in ((good, "correct horse battery staple", 0o600),
                              (bad, "incorrect horse battery staple", 0o600),
@@ -288,6 +290,22 @@ def case_secret(args, tmp):
     if p.returncode == 0 or "chmod 600" not in p.stderr:
         fail("a group-readable secret file was accepted: " + p.stderr)
     print("loose secret file refused: " + p.stderr.strip())
+    nocrypto = os.path.join(tmp, "nocrypto")
+    os.makedirs(nocrypto)
+    open(os.path.join(nocrypto, "libcrypto.so.3"), "w").close()
+    nocrypto_env = dict(os.environ, LD_LIBRARY_PATH=nocrypto)
+    nocrypto_env.pop("AVA_SECRET_FILE", None)
+    p = run([args.ava, "run", "--", "true"], env=nocrypto_env)
+    if p.returncode != 0:
+        fail("ava run needs libcrypto: %d: %s" % (p.returncode, p.stderr))
+    p = run([args.ava, "server", "--listen", addr, "--secret", good],
+            env=nocrypto_env)
+    lines = p.stderr.strip().splitlines()
+    if (p.returncode == 0 or len(lines) != 1 or
+            "cannot load libcrypto.so.3" not in p.stderr):
+        fail("a server with a secret and no libcrypto: %d: %s"
+             % (p.returncode, p.stderr))
+    print("no libcrypto: " + lines[0])
     pause = os.path.join(tmp, "pause")
     srv = Server(args.ava, addr, os.path.join(tmp, "a.log"),
                  extra=("--secret", good))
@@ -307,6 +325,14 @@ def case_secret(args, tmp):
                 fail("checkpoint %s: want exit 1, one line, no image; got "
                      "%d: %s" % (extra, p.returncode, p.stderr))
             print("refused: " + lines[0])
+        p = run(cmd + ["--secret", good], env=nocrypto_env)
+        lines = p.stderr.strip().splitlines()
+        if (p.returncode != 1 or len(lines) != 1 or
+                "cannot load libcrypto.so.3" not in p.stderr or
+                os.path.exists(image)):
+            fail("checkpoint without libcrypto: want exit 1, one line, no "
+                 "image; got %d: %s" % (p.returncode, p.stderr))
+        print("no libcrypto: " + lines[0])
         p = run(cmd + ["--secret", good], env=env)
         if p.returncode != 0 or not os.path.exists(image):
             fail("checkpoint with the secret failed: " + p.stderr)
