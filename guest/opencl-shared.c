@@ -7,7 +7,10 @@
  * A write or read of at least AVA_CL_SHARED_MIN bytes, blocking, without
  * an event for the application, asks the server to map the range
  * (avaclAcquireBuffer: it waits for the queue as the real transfer
- * would), copies, and has it unmapped (avaclReleaseBuffer). Anything else,
+ * would), copies, and has it unmapped (avaclReleaseBuffer). On a CPU
+ * device the server maps nothing (the buffer's storage is the range) and
+ * only finishes the queue: a read is then over once copied, and a write's
+ * release only confirms where it went. Anything else,
  * and a buffer the server says is not in the heap, takes the forwarded
  * call, as does a write whose mapping the server no longer has at release:
  * the session moved after the map, perhaps before the copy reached the
@@ -52,7 +55,7 @@ transfer(bool write, cl_command_queue q, cl_mem buffer, size_t offset,
 	int r = SHARED_NOT;
 	*err = avaclAcquireBuffer(q, buffer, write, offset, size, &heap,
 				  &where, &id, nev, wl);
-	if (*err != CL_SUCCESS || id == 0) {
+	if (*err != CL_SUCCESS || heap == 0) {
 		/* Not in the heap, or refused: the forwarded call answers as
 		 * it answers natively. */
 		if (*err == CL_SUCCESS)
@@ -65,7 +68,12 @@ transfer(bool write, cl_command_queue q, cl_mem buffer, size_t offset,
 		memcpy(ava_heap_base(h) + where, ptr, size);
 	else if (here)
 		memcpy(ptr, ava_heap_base(h) + where, size);
-	*err = avaclReleaseBuffer(q, buffer, id, &found);
+	/* A direct read (no mapping) is over once copied. */
+	if (here && !write && id == 0) {
+		r = SHARED_DONE;
+		goto out;
+	}
+	*err = avaclReleaseBuffer(q, buffer, id, heap, &found);
 	if (*err != CL_SUCCESS)
 		r = SHARED_DONE;
 	else if (!here || (write && !found))

@@ -125,9 +125,13 @@ avaclCreateImage(cl_context context, const cl_mem_properties *properties,
  * is 0, and nothing is enqueued. Only buffers of at least
  * AVA_CL_SHARED_MIN bytes are in the heap, and only transfers of that
  * much are worth it: below, the map and unmap cost more than the copy
- * they save. The guest copies, then releases with the
- * same buffer and map_id: *found is 0 if the server has no such mapping
- * (the session moved since: a write must then be made again).
+ * they save. On a CPU device that shares the host's memory, where a
+ * buffer over host memory is that memory, a transfer without a wait list
+ * maps nothing: the server finishes the queue, and *map_id is 0 (a read
+ * then needs no release). The guest copies, then releases with the
+ * same buffer, map_id and heap: *found is 0 if the server has no such
+ * mapping, or (map_id 0) heap is not its heap: the session moved since,
+ * and a write must be made again.
  */
 #define AVA_CL_SHARED_MIN (256u * 1024u)
 
@@ -140,7 +144,7 @@ avaclAcquireBuffer(cl_command_queue command_queue, cl_mem buffer,
 
 cl_int
 avaclReleaseBuffer(cl_command_queue command_queue, cl_mem buffer,
-		   cl_ulong map_id, cl_uint *found);
+		   cl_ulong map_id, cl_ulong heap, cl_uint *found);
 
 /*
  * clCreateSubDevices with the length of its property list spelled out:

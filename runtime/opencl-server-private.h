@@ -49,6 +49,21 @@ ava_cl_shared_flags(cl_mem mem, cl_mem_flags *flags);
 bool
 ava_cl_shared(cl_mem mem);
 
+/* May the guest copy size bytes at offset of mem straight, without a
+ * mapping, once q is finished? Then the heap's id and the range's offset
+ * there. Only for a transfer the real one would accept (q and mem of one
+ * context, the host flags, the range) on a CPU device that shares the
+ * host's memory (CL_DEVICE_HOST_UNIFIED_MEMORY), where a buffer over host
+ * memory is that memory; anything else maps. */
+bool
+ava_cl_shared_direct(cl_command_queue q, cl_mem mem, bool write,
+		     size_t offset, size_t size, uint64_t *heap,
+		     uint64_t *where);
+
+/* The id of this session's heap, 0 if none. */
+uint64_t
+ava_cl_shared_heap_id(void);
+
 /* Does [p, p+size) of mem's mapping lie in its heap? Then its heap's id
  * and p's offset there. */
 bool

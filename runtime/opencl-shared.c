@@ -172,3 +172,78 @@ ava_cl_shared(cl_mem mem)
 {
 	return shared_of(mem) != NULL;
 }
+
+uint64_t
+ava_cl_shared_heap_id(void)
+{
+	struct ava_heap *h = ava_session_heap();
+	return h != NULL ? ava_heap_id(h) : 0;
+}
+
+/* A CPU device that says it shares the host's memory; remembered for
+ * the few devices a session has. */
+static bool
+device_direct(cl_device_id d)
+{
+	static struct seen { cl_device_id d; bool ok; } seen[8];
+	static unsigned nseen;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	for (unsigned i = 0; i < nseen; i++) {
+		if (seen[i].d == d) {
+			bool ok = seen[i].ok;
+			pthread_mutex_unlock(&lock);
+			return ok;
+		}
+	}
+	cl_device_type type = 0;
+	cl_bool unified = CL_FALSE;
+	bool ok = clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof(type), &type,
+				  NULL) == CL_SUCCESS &&
+		  clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY,
+				  sizeof(unified), &unified, NULL) ==
+		  CL_SUCCESS &&
+		  (type & CL_DEVICE_TYPE_CPU) && unified;
+	if (nseen < 8)
+		seen[nseen++] = (struct seen){ d, ok };
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+bool
+ava_cl_shared_direct(cl_command_queue q, cl_mem mem, bool write,
+		     size_t offset, size_t size, uint64_t *heap,
+		     uint64_t *where)
+{
+	struct shared *b = shared_of(mem);
+	cl_device_id d;
+	cl_context qc, mc;
+	cl_mem_flags f;
+	size_t msize, origin = 0;
+	if (b == NULL ||
+	    clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof(d), &d, NULL) !=
+	    CL_SUCCESS || !device_direct(d) ||
+	    clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof(qc), &qc,
+				  NULL) != CL_SUCCESS ||
+	    clGetMemObjectInfo(mem, CL_MEM_CONTEXT, sizeof(mc), &mc, NULL) !=
+	    CL_SUCCESS || qc != mc ||
+	    clGetMemObjectInfo(mem, CL_MEM_FLAGS, sizeof(f), &f, NULL) !=
+	    CL_SUCCESS ||
+	    clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof(msize), &msize,
+			       NULL) != CL_SUCCESS ||
+	    (b->mem != mem &&
+	     clGetMemObjectInfo(mem, CL_MEM_OFFSET, sizeof(origin), &origin,
+				NULL) != CL_SUCCESS))
+		return false;
+	cl_mem_flags refused = CL_MEM_HOST_NO_ACCESS |
+			       (write ? CL_MEM_HOST_READ_ONLY
+				      : CL_MEM_HOST_WRITE_ONLY);
+	/* The range within mem, and mem (a sub-buffer at origin) within
+	 * the heap's range of its buffer. */
+	if ((f & refused) || offset > msize || size > msize - offset ||
+	    origin > b->size || msize > b->size - origin)
+		return false;
+	*heap = ava_heap_id(b->heap);
+	*where = b->off + origin + offset;
+	return true;
+}

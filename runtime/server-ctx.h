@@ -37,6 +37,12 @@ struct ava_server_ctx {
 	void *exec;
 };
 
+/* From a call's implementation: the guest's next frame on this thread
+ * is due within us (it copies between two calls); the connection may
+ * wait for it by spinning, once (ava_transport_conn_expect). */
+void
+ava_session_expect_next(unsigned us);
+
 /* The session's shared heap (shared-heap.h), or NULL while the session
  * has none: no guest over shm: yet, a journal, or AVA_SHM_HEAP_MIB=0.
  * Once there, it stays until the worker exits. */

@@ -350,6 +350,14 @@ session_tell_moved(struct conn *c)
 	}
 }
 
+static _Thread_local unsigned expect_us;
+
+void
+ava_session_expect_next(unsigned us)
+{
+	expect_us = us;
+}
+
 static int
 serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	   bool gated)
@@ -425,7 +433,10 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 		if (r < 0)
 			LOG(s, "closed: cannot send reply: %s",
 			    ava_strerror(r));
+		if (r == 0 && expect_us != 0)
+			ava_transport_conn_expect(c->conn, expect_us);
 	}
+	expect_us = 0;
 	if (!gated)
 		pthread_rwlock_unlock(&s->gate);
 	return r;

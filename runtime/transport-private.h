@@ -40,6 +40,9 @@ struct ava_conn_ops {
 	void (*shutdown)(struct ava_conn *c);
 	/* Optional: fill e for a handoff (default: the socket alone). */
 	int (*handoff)(struct ava_conn *c, struct ava_conn_export *e);
+	/* Optional: the peer's next frame is due within us (see
+	 * ava_transport_conn_expect). */
+	void (*expect)(struct ava_conn *c, unsigned us);
 	/* Optional: pass a descriptor to the guest, and take it there. */
 	int (*send_fd)(struct ava_conn *c, int fd);
 	int (*recv_fd)(struct ava_conn *c, int *fd);

@@ -163,6 +163,8 @@ struct ava_shm_conn {
 	pthread_mutex_t setup;   /* a guest's first send and recv race */
 	int passed_fd;           /* guest: a descriptor the server sent and
 				  * a drain took, until recv_fd; -1: none */
+	uint64_t soon_ns;        /* the next wait for data may spin this
+				  * long (ava_transport_conn_expect) */
 };
 
 extern const struct ava_conn_ops ava_shm_conn_ops;

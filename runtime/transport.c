@@ -325,6 +325,13 @@ err_close:
 	return -ENOMEM;
 }
 
+void
+ava_transport_conn_expect(struct ava_conn *c, unsigned us)
+{
+	if (c->ops->expect != NULL)
+		c->ops->expect(c, us);
+}
+
 int
 ava_transport_conn_send_fd(struct ava_conn *c, int fd)
 {

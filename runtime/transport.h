@@ -166,6 +166,15 @@ void
 ava_transport_conn_destroy(struct ava_conn *c);
 
 /*
+ * The peer's next frame is due within us (it is copying between two
+ * calls it makes at once): a transport that waits by spinning may spin
+ * that long for it, once, rather than sleep and be woken. Others ignore
+ * it.
+ */
+void
+ava_transport_conn_expect(struct ava_conn *c, unsigned us);
+
+/*
  * Descriptors, where the transport passes them (shm:; else -ENOTSUP).
  * The server sends one before the frame that tells the guest of it; the
  * guest takes it after that frame (its own, closed by the caller), or
