@@ -607,20 +607,41 @@ ava_state_needed(struct ava_state *st, const struct ava_handle_table *t,
 	int r = mark_needed(st, t);
 	if (r < 0)
 		return r;
-	size_t nc = 0;
-	for (size_t i = 0; i < st->ncalls; i++)
-		nc += st->calls[i].mark;
-	if ((*calls = calloc(nc ? nc : 1, sizeof(**calls))) == NULL)
+	/* Copies, in the same block as the array: the capture writes them
+	 * out unlocked while the session goes on, and a later call may
+	 * supersede (and reuse) or collect the tracker's own. */
+	size_t nc = 0, bytes = 0;
+	for (size_t i = 0; i < st->ncalls; i++) {
+		const struct kcall *k = &st->calls[i];
+		if (!k->mark)
+			continue;
+		nc++;
+		bytes += ((k->call_len + 7) & ~(size_t)7) +
+			 (size_t)k->nids * sizeof(uint64_t);
+	}
+	size_t head = (nc ? nc : 1) * sizeof(**calls);
+	uint8_t *m = calloc(1, head + bytes);
+	if (m == NULL)
 		return -ENOMEM;
+	*calls = (struct ava_state_call *)m;
+	uint8_t *at = m + head;
 	nc = 0;
 	for (size_t i = 0; i < st->ncalls; i++) {
 		const struct kcall *k = &st->calls[i];
-		if (k->mark)
-			(*calls)[nc++] = (struct ava_state_call){
-				.serial = k->serial, .seq = k->seq,
-				.thread = k->thread, .fn = k->fn,
-				.call = k->call, .call_len = k->call_len,
-				.ids = k->ids, .nids = k->nids };
+		if (!k->mark)
+			continue;
+		uint64_t *ids = (uint64_t *)(at + ((k->call_len + 7) &
+						   ~(size_t)7));
+		if (k->call_len)
+			memcpy(at, k->call, k->call_len);
+		if (k->nids)
+			memcpy(ids, k->ids, k->nids * sizeof(uint64_t));
+		(*calls)[nc++] = (struct ava_state_call){
+			.serial = k->serial, .seq = k->seq,
+			.thread = k->thread, .fn = k->fn,
+			.call = at, .call_len = k->call_len,
+			.ids = ids, .nids = k->nids };
+		at = (uint8_t *)(ids + k->nids);
 	}
 	*ncalls = nc;
 	return 0;

@@ -167,7 +167,8 @@ ava_state_incomplete(const struct ava_state *st);
  * The calls that rebuild every live object of t, in the order they ran
  * (objects they make that nothing live holds are not listed as objects:
  * restore drops them at the end). Returns 0 or -ENOMEM; the array is the
- * caller's to free; its pointers are valid until the next tracked call.
+ * caller's to free (one free(): the calls' bytes and ids are copies in
+ * the same block, so later calls of the session may go on meanwhile).
  */
 int
 ava_state_needed(struct ava_state *st, const struct ava_handle_table *t,
