@@ -257,6 +257,30 @@ make_region(size_t len, int *out)
 	return 0;
 }
 
+/* n bytes (a message the socket's buffer has room for: it never waits)
+ * with the descriptor fd on them. */
+static int
+send_with_fd(int sock, const void *msg, size_t n, int fd)
+{
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(ch), &fd, sizeof(int));
+	ssize_t k;
+	do
+		k = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	return (size_t)k == n ? 0 : AVA_EPROTO;
+}
+
 static int
 send_region(int fd, int memfd, uint64_t cmd, uint64_t reply, uint64_t bulk)
 {
@@ -267,23 +291,7 @@ send_region(int fd, int memfd, uint64_t cmd, uint64_t reply, uint64_t bulk)
 	ava_wire_put_le(msg + 16, cmd, 8);
 	ava_wire_put_le(msg + 24, reply, 8);
 	ava_wire_put_le(msg + 32, bulk, 8);
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
-	ch->cmsg_level = SOL_SOCKET;
-	ch->cmsg_type = SCM_RIGHTS;
-	ch->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(ch), &memfd, sizeof(int));
-	ssize_t k;
-	do
-		k = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (k < 0 && errno == EINTR);
-	if (k < 0)
-		return -errno;
-	return (size_t)k == sizeof(msg) ? 0 : AVA_EPROTO;
+	return send_with_fd(fd, msg, sizeof(msg), memfd);
 }
 
 static int
@@ -432,21 +440,7 @@ int
 ava_shm_send_fd(struct ava_conn *base, int fd)
 {
 	uint8_t byte = AVA_SHM_FD_BYTE;
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
-	ch->cmsg_level = SOL_SOCKET;
-	ch->cmsg_type = SCM_RIGHTS;
-	ch->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(ch), &fd, sizeof(int));
-	ssize_t k;
-	do
-		k = sendmsg(base->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (k < 0 && errno == EINTR);
-	return k == 1 ? 0 : k < 0 ? -errno : AVA_EPROTO;
+	return send_with_fd(base->fd, &byte, 1, fd);
 }
 
 /* The server sends the descriptor before the frame that announces it,
