@@ -869,7 +869,33 @@ serve_new(struct ava_conn *c, uint64_t local_id,
 	return r;
 }
 
+static int
+serve_missing(struct ava_conn *c, uint64_t local_id, uint64_t session,
+	      const struct ava_server_config *cfg)
+{
+	struct ava_frame f;
+	char why[300] = "";
+	uint32_t op = 0;
+	ava_buf_init(&f.payload);
+	int r = admit(c, cfg, why, sizeof(why));
+	if (r < 0 && why[0] != '\0') {
+		log_line(local_id, "control connection refused: %s", why);
+		refuse(c, r, why);
+	}
+	/* Admitted: the answer to its request is that there is no such
+	 * session. */
+	if (r == 0 && (r = request(c, &f, &op)) == 0) {
+		snprintf(why, sizeof(why), "no session %" PRIu64 " on this "
+			 "server", session);
+		r = refuse(c, AVA_EADDR, why);
+	}
+	ava_buf_finish(&f.payload);
+	ava_transport_conn_destroy(c);
+	return r;
+}
+
 const struct ava_control_ops ava_migrate_control = {
 	.serve_new = serve_new,
 	.serve_session = serve_session,
+	.serve_missing = serve_missing,
 };

@@ -675,6 +675,13 @@ control(struct conn *c, const struct hello *hl, uint64_t id)
 	ava_wire_put_le(msg, hl->session, 8);
 	ava_wire_put_le(msg + 16, AVA_HELLO_CONTROL, 4);
 	int r = ava_transport_conn_handoff(c->conn, name, msg, sizeof(msg));
+	if (r < 0 && ops->serve_missing != NULL) {
+		const struct ava_server_config *cfg = c->s->cfg;
+		struct ava_conn *conn = c->conn;
+		c->conn = NULL;
+		session_conn_destroy(c);
+		return ops->serve_missing(conn, id, hl->session, cfg);
+	}
 	if (r < 0) {
 		char why[120];
 		snprintf(why, sizeof(why), "no session %" PRIu64 " on this "

@@ -33,6 +33,13 @@ struct ava_control_ops {
 	/* A CONTROL connection for session s, on a thread of its worker.
 	 * Owns conn. */
 	void (*serve_session)(struct ava_session *s, struct ava_conn *conn);
+	/* A CONTROL connection for a session this server does not have:
+	 * admitted first (so that an unauthenticated peer learns nothing
+	 * of which sessions exist), then refused with one line. Owns conn;
+	 * returns the refusal's code. */
+	int (*serve_missing)(struct ava_conn *conn, uint64_t local_id,
+			     uint64_t session,
+			     const struct ava_server_config *cfg);
 };
 
 void

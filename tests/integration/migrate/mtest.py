@@ -325,6 +325,22 @@ def case_secret(args, tmp):
                 fail("checkpoint %s: want exit 1, one line, no image; got "
                      "%d: %s" % (extra, p.returncode, p.stderr))
             print("refused: " + lines[0])
+        # A session that does not exist: only an authenticated peer
+        # learns so; the others are refused as for any session.
+        missing = [args.ava, "checkpoint", "--server", addr, "--session",
+                   "999", "-o", image]
+        for extra, want in (([], "shared secret"),
+                            (["--secret", bad], "authentication"),
+                            (["--secret", good], "no session 999")):
+            p = run(missing + extra, env=env)
+            lines = p.stderr.strip().splitlines()
+            if (p.returncode != 1 or len(lines) != 1 or want not in p.stderr
+                    or ("no session" in p.stderr) != ("no session" in want)
+                    or os.path.exists(image)):
+                fail("checkpoint of a missing session %s: want exit 1 and "
+                     "one line with %r; got %d: %s"
+                     % (extra, want, p.returncode, p.stderr))
+            print("missing session: " + lines[0])
         p = run(cmd + ["--secret", good], env=nocrypto_env)
         lines = p.stderr.strip().splitlines()
         if (p.returncode != 1 or len(lines) != 1 or
