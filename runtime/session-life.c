@@ -147,12 +147,16 @@ conn_thread(void *arg)
 /* The abstract socket through which a guest's further connections reach
  * this worker: named by the accept loop's pid, the session and part of
  * its token, so that a session restored from another server (which keeps
- * its id and token) never takes the name of one started here. */
+ * its id and token) never takes the name of one started here. Once the
+ * session has moved away, its worker answers joins under the name with
+ * "-moved" (it tells them where the session went), and leaves the plain
+ * name to the session should it come back here. */
 static void
-join_name(uint64_t session, uint64_t token, char *buf, size_t n)
+join_name(uint64_t session, uint64_t token, bool moved, char *buf, size_t n)
 {
-	snprintf(buf, n, "ava-server-%d-session-%" PRIu64 "-%08" PRIx32,
-		 (int)getppid(), session, (uint32_t)token);
+	snprintf(buf, n, "ava-server-%d-session-%" PRIu64 "-%08" PRIx32 "%s",
+		 (int)getppid(), session, (uint32_t)token,
+		 moved ? "-moved" : "");
 }
 
 /* Where the operator's control connections for a session go: they name
@@ -225,13 +229,24 @@ static void *
 join_thread(void *arg)
 {
 	struct ava_session *s = arg;
+	struct ava_listener *l = s->joins;
 	for (;;) {
 		uint8_t msg[JOIN_MSG];
 		struct ava_conn *conn;
-		int r = ava_transport_handoff_accept(s->joins, s->addr, msg,
+		int r = ava_transport_handoff_accept(l, s->addr, msg,
 						     sizeof(msg), &conn);
-		if (r == -EINVAL || r == -EBADF)
-			break;  /* shut down: the session is over */
+		if (r == -EINVAL || r == -EBADF) {
+			/* Shut down: the session is over, or it moved and
+			 * listens under its other name now. */
+			pthread_mutex_lock(&s->lock);
+			struct ava_listener *now = s->joins;
+			pthread_mutex_unlock(&s->lock);
+			if (now == l)
+				break;
+			ava_transport_listener_destroy(l);
+			l = now;
+			continue;
+		}
 		if (r < 0)
 			continue;
 		if (ava_wire_get_le(msg, 8) != s->id ||
@@ -346,7 +361,7 @@ join(struct conn *c, const struct hello *hl)
 {
 	char name[80], why[120];
 	uint8_t msg[JOIN_MSG];
-	join_name(hl->session, hl->token, name, sizeof(name));
+	join_name(hl->session, hl->token, false, name, sizeof(name));
 	ava_wire_put_le(msg, hl->session, 8);
 	ava_wire_put_le(msg + 8, hl->token, 8);
 	ava_wire_put_le(msg + 16, hl->kind, 4);
@@ -354,6 +369,12 @@ join(struct conn *c, const struct hello *hl)
 	ava_wire_put_le(msg + 24, hl->pending, 8);
 	ava_wire_put_le(msg + 32, hl->answered, 8);
 	int r = ava_transport_conn_handoff(c->conn, name, msg, sizeof(msg));
+	if (r == -ECONNREFUSED || r == -ENOENT) {
+		/* Moved away from here: its old worker says where. */
+		join_name(hl->session, hl->token, true, name, sizeof(name));
+		r = ava_transport_conn_handoff(c->conn, name, msg,
+					       sizeof(msg));
+	}
 	if (r == 0)
 		return 0;
 	snprintf(why, sizeof(why), "cannot %s session %" PRIu64 ": %s",
@@ -367,7 +388,7 @@ static int
 listen_joins(struct ava_session *s, pthread_t *t)
 {
 	char name[80];
-	join_name(s->id, s->token, name, sizeof(name));
+	join_name(s->id, s->token, false, name, sizeof(name));
 	int r = ava_transport_handoff_listen(name, &s->joins);
 	if (r == 0 && (r = -pthread_create(t, NULL, join_thread, s)) < 0) {
 		ava_transport_listener_destroy(s->joins);
@@ -450,6 +471,21 @@ struct life {
 	bool has_joins, has_control, has_stopper;
 };
 
+/* The session moved: join_thread() goes on under the moved name, and the
+ * plain one is free (the old listener is closed by join_thread). */
+static void
+moved_joins(struct ava_session *s)
+{
+	char name[80];
+	struct ava_listener *l;
+	join_name(s->id, s->token, true, name, sizeof(name));
+	if (s->joins == NULL || ava_transport_handoff_listen(name, &l) < 0)
+		return;   /* joins keep the plain name: no worse than before */
+	struct ava_listener *old = s->joins;
+	s->joins = l;
+	ava_transport_listener_shutdown(old);
+}
+
 static void *
 control_thread(void *arg)
 {
@@ -479,9 +515,12 @@ control_thread(void *arg)
 		bool moved = s->moved != NULL;
 		if (moved) {
 			/* The session lives on elsewhere, perhaps back here:
-			 * its control name is free for it at once. */
+			 * its control name is free for it at once, and so is
+			 * its join name (joins find this worker under its
+			 * moved name, join_name()). */
 			ava_transport_listener_destroy(s->controls);
 			s->controls = NULL;
+			moved_joins(s);
 		}
 		pthread_mutex_unlock(&s->lock);
 		if (moved)

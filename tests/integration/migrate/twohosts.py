@@ -149,7 +149,9 @@ def main():
         out, err = g.communicate(timeout=300)
         if g.returncode != 0 or out != native.stdout:
             fail("the guest's output differs from native (rc %d):\n%s\n"
-                 "stderr:\n%s" % (g.returncode, out, err))
+                 "stderr:\n%s\nA's log:\n%s\nB's log:\n%s"
+                 % (g.returncode, out, err, open(logs[0]).read()[-3000:],
+                    open(logs[1]).read()[-3000:]))
         if hops < 3:
             fail("only %d migrations before the guest ended" % hops)
         print("two hosts: %d live migrations over veth, output identical "
