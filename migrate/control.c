@@ -842,20 +842,29 @@ restore(struct ava_conn *c, uint64_t local_id,
 	return ava_rebuild_finish(rb, &s);
 }
 
+/* admit(), and a refusal logged and sent if it failed. */
+static int
+admitted(struct ava_conn *c, uint64_t local_id,
+	 const struct ava_server_config *cfg)
+{
+	char why[300] = "";
+	int r = admit(c, cfg, why, sizeof(why));
+	if (r < 0 && why[0] != '\0') {
+		log_line(local_id, "control connection refused: %s", why);
+		refuse(c, r, why);
+	}
+	return r;
+}
+
 static int
 serve_new(struct ava_conn *c, uint64_t local_id,
 	  const struct ava_server_api *server,
 	  const struct ava_server_config *cfg)
 {
 	struct ava_frame f;
-	char why[300] = "";
 	uint32_t op = 0;
 	ava_buf_init(&f.payload);
-	int r = admit(c, cfg, why, sizeof(why));
-	if (r < 0 && why[0] != '\0') {
-		log_line(local_id, "control connection refused: %s", why);
-		refuse(c, r, why);
-	}
+	int r = admitted(c, local_id, cfg);
 	if (r == 0)
 		r = request(c, &f, &op);
 	bool migration = f.payload.len >= 4 &&
@@ -874,14 +883,10 @@ serve_missing(struct ava_conn *c, uint64_t local_id, uint64_t session,
 	      const struct ava_server_config *cfg)
 {
 	struct ava_frame f;
-	char why[300] = "";
+	char why[120];
 	uint32_t op = 0;
 	ava_buf_init(&f.payload);
-	int r = admit(c, cfg, why, sizeof(why));
-	if (r < 0 && why[0] != '\0') {
-		log_line(local_id, "control connection refused: %s", why);
-		refuse(c, r, why);
-	}
+	int r = admitted(c, local_id, cfg);
 	/* Admitted: the answer to its request is that there is no such
 	 * session. */
 	if (r == 0 && (r = request(c, &f, &op)) == 0) {
