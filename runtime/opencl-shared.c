@@ -107,7 +107,8 @@ ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
 		? clCreateBufferWithProperties(ctx, props, f, size, at, &e)
 		: clCreateBuffer(ctx, f, size, at, &e);
 	if (b->mem != NULL &&
-	    clSetMemObjectDestructorCallback(b->mem, give_back_range, b) != CL_SUCCESS) {
+	    clSetMemObjectDestructorCallback(b->mem, give_back_range, b) !=
+	    CL_SUCCESS) {
 		clReleaseMemObject(b->mem);
 		b->mem = NULL;
 	}
