@@ -197,6 +197,34 @@ describe(struct ava_session *s, struct object *x, char *why, size_t nwhy)
 	return 0;
 }
 
+/*
+ * A round while the guest runs (pre-copy) reads objects the guest may
+ * release meanwhile: one it drops between our listing and our reading
+ * would be freed under us. So the listing is taken at a call boundary
+ * (the gate, as a pause takes it, but only for the listing), and every
+ * object listed is held by a reference of our own, through the API's
+ * retain function (the handle type's retain_fn), until the round ends.
+ */
+static void
+hold(struct ava_session *s, const struct object *x, bool take)
+{
+	const struct ava_handle_desc *t = &s->api->handles[x->type];
+	int32_t fn = take ? t->retain_fn : t->release_fn;
+	if (fn < 0 || (t->flags & AVA_HANDLE_STATIC))
+		return;
+	uint64_t v[AVA_MAX_ARGS] = { x->real };
+	struct ava_server_ctx ctx = { .session = s, .server = s->server,
+				      .session_id = s->id };
+	s->server->invoke((uint32_t)fn, v, &ctx);
+}
+
+static void
+hold_all(struct ava_session *s, const struct objects *o, bool take)
+{
+	for (size_t i = 0; i < o->n; i++)
+		hold(s, &o->v[i], take);
+}
+
 static int
 send_contents(struct ava_session *s, const struct ava_capture_sink *k,
 	      const struct object *x, void *buf, char *why, size_t nwhy)
@@ -225,6 +253,19 @@ ava_session_capture_round(struct ava_session *s,
 	size_t ncalls = 0, nth;
 	uint32_t th[256];
 	uint64_t seq[256];
+	/* Unpaused: at a call boundary for the listing (see hold()). */
+	bool held = !rd->paused;
+	if (held) {
+		struct timespec until;
+		ava_deadline_in(&until, rd->timeout_ms);
+		int e = -pthread_rwlock_timedwrlock(&s->gate, &until);
+		if (e < 0) {
+			snprintf(why, nwhy, "a call of the guest did not finish "
+				 "within %d ms, for a round's listing",
+				 rd->timeout_ms);
+			return e;
+		}
+	}
 	pthread_mutex_lock(&s->lock);
 	const char *inc = ava_state_incomplete(s->state);
 	int r = inc != NULL ? AVA_ENOTSUP : 0;
@@ -234,6 +275,10 @@ ava_session_capture_round(struct ava_session *s,
 		r = ava_handle_table_each(s->handles, each_live, &o);
 	nth = ava_state_threads(s->state, th, seq, 256);
 	pthread_mutex_unlock(&s->lock);
+	if (held) {
+		hold_all(s, &o, true);
+		pthread_rwlock_unlock(&s->gate);
+	}
 	if (inc != NULL)
 		snprintf(why, nwhy, "a call to %s used more objects than a "
 			 "checkpoint can track (%d)", inc, AVA_STATE_REC_IDS);
@@ -303,6 +348,8 @@ ava_session_capture_round(struct ava_session *s,
 	const struct ava_state_ops *ops = ava_state_ops();
 	if (ops != NULL && ops->state_done != NULL)
 		ops->state_done();
+	if (held)
+		hold_all(s, &o, false);
 	free(go);
 	free(buf);
 	free(o.v);
