@@ -225,6 +225,20 @@ hold_all(struct ava_session *s, const struct objects *o, bool take)
 		hold(s, &o->v[i], take);
 }
 
+/* For tests (mtest.py, release-race): an unpaused round waits this long
+ * between its listing and its reading, so that the guest releases some
+ * of what was listed meanwhile. */
+static void
+test_pause(void)
+{
+	const char *e = getenv("AVA_TEST_ROUND_PAUSE_MS");
+	long ms = e != NULL ? strtol(e, NULL, 10) : 0;
+	if (ms > 0 && ms <= 10000) {
+		struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+		nanosleep(&t, NULL);
+	}
+}
+
 static int
 send_contents(struct ava_session *s, const struct ava_capture_sink *k,
 	      const struct object *x, void *buf, char *why, size_t nwhy)
@@ -278,6 +292,7 @@ ava_session_capture_round(struct ava_session *s,
 	if (held) {
 		hold_all(s, &o, true);
 		pthread_rwlock_unlock(&s->gate);
+		test_pause();
 	}
 	if (inc != NULL)
 		snprintf(why, nwhy, "a call to %s used more objects than a "

@@ -17,6 +17,9 @@ the native one byte for byte.
              half-built session, and a good image restores after them.
   device     restore onto a server whose PoCL device is `basic` instead
              of `pthread` (POCL_DEVICES): kernels are rebuilt from source.
+  release-race  migrations whose rounds wait between listing the
+             objects and reading them, while the guest releases events
+             (AVA_TEST_ROUND_PAUSE_MS): no worker may touch them freed;
   pingpong   a running guest migrated A -> B -> A -> B mid-run;
              pingpong-shm the same over shm: with transfers.c, whose
              large transfers go through the shared heap.
@@ -442,6 +445,55 @@ def case_pingpong(args, tmp, scheme="unix", argv=("60000", N),
           % (label, hops))
 
 
+def case_release_race(args, tmp):
+    """A pre-copy round that takes long between listing the objects and
+    reading them (AVA_TEST_ROUND_PAUSE_MS): the guest releases the events
+    listed meanwhile (stencil drops one each step), and the round must
+    not touch them freed. Migrated A -> B -> A mid-run."""
+    p = run([args.guest, "60000", N], env=dict(os.environ))
+    if p.returncode != 0:
+        fail("native: " + p.stdout + p.stderr)
+    want = p.stdout
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    slow = {"AVA_TEST_ROUND_PAUSE_MS": "300"}
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"), slow)
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"), slow)
+    env = dict(os.environ, AVA_SERVER=a_addr, OCL_ICD_VENDORS=args.icd)
+    try:
+        g = subprocess.Popen([args.guest, "60000", N], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env)
+        session = session_of(a, g.pid)
+        time.sleep(0.3)
+        hops = 0
+        for src, dst in ((a_addr, b_addr), (b_addr, a_addr)):
+            if g.poll() is not None:
+                break
+            p = migrate(args, src, dst, session, expect_ok=False)
+            if p.returncode != 0 and g.poll() is None:
+                fail("migrate %s -> %s: %s\na:\n%s\nb:\n%s" % (
+                    src, dst, p.stderr,
+                    open(os.path.join(tmp, "a.log")).read()[-2000:],
+                    open(os.path.join(tmp, "b.log")).read()[-2000:]))
+            hops += p.returncode == 0
+        out, err = g.communicate(timeout=120)
+    finally:
+        a.stop()
+        b.stop()
+    logs = open(os.path.join(tmp, "a.log")).read() + \
+        open(os.path.join(tmp, "b.log")).read()
+    if "worker died" in logs:
+        fail("release-race: a worker died:\n" + logs[-3000:])
+    if g.returncode != 0 or out != want:
+        fail("release-race: transcript differs (rc %d):\n%s\nstderr:\n%s"
+             % (g.returncode, out, err))
+    if hops < 1:
+        fail("release-race: the guest ended before any migration")
+    print("release-race: %d migrations with slow rounds, transcript "
+          "identical to native" % hops)
+
+
 def fake_destination(path, keep_bytes):
     """A destination that says READY, takes keep_bytes of the image and
     dies: the source must keep its guest."""
@@ -592,6 +644,8 @@ def main():
             case_failures(args, tmp)
         elif args.case == "pingpong":
             case_pingpong(args, tmp)
+        elif args.case == "release-race":
+            case_release_race(args, tmp)
         elif args.case == "pingpong-shm":
             # transfers.c: 1 MiB each way per step, through the shared
             # heap, while the session moves.
