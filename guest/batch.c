@@ -348,15 +348,6 @@ ava_batch_exit(struct tconn *t)
 	}
 	/* The flusher's connection says goodbye too: its server thread
 	 * then ends at once rather than when it next looks at the ring. */
-	if (f != NULL && f != t && f->conn != NULL) {
-		struct ava_frame_header h = {
-			.magic = AVA_PROTOCOL_MAGIC,
-			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BYE,
-			.api = ava_guest_api()->api_id, .thread = f->thread,
-			.seq = ++f->seq,
-		};
-		if (ava_transport_conn_send(f->conn, &h, NULL) < 0) {
-			/* Gone already. */
-		}
-	}
+	if (f != NULL && f != t)
+		ava_guest_bye(f, 0);
 }

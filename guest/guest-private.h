@@ -131,6 +131,11 @@ ava_batch_deferred(struct tconn *t);
 void
 ava_batch_exit(struct tconn *t);
 
+/* Say BYE on t's connection (flags: AVA_FRAME_THREAD for a thread that
+ * ends before the process); nothing if it has none or it is gone. */
+void
+ava_guest_bye(struct tconn *t, uint32_t flags);
+
 /* ---- heap.c: the session's shared heap ------------------------------- */
 
 /* A WELCOME on conn offered a heap of size bytes (0: none): take its

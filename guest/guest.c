@@ -116,6 +116,21 @@ tconn_destroy(void *p)
 	free(t);
 }
 
+void
+ava_guest_bye(struct tconn *t, uint32_t flags)
+{
+	if (t->conn == NULL)
+		return;
+	struct ava_frame_header h = {
+		.magic = AVA_PROTOCOL_MAGIC, .version = AVA_PROTOCOL_VERSION,
+		.type = AVA_MSG_BYE, .api = G.g->api->api_id,
+		.thread = t->thread, .flags = flags, .seq = ++t->seq,
+	};
+	if (ava_transport_conn_send(t->conn, &h, NULL) < 0) {
+		/* The server is gone already: nothing left to tell it. */
+	}
+}
+
 /* A thread ends: its connection closes with a word, so its server
  * thread ends at once, not when it next looks at the socket (over shm:,
  * up to its futex phase later: doc/protocol.md, "Session"). */
@@ -123,17 +138,8 @@ static void
 tconn_exit(void *p)
 {
 	struct tconn *t = p;
-	if (t != NULL && t->conn != NULL && !atomic_load(&G.dead)) {
-		struct ava_frame_header h = {
-			.magic = AVA_PROTOCOL_MAGIC,
-			.version = AVA_PROTOCOL_VERSION, .type = AVA_MSG_BYE,
-			.api = G.g->api->api_id, .thread = t->thread,
-			.flags = AVA_FRAME_THREAD, .seq = ++t->seq,
-		};
-		if (ava_transport_conn_send(t->conn, &h, NULL) < 0) {
-			/* The server is gone: nothing to tell it. */
-		}
-	}
+	if (t != NULL && !atomic_load(&G.dead))
+		ava_guest_bye(t, AVA_FRAME_THREAD);
 	tconn_destroy(t);
 }
 
@@ -184,12 +190,8 @@ say_goodbye(void)
 		return;
 	/* Queued calls go out first: the server runs them before BYE. */
 	ava_batch_exit(t);
-	if (t == NULL || t->conn == NULL)
-		return;
-	ava_buf_reset(&t->out);
-	if (send_frame(t, AVA_MSG_BYE, 0) < 0) {
-		/* The server is gone already; nothing left to tell it. */
-	}
+	if (t != NULL)
+		ava_guest_bye(t, 0);
 }
 
 /* An ERROR frame: the server refused us and closes; say why. */
