@@ -121,6 +121,22 @@ avaclEnqueueMapBuffer(cl_command_queue q, cl_mem buffer, cl_map_flags flags,
 	return keep_mapping(q, &m, map_id);
 }
 
+/* End a mapping taken out of the table: it goes back if the unmap
+ * fails, as it stays natively. */
+static cl_int
+unmap(cl_command_queue q, struct mapping *m, cl_uint nev, const cl_event *wl,
+      cl_event *event)
+{
+	cl_int err = clEnqueueUnmapMemObject(q, m->mem, m->ptr, nev, wl,
+					     event);
+	if (err != CL_SUCCESS) {
+		map_put_back(m);
+		return err;
+	}
+	clReleaseMemObject(m->mem);
+	return CL_SUCCESS;
+}
+
 cl_int
 avaclAcquireBuffer(cl_command_queue q, cl_mem buffer, cl_bool write,
 		   size_t offset, size_t size, cl_ulong *heap, cl_ulong *where,
@@ -178,15 +194,7 @@ avaclReleaseBuffer(cl_command_queue q, cl_mem buffer, cl_ulong map_id,
 		return CL_SUCCESS;
 	}
 	*found = map_take(buffer, map_id, &m);
-	if (!*found)
-		return CL_SUCCESS;
-	cl_int err = clEnqueueUnmapMemObject(q, buffer, m.ptr, 0, NULL, NULL);
-	if (err != CL_SUCCESS) {
-		map_put_back(&m);
-		return err;
-	}
-	clReleaseMemObject(m.mem);
-	return CL_SUCCESS;
+	return *found ? unmap(q, &m, 0, NULL, NULL) : CL_SUCCESS;
 }
 
 /* The element size and type of an image; false if it is none. */
@@ -257,13 +265,7 @@ avaclEnqueueUnmapMemObject(cl_command_queue q, cl_mem mem, cl_ulong map_id,
 				   m.row_bytes * m.ny, m.row_bytes, m.ny, m.nz);
 	else if (size != 0)
 		memcpy(m.ptr, data, size);
-	cl_int err = clEnqueueUnmapMemObject(q, mem, m.ptr, nev, wl, event);
-	if (err != CL_SUCCESS) {
-		map_put_back(&m);
-		return err;
-	}
-	clReleaseMemObject(m.mem);
-	return CL_SUCCESS;
+	return unmap(q, &m, nev, wl, event);
 }
 
 /* The real call gets ptr only if size is the region's packed size. */
