@@ -19,6 +19,15 @@ ava_server_run_api(const struct ava_server_config *cfg,
 		   const struct ava_server_api *server);
 
 /*
+ * What a spare worker (ava_server_config.spare) runs before its first
+ * connection comes: the API's own start-up (loading and initialising the
+ * vendor library), which a session would otherwise pay at its first call.
+ * NULL (the default): nothing.
+ */
+void
+ava_server_set_warm(void (*warm)(void));
+
+/*
  * Serve one guest on conn until it leaves or breaks the protocol; runs in
  * the worker process. Takes ownership of conn. Logs one line on stderr
  * for a protocol violation (always) and for start/end (verbose).

@@ -1,6 +1,7 @@
 /*
  * server.c - the accept loop: listeners, one forked worker per guest
- * session, clean shutdown on SIGINT/SIGTERM.
+ * session (the first one perhaps forked ahead: "the spare worker" below),
+ * clean shutdown on SIGINT/SIGTERM.
  *
  * The parent never touches the vendor library, so every worker starts
  * from a process without driver threads or state; the worker initialises
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,7 @@
 #include "server-private.h"
 #include "session-fault.h"
 #include "session-journal.h"
+#include "wire.h"
 
 struct worker {
 	pid_t pid;
@@ -47,6 +50,9 @@ struct server {
 	struct worker *w;
 	size_t nw, capw;
 	uint64_t next_session;
+	pid_t spare;            /* the spare worker, until it is given a
+				 * connection or dies; 0: none */
+	char spare_name[64];    /* its handoff socket (abstract) */
 	bool stop;
 	bool uring;             /* ring is set up */
 	bool draining;          /* uring_finish(): re-arm nothing */
@@ -127,6 +133,14 @@ seal_fault(const struct server *s, const struct worker *w, int status)
 static void
 forget(struct server *s, pid_t pid, int status)
 {
+	if (pid == s->spare) {
+		s->spare = 0;
+		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+			fprintf(stderr, "ava server: the spare worker died: %s; "
+				"sessions start without it\n",
+				strsignal(WTERMSIG(status)));
+		return;
+	}
 	for (size_t i = 0; i < s->nw; i++) {
 		if (s->w[i].pid != pid)
 			continue;
@@ -173,9 +187,9 @@ remember(struct server *s, pid_t pid, uint64_t session)
 	return 0;
 }
 
-/* In the worker: drop everything of the parent's, then serve. */
+/* In a new worker: drop everything of the parent's. */
 static void
-worker_main(struct server *s, struct ava_conn *c, uint64_t session)
+become_worker(struct server *s)
 {
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
@@ -193,15 +207,124 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
 		io_uring_queue_exit(&s->ring);
 	for (size_t i = 0; i < s->nls; i++)
 		ava_transport_listener_abandon(s->ls[i]);
+}
+
+static void
+worker_main(struct server *s, struct ava_conn *c, uint64_t session)
+{
+	become_worker(s);
 	int r = ava_session_serve(c, session, s->api, s->cfg);
 	_exit(r == 0 ? 0 : 1);
 }
 
-/* Fork the worker for a new connection; c is consumed. */
+/*
+ * ---- the spare worker --------------------------------------------------
+ *
+ * Where a guest is known to be on its way (`ava run` starts its program
+ * right after its server), one worker is forked ahead and loads the
+ * vendor library while the program starts, instead of after its first
+ * call: on PoCL, that is tens of milliseconds taken off the program's
+ * wall time. The first connection on the first address is handed to it
+ * (transport-handoff.c) instead of to a fresh fork; every later one, and
+ * any that comes while the spare is gone, is forked as usual, so the
+ * spare never stands in for more than one. A spare nobody took is killed
+ * at shutdown, and dies with its server.
+ */
+
+static void (*warm_fn)(void);
+
+void
+ava_server_set_warm(void (*warm)(void))
+{
+	warm_fn = warm;
+}
+
 static void
-serve(struct server *s, struct ava_conn *c)
+spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	if (s->cfg->ready_fd >= 0)
+		close(s->cfg->ready_fd);
+	char *addr = strdup(ava_transport_listener_addr(s->ls[0]));
+	become_worker(s);
+	if (addr == NULL)
+		_exit(1);
+	if (warm_fn != NULL)
+		warm_fn();
+	uint8_t msg[8];
+	struct ava_conn *c;
+	int r;
+	do
+		r = ava_transport_handoff_accept(hl, addr, msg, sizeof(msg), &c);
+	while (r == -EINTR || r == -ECONNABORTED);
+	ava_transport_listener_destroy(hl);
+	free(addr);
+	if (r < 0) {
+		fprintf(stderr, "ava server: the spare worker got no "
+			"connection: %s\n", ava_strerror(r));
+		_exit(1);
+	}
+	/* A worker now: it outlives its server, as forked ones do. */
+	prctl(PR_SET_PDEATHSIG, 0);
+	r = ava_session_serve(c, ava_wire_get_le(msg, 8), s->api, s->cfg);
+	_exit(r == 0 ? 0 : 1);
+}
+
+/* Fork the spare, if the configuration asks for one. Without it (no
+ * handoff socket, no fork), workers are forked as usual. */
+static void
+start_spare(struct server *s)
+{
+	struct ava_listener *hl;
+	struct timespec t;
+	if (!s->cfg->spare)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	snprintf(s->spare_name, sizeof(s->spare_name), "ava-spare-%ld-%lx",
+		 (long)getpid(), (unsigned long)t.tv_nsec);
+	if (ava_transport_handoff_listen(s->spare_name, &hl) < 0)
+		return;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0)
+		spare_main(s, hl, parent);
+	ava_transport_listener_abandon(hl);
+	s->spare = pid > 0 ? pid : 0;
+}
+
+/* Hand c to the spare as session's worker; false (c untouched) if there
+ * is none or it cannot take c, which then goes to a fork. */
+static bool
+give_spare(struct server *s, struct ava_conn *c, uint64_t session,
+	   const struct ava_listener *l)
+{
+	pid_t pid = s->spare;
+	if (pid == 0 || l != s->ls[0])
+		return false;
+	s->spare = 0;
+	uint8_t msg[8];
+	ava_wire_put_le(msg, session, 8);
+	if (ava_transport_conn_handoff(c, s->spare_name, msg,
+				       sizeof(msg)) < 0) {
+		kill(pid, SIGKILL);  /* reaped as any child */
+		return false;
+	}
+	if (remember(s, pid, session) < 0)
+		ava_session_log(session, pid, "cannot track the worker: %s",
+				strerror(ENOMEM));
+	ava_transport_conn_destroy(c);
+	return true;
+}
+
+/* Start the worker for a new connection on l; c is consumed. */
+static void
+serve(struct server *s, struct ava_conn *c, const struct ava_listener *l)
 {
 	uint64_t session = ++s->next_session;
+	if (give_spare(s, c, session, l))
+		return;
 	pid_t pid = fork();
 	if (pid == 0)
 		worker_main(s, c, session);
@@ -217,7 +340,7 @@ accept_one(struct server *s, struct ava_listener *l)
 	struct ava_conn *c;
 	if (ava_transport_listener_accept(l, &c) < 0)
 		return;  /* the guest went away first; nothing to serve */
-	serve(s, c);
+	serve(s, c, l);
 }
 
 /* fd: a socket the ring accepted on l. */
@@ -230,7 +353,7 @@ adopt_one(struct server *s, struct ava_listener *l, int fd)
 		return;
 	}
 	if (ava_transport_listener_adopt(l, fd, &c) == 0)
-		serve(s, c);
+		serve(s, c, l);
 }
 
 static int
@@ -541,6 +664,11 @@ wait_signal(int ms)
 static void
 shutdown_workers(struct server *s)
 {
+	if (s->spare > 0) {
+		kill(s->spare, SIGKILL);
+		waitpid(s->spare, NULL, 0);
+		s->spare = 0;
+	}
 	for (size_t i = 0; i < s->nw; i++)
 		kill(s->w[i].pid, SIGTERM);
 	struct timespec t0;
@@ -611,6 +739,7 @@ ava_server_run_api(const struct ava_server_config *cfg,
 		return r;
 	r = listen_all(&s);
 	if (r == 0) {
+		start_spare(&s);
 		announce_bound(&s);
 		announce_ready(cfg->ready_fd);
 		r = accept_loop(&s);

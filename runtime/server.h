@@ -38,6 +38,9 @@ struct ava_server_config {
 	int ready_fd;               /* if >= 0: "ready\n" is written and the fd
 				     * closed once every address listens */
 	bool verbose;               /* log each session's start and end */
+	bool spare;                 /* fork one worker ahead, which loads the
+				     * vendor library before the first guest
+				     * connects (`ava run`'s private server) */
 };
 
 /*

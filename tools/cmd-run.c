@@ -225,6 +225,7 @@ start_private_server(struct ava_server_config *cfg, char *addr, size_t cap)
 		cfg->listen = listen;
 		cfg->nlisten = 1;
 		cfg->ready_fd = pipefd[1];
+		cfg->spare = true;  /* the program is on its way */
 		_exit(ava_server_run(cfg) == 0 ? 0 : 1);
 	}
 	close(pipefd[1]);

@@ -6,6 +6,7 @@
  * shuts down cleanly. Over shm:, guests that scribble on the shared
  * region are closed the same way, and the server serves on.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 #include "transport-shm.h"
 #include "wire.h"
 
-static char addr[96], logpath[80];
+static char addr[96], addr0[96], logpath[80];  /* addr0: as given */
 static const char *path;   /* the socket, inside addr */
 static bool shm;
 static pid_t server;
@@ -35,10 +36,23 @@ stop_server(void)
 		waitpid(server, NULL, 0);
 }
 
+static bool spare;          /* start_server(): with a spare worker */
+static bool spare_dies;     /* the spare's warm-up aborts */
+
+/* The stand-in API's warm-up: says where it ran. */
+static void
+fake_warm(void)
+{
+	fprintf(stderr, "warm-up in pid %d\n", (int)getpid());
+	if (spare_dies)
+		abort();
+}
+
 static void
 start_server(void)
 {
 	int ready[2];
+	memcpy(addr, addr0, sizeof(addr));   /* tcp: port 0 again */
 	CHECK(pipe(ready) == 0);
 	server = fork();
 	CHECK(server >= 0);
@@ -48,7 +62,8 @@ start_server(void)
 		close(ready[0]);
 		const char *listen[1] = { addr };
 		struct ava_server_config cfg = { .listen = listen,
-			.nlisten = 1, .ready_fd = ready[1], .verbose = true };
+			.nlisten = 1, .ready_fd = ready[1], .verbose = true,
+			.spare = spare };
 		_exit(ava_server_run_api(&cfg, &fake_server) == 0 ? 0 : 3);
 	}
 	close(ready[1]);
@@ -508,6 +523,96 @@ logs_and_shutdown(void)
 	unlink(logpath);
 }
 
+/* The pid in the log's first line that starts with prefix; 0: none. */
+static long
+log_pid(const char *prefix)
+{
+	static char buf[1 << 16];
+	memset(buf, 0, sizeof(buf));
+	int fd = open(logpath, O_RDONLY);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	for (char *at = buf; n > 0 && at != NULL; at = strchr(at, '\n')) {
+		at += *at == '\n';
+		if (strncmp(at, prefix, strlen(prefix)) == 0)
+			return strtol(at + strlen(prefix), NULL, 10);
+	}
+	return 0;
+}
+
+static long
+log_pid_soon(const char *prefix)
+{
+	long pid = 0;
+	for (int i = 0; i < 250 && (pid = log_pid(prefix)) == 0; i++)
+		usleep(20000);
+	return pid;
+}
+
+static void
+stop_cleanly(void)
+{
+	CHECK(kill(server, SIGTERM) == 0);
+	int status;
+	CHECK(waitpid(server, &status, 0) == server);
+	server = 0;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * A server with a spare worker: the first session is served by the
+ * process that ran the warm-up, the next by a fresh fork; a spare
+ * nobody took is gone after shutdown; a spare that died leaves the
+ * first session to a fork, with one line in the log.
+ */
+static void
+spare_worker(void)
+{
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	spare = true;
+	start_server();
+	long warm = log_pid_soon("warm-up in pid ");
+	CHECK(warm > 0);
+	struct ava_conn *a = hello(fake_api.spec_hash, &f);
+	CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
+	call_ok(a, &f, 1);
+	struct ava_conn *b = hello(fake_api.spec_hash, &f);
+	CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
+	call_ok(b, &f, 1);
+	CHECK_EQ(log_pid_soon("ava server: session 1 (pid "), warm);
+	long second = log_pid_soon("ava server: session 2 (pid ");
+	CHECK(second > 0 && second != warm);
+	CHECK_EQ(send_msg(a, AVA_MSG_BYE, 0, 2, NULL, 0), 0);
+	expect_closed(a, &f);
+	CHECK_EQ(send_msg(b, AVA_MSG_BYE, 0, 2, NULL, 0), 0);
+	expect_closed(b, &f);
+	stop_cleanly();
+
+	/* Nobody came: the spare is killed with its server. */
+	start_server();
+	warm = log_pid_soon("warm-up in pid ");
+	CHECK(warm > 0);
+	stop_cleanly();
+	CHECK(kill((pid_t)warm, 0) != 0 && errno == ESRCH);
+
+	/* The spare died in its warm-up: a fork serves instead. */
+	spare_dies = true;
+	start_server();
+	CHECK(log_soon("the spare worker died: Aborted; sessions start "
+		       "without it"));
+	a = hello(fake_api.spec_hash, &f);
+	CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
+	call_ok(a, &f, 1);
+	CHECK_EQ(send_msg(a, AVA_MSG_BYE, 0, 2, NULL, 0), 0);
+	expect_closed(a, &f);
+	CHECK(log_soon("ava server: session 1 (pid "));
+	stop_cleanly();
+	spare = spare_dies = false;
+	unlink(logpath);
+	ava_buf_finish(&f.payload);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -522,6 +627,7 @@ main(int argc, char **argv)
 	else
 		snprintf(addr, sizeof(addr), "%s:/tmp/ava-test-server-%d.sock",
 			 argv[1], (int)getpid());
+	memcpy(addr0, addr, sizeof(addr0));
 	path = strchr(addr, ':') + 1;
 	snprintf(logpath, sizeof(logpath), "/tmp/ava-test-server-%d.log",
 		 (int)getpid());
@@ -534,5 +640,7 @@ main(int argc, char **argv)
 	if (shm)
 		RUN(shm_scribbles);
 	RUN(logs_and_shutdown);
+	ava_server_set_warm(fake_warm);
+	RUN(spare_worker);
 	return 0;
 }
