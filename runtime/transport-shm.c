@@ -167,7 +167,8 @@ peer_on_our_cpu(const struct ava_shm_conn *c)
  * budget adapts per ring: it is reset to the full AVA_SHM_SPIN_US when a
  * spin succeeds and halved (down to PAUSE_NS) when one fails, so a peer
  * that answers slowly (a long call, a guest that computes between calls)
- * costs little CPU.
+ * costs little CPU; and reset too when the futex phase that follows
+ * ends within the full budget (ava_shm_wait_data()).
  */
 static int
 spin(struct ava_shm_conn *c, uint64_t *spin_ns, ready_fn ready)
@@ -303,10 +304,17 @@ ava_shm_wait_data(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 		r = spin(c, &c->rx.spin_ns, ready);
 	}
 	c->soon_ns = 0;
-	if (r == 0)
+	if (r == 0) {
+		uint64_t full = (uint64_t)c->spin_us * 1000u;
+		uint64_t t0 = ava_shm_now_ns();
 		r = futex_phase(c, &c->rx.ctl->data_bell,
 				&c->rx.ctl->data_wait, ready,
 				FUTEX_PHASE_MS);
+		/* Woken within the full budget of the sleep: a full spin
+		 * would have caught it, and saved the wake-up. */
+		if (r > 0 && ava_shm_now_ns() - t0 < full)
+			c->rx.spin_ns = full;
+	}
 	if (r == 0)
 		r = socket_phase(c, ready, deadline);
 	return r;

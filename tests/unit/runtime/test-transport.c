@@ -5,7 +5,8 @@
  * wakes a blocked receiver, a sleeping receiver that costs no CPU, and a
  * connection handed to another listener mid-stream. Then, for shm:, a
  * peer that breaks the shared region's rules: each break is an error,
- * never a crash or a hang.
+ * never a crash or a hang; and a peer that answers just after the spin
+ * does not shrink it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -400,6 +401,67 @@ shm_wrong_transport(void)
 	ava_transport_listener_destroy(l);
 }
 
+struct echo {
+	struct ava_conn *c;
+	int n;
+	unsigned delay_us;
+};
+
+/* Answer each of n frames delay_us after it came. */
+static void *
+late_echo(void *arg)
+{
+	struct echo *e = arg;
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	for (int i = 0; i < e->n; i++) {
+		if (ava_transport_conn_recv(e->c, &f) != 0)
+			break;
+		usleep(e->delay_us);
+		struct ava_frame_header h = frame(f.h.seq, 0);
+		if (ava_transport_conn_send(e->c, &h, NULL) != 0)
+			break;
+	}
+	ava_buf_finish(&f.payload);
+	return NULL;
+}
+
+/*
+ * Answers that come just after the spin gave up (1.2 ms, against a
+ * 1 ms spin): the futex phase is woken soon after, and the spin keeps
+ * its full budget, where halving alone would shrink it round after
+ * round until every wait paid a wake-up.
+ */
+static void
+shm_spin_budget(void)
+{
+	setenv("AVA_SHM_SPIN_US", "1000", 1);
+	struct ava_conn *g, *s;
+	struct ava_listener *l = pair(&g, &s);
+	unsetenv("AVA_SHM_SPIN_US");
+	struct echo e = { .c = s, .n = 20, .delay_us = 1200 };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, late_echo, &e) == 0);
+	const struct ava_shm_conn *gc = (const struct ava_shm_conn *)g;
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	int kept = 0;
+	for (int i = 0; i < e.n; i++) {
+		struct ava_frame_header h = frame((uint64_t)i, 0);
+		CHECK_EQ(ava_transport_conn_send(g, &h, NULL), 0);
+		expect_frame(g, &f, (uint64_t)i, "");
+		kept += gc->rx.spin_ns == 1000000u;
+	}
+	pthread_join(t, NULL);
+	printf("# %d of %d late answers left the spin at its full 1 ms\n",
+	       kept, e.n);
+	CHECK(kept >= e.n / 2);
+	ava_buf_finish(&f.payload);
+	ava_transport_conn_destroy(g);
+	ava_transport_conn_destroy(s);
+	ava_transport_listener_destroy(l);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -424,6 +486,7 @@ main(int argc, char **argv)
 		RUN(shm_bad_indices);
 		RUN(shm_garbage);
 		RUN(shm_wrong_transport);
+		RUN(shm_spin_budget);
 	}
 	return 0;
 }
