@@ -52,6 +52,8 @@ session_heap_prepare(struct ava_session *s)
 		uint64_t size = ava_heap_setting();
 		struct ava_heap *h = NULL;
 		int r = size ? ava_heap_create(size, &h) : 0;
+		if (h != NULL)
+			ava_heap_set_keep(h, ava_heap_keep_setting());
 		if (r < 0)
 			LOG(s, "no shared heap (%s): large transfers take "
 			    "two copies", ava_strerror(r));

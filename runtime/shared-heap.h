@@ -7,8 +7,10 @@
  *
  * The server makes the heap (sparse: a page costs memory once touched),
  * seals it against shrinking and growing, and hands its descriptor to
- * the guest once per connection, before WELCOME. Ranges are page-aligned;
- * a freed range's pages go back to the kernel at once.
+ * the guest once per connection, before WELCOME. Ranges are page-aligned.
+ * A freed range's pages go back to the kernel, except that the most
+ * recently freed ranges keep theirs, up to a budget, for the next
+ * buffers (shared-heap.c).
  *
  * Trust: the guest may write any byte of the heap at any time; only the
  * contents of its own buffers live there, never anything the server
@@ -27,6 +29,10 @@
 /* The default size (AVA_SHM_HEAP_MIB in the server's environment; 0:
  * no heap): address space, not memory. */
 #define AVA_HEAP_DEFAULT (64ull << 30)
+
+/* How many bytes of freed ranges keep their pages, by default
+ * (AVA_SHM_HEAP_KEEP_MIB in the server's environment). */
+#define AVA_HEAP_KEEP_DEFAULT (64ull << 20)
 
 struct ava_heap;
 
@@ -69,8 +75,17 @@ ava_heap_base(const struct ava_heap *h);
 int
 ava_heap_alloc(struct ava_heap *h, uint64_t n, uint64_t *off);
 
-/* Give back a range from ava_heap_alloc (same n); its pages are freed. */
+/* Give back a range from ava_heap_alloc (same n). Its pages are freed,
+ * or kept for a later ava_heap_alloc (which then finds the old bytes). */
 void
 ava_heap_free(struct ava_heap *h, uint64_t off, uint64_t n);
+
+/* The budget of kept pages, in bytes (a new heap's: 0, none kept). */
+void
+ava_heap_set_keep(struct ava_heap *h, uint64_t bytes);
+
+/* The budget AVA_SHM_HEAP_KEEP_MIB asks for. */
+uint64_t
+ava_heap_keep_setting(void);
 
 #endif

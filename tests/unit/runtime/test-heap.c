@@ -1,7 +1,8 @@
 /*
  * test-heap.c - the shared heap (runtime/shared-heap.h): placing and
- * giving back ranges (first fit, neighbours merged, pages freed), a
- * heap that is full, and the guest's checks on a descriptor it is sent.
+ * giving back ranges (first fit, neighbours merged, pages freed), freed
+ * ranges that keep their pages within a budget, a heap that is full, and
+ * the guest's checks on a descriptor it is sent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +75,59 @@ churn(void)
 	ava_heap_put(h);
 }
 
+/*
+ * With a budget, freed ranges keep their pages for the next buffers,
+ * best fit, newest kept; the oldest are punched out to make room, as is
+ * a range larger than the budget; and when the list has no room, the
+ * kept ranges join it, merged.
+ */
+static void
+kept_pages(void)
+{
+	struct ava_heap *h;
+	CHECK_EQ(ava_heap_create(16 * PAGE, &h), 0);
+	ava_heap_set_keep(h, 4 * PAGE);
+	uint8_t *base = ava_heap_base(h);
+	uint64_t a, b, c, d;
+	CHECK_EQ(ava_heap_alloc(h, 2 * PAGE, &a), 0);
+	CHECK_EQ(ava_heap_alloc(h, 3 * PAGE, &b), 0);
+	CHECK_EQ(ava_heap_alloc(h, 5 * PAGE, &c), 0);
+	memset(base + a, 0x11, 2 * PAGE);
+	memset(base + b, 0x22, 3 * PAGE);
+	memset(base + c, 0x33, 5 * PAGE);
+	/* a is kept: the next buffer of its size is a, bytes and all. */
+	ava_heap_free(h, a, 2 * PAGE);
+	CHECK_EQ(base[a + PAGE], 0x11);
+	CHECK_EQ(ava_heap_alloc(h, 2 * PAGE, &d), 0);
+	CHECK_EQ(d, a);
+	CHECK_EQ(base[d + 2 * PAGE - 1], 0x11);
+	/* a, then b: 5 pages are over the budget of 4, so a is punched
+	 * out (it reads 0) and b is kept. */
+	ava_heap_free(h, d, 2 * PAGE);
+	ava_heap_free(h, b, 3 * PAGE);
+	CHECK_EQ(base[a], 0);
+	CHECK_EQ(base[b + 2 * PAGE], 0x22);
+	/* c alone is over the budget: punched at once; b stays. */
+	ava_heap_free(h, c, 5 * PAGE);
+	CHECK_EQ(base[c + 4 * PAGE], 0);
+	CHECK_EQ(base[b], 0x22);
+	/* One page fits b best; the rest of b stays kept, for the next. */
+	CHECK_EQ(ava_heap_alloc(h, PAGE, &d), 0);
+	CHECK_EQ(d, b);
+	CHECK_EQ(ava_heap_alloc(h, 2 * PAGE, &d), 0);
+	CHECK_EQ(d, b + PAGE);
+	CHECK_EQ(base[d + PAGE], 0x22);
+	ava_heap_free(h, b, PAGE);
+	ava_heap_free(h, b + PAGE, 2 * PAGE);
+	/* The whole heap: only when the kept ranges join the list does a
+	 * range that large exist; they are punched out on the way. */
+	CHECK_EQ(ava_heap_alloc(h, 16 * PAGE, &d), 0);
+	CHECK_EQ(d, 0);
+	CHECK_EQ(base[b], 0);
+	CHECK_EQ(ava_heap_alloc(h, 1, &d), -ENOMEM);
+	ava_heap_put(h);
+}
+
 static void
 guest_checks(void)
 {
@@ -111,6 +165,7 @@ main(void)
 {
 	RUN(place_and_give_back);
 	RUN(churn);
+	RUN(kept_pages);
 	RUN(guest_checks);
 	return 0;
 }
