@@ -16,9 +16,12 @@
  * - handles: each object is a live object of the right type (registry);
  * - clSetKernelArg: this argument of this kernel already took a value of
  *   the same size and kind (bytes, local memory, an object of one type)
- *   in a call that succeeded; so the first setting of each argument is
- *   synchronous. (No kernel-argument info is needed, which PoCL gives only
- *   for programs built with -cl-kernel-arg-info.)
+ *   in a call that succeeded, or did so in another kernel made by
+ *   clCreateKernel with the same name from the same build of the same
+ *   program (the same function, so the same signature); so the first
+ *   setting of each argument of each kernel function is synchronous. (No
+ *   kernel-argument info is needed, which PoCL gives only for programs
+ *   built with -cl-kernel-arg-info.)
  * - clEnqueueNDRangeKernel, clEnqueueTask: a launch of this kernel on this
  *   queue with the very same work sizes and offsets succeeded since its
  *   arguments last took a new kind of value; the event wait list holds
@@ -54,6 +57,8 @@
 
 #define KARGS_MAX 64   /* arguments tracked per kernel */
 #define SHAPES_MAX 4   /* launch shapes remembered per kernel */
+#define SIGS_MAX 32    /* kernel functions remembered per program build */
+#define SIG_NAME 64    /* their names' bytes, the NUL included */
 
 enum { KIND_NONE, KIND_BYTES, KIND_LOCAL, KIND_OBJECT = 0x80 };
 
@@ -70,6 +75,12 @@ struct shape {
 	size_t g[3], l[3], o[3];
 };
 
+/* What one kernel function's arguments took, in any of its kernels. */
+struct sig {
+	char name[SIG_NAME];
+	struct learned learned[KARGS_MAX][2];
+};
+
 struct info {
 	uint16_t type;       /* AVA_OPENCL_H_* */
 	/* queue, buffer: made here, so these are known */
@@ -82,6 +93,13 @@ struct info {
 	struct learned learned[KARGS_MAX][2];
 	struct shape shapes[SHAPES_MAX];
 	unsigned next_shape;
+	uint64_t prog;       /* made by clCreateKernel from this program, */
+	uint32_t prog_gen;   /* at this build of it, */
+	uint32_t sig;        /* as its sigs[sig - 1]; 0: none */
+	/* program */
+	uint32_t gen;        /* builds (clBuildProgram, clCompileProgram) */
+	struct sig *sigs;    /* of this build */
+	uint32_t nsigs;
 };
 
 static struct {
@@ -125,8 +143,10 @@ ava_guest_async_forget(uint64_t id)
 	pthread_mutex_lock(&A.lock);
 	uint64_t p;
 	if (ava_u64map_get(&A.objs, id, &p)) {
+		struct info *i = (struct info *)(uintptr_t)p;
 		ava_u64map_del(&A.objs, id);
-		free((void *)(uintptr_t)p);
+		free(i->sigs);
+		free(i);
 	}
 	pthread_mutex_unlock(&A.lock);
 }
@@ -211,6 +231,35 @@ arg_kind(size_t size, const void *value)
 	return KIND_BYTES;
 }
 
+/* A.lock held. The signature kernel k shares, if its program is still
+ * known at the build k was made from. */
+static struct sig *
+sig_of(const struct info *k)
+{
+	const struct info *p = k->sig != 0 ? find(k->prog) : NULL;
+	if (p == NULL || p->gen != k->prog_gen || k->sig > p->nsigs)
+		return NULL;
+	return &p->sigs[k->sig - 1];
+}
+
+static bool
+learned(const struct learned s[2], struct learned l)
+{
+	return (s[0].kind == l.kind && s[0].size == l.size) ||
+	       (s[1].kind == l.kind && s[1].size == l.size);
+}
+
+/* Learn l into s (newest first); false if it was known. */
+static bool
+learn(struct learned s[2], struct learned l)
+{
+	if (learned(s, l))
+		return false;
+	s[1] = s[0];
+	s[0] = l;
+	return true;
+}
+
 static enum ava_async_verdict
 check_set_arg(const uint64_t *v)
 {
@@ -219,13 +268,13 @@ check_set_arg(const uint64_t *v)
 	size_t size = (size_t)v[2];
 	if (kid == 0 || index >= KARGS_MAX || size > UINT32_MAX)
 		return AVA_ASYNC_SEND;
-	uint8_t kind = arg_kind(size, (const void *)(uintptr_t)v[3]);
-	bool ok = false;
+	struct learned l = { arg_kind(size, (const void *)(uintptr_t)v[3]),
+			     (uint32_t)size };
 	pthread_mutex_lock(&A.lock);
 	struct info *i = find(kid);
-	for (int s = 0; i != NULL && s < 2 && !ok; s++)
-		ok = i->learned[index][s].kind == kind &&
-		     i->learned[index][s].size == size;
+	struct sig *sg = i != NULL ? sig_of(i) : NULL;
+	bool ok = i != NULL && (learned(i->learned[index], l) ||
+				(sg != NULL && learned(sg->learned[index], l)));
 	pthread_mutex_unlock(&A.lock);
 	return ok ? AVA_ASYNC_QUEUE : AVA_ASYNC_SEND;
 }
@@ -409,8 +458,6 @@ ava_guest_async_check(const struct ava_fn_desc *fn, const uint64_t *v)
 static void
 note_set_arg(const uint64_t *v, bool queued)
 {
-	if (queued)
-		return;   /* nothing new: it was queued for what was known */
 	uint64_t kid = id_of((void *)(uintptr_t)v[0], AVA_OPENCL_H_cl_kernel);
 	uint32_t index = (uint32_t)v[1];
 	if (kid == 0 || index >= KARGS_MAX || v[2] > UINT32_MAX)
@@ -420,14 +467,67 @@ note_set_arg(const uint64_t *v, bool queued)
 			     (uint32_t)v[2] };
 	pthread_mutex_lock(&A.lock);
 	struct info *i = entry(kid, AVA_OPENCL_H_cl_kernel);
-	struct learned *s = i ? i->learned[index] : NULL;
-	if (s != NULL && !(s[0].kind == l.kind && s[0].size == l.size) &&
-	    !(s[1].kind == l.kind && s[1].size == l.size)) {
-		s[1] = s[0];
-		s[0] = l;
-		/* A new kind of value (say, more local memory) may not
-		 * launch where the old one did. */
+	/* A new kind of value for this kernel (say, more local memory;
+	 * queued for what its signature took) may not launch where the
+	 * old one did. */
+	if (i != NULL && learn(i->learned[index], l))
 		memset(i->shapes, 0, sizeof(i->shapes));
+	/* What the driver accepted, for the function's other kernels. */
+	struct sig *sg = i != NULL && !queued ? sig_of(i) : NULL;
+	if (sg != NULL)
+		learn(sg->learned[index], l);
+	pthread_mutex_unlock(&A.lock);
+}
+
+/* A kernel made by name: it shares what that function's arguments took
+ * at this build of its program. */
+static void
+note_kernel(cl_program prog, const char *name, cl_kernel k)
+{
+	uint64_t pid = id_of(prog, AVA_OPENCL_H_cl_program);
+	uint64_t kid = id_of(k, AVA_OPENCL_H_cl_kernel);
+	if (pid == 0 || kid == 0 || name == NULL ||
+	    strnlen(name, SIG_NAME) == SIG_NAME)
+		return;
+	pthread_mutex_lock(&A.lock);
+	struct info *p = entry(pid, AVA_OPENCL_H_cl_program);
+	uint32_t n = 0;
+	while (p != NULL && n < p->nsigs && strcmp(p->sigs[n].name, name) != 0)
+		n++;
+	if (p != NULL && n == p->nsigs && n < SIGS_MAX) {
+		struct sig *v = realloc(p->sigs, (n + 1) * sizeof(*v));
+		if (v != NULL) {
+			p->sigs = v;
+			memset(&v[n], 0, sizeof(v[n]));
+			strcpy(v[n].name, name);
+			p->nsigs++;
+		}
+	}
+	struct info *i = p != NULL && n < p->nsigs
+		? entry(kid, AVA_OPENCL_H_cl_kernel) : NULL;
+	if (i != NULL) {
+		i->prog = pid;
+		i->prog_gen = p->gen;
+		i->sig = n + 1;
+	}
+	pthread_mutex_unlock(&A.lock);
+}
+
+/* A program built again may have other functions, or the same ones with
+ * other arguments (a -D option): what its kernels took is forgotten. */
+static void
+note_build(cl_program prog)
+{
+	uint64_t pid = id_of(prog, AVA_OPENCL_H_cl_program);
+	if (pid == 0)
+		return;
+	pthread_mutex_lock(&A.lock);
+	struct info *p = entry(pid, AVA_OPENCL_H_cl_program);
+	if (p != NULL) {
+		p->gen++;
+		free(p->sigs);
+		p->sigs = NULL;
+		p->nsigs = 0;
 	}
 	pthread_mutex_unlock(&A.lock);
 }
@@ -485,6 +585,9 @@ note_clone(cl_kernel src, cl_kernel k)
 	if (i != NULL) {
 		memcpy(i->learned, s->learned, sizeof(i->learned));
 		memcpy(i->shapes, s->shapes, sizeof(i->shapes));
+		i->prog = s->prog;
+		i->prog_gen = s->prog_gen;
+		i->sig = s->sig;
 	}
 	pthread_mutex_unlock(&A.lock);
 }
@@ -517,6 +620,14 @@ ava_guest_async_note(const struct ava_fn_desc *fn, const uint64_t *v,
 		break;
 	case AVA_OPENCL_FN_clCloneKernel:
 		note_clone((cl_kernel)(uintptr_t)v[0], (cl_kernel)obj);
+		break;
+	case AVA_OPENCL_FN_clCreateKernel:
+		note_kernel((cl_program)(uintptr_t)v[0],
+			    (const char *)(uintptr_t)v[1], (cl_kernel)obj);
+		break;
+	case AVA_OPENCL_FN_clBuildProgram:
+	case AVA_OPENCL_FN_clCompileProgram:
+		note_build((cl_program)(uintptr_t)v[0]);
 		break;
 	case AVA_OPENCL_FN_clCreateUserEvent:
 		pthread_mutex_lock(&A.lock);

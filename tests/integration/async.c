@@ -11,7 +11,9 @@
  * 3. Objects made and released in a loop (buffers, kernels, clones,
  *    events), and retains and releases of one object: the driver's
  *    reference count after them is the native one.
- * 4. Queued calls between calls with events: the order holds.
+ * 4. A new kernel of a function other kernels set up: its arguments may
+ *    be queued for what the function took.
+ * 5. Queued calls between calls with events: the order holds.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -203,6 +205,34 @@ churn(struct env *e)
 	clReleaseMemObject(m);
 }
 
+/* A new kernel of a function whose arguments other kernels set: its
+ * own settings may be queued; its results are the native ones. */
+static void
+siblings(struct env *e)
+{
+	cl_int err, a = 3, b = 4, y[N], x[N];
+	for (int i = 0; i < N; i++)
+		x[i] = y[i] = i;
+	cl_mem my = buffer(e, y), mx = buffer(e, x);
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	printf("sibling: %s\n", itest_err_name(err));
+	cl_int e1 = clSetKernelArg(k, 0, sizeof(my), &my);
+	cl_int e2 = clSetKernelArg(k, 1, sizeof(mx), &mx);
+	cl_int e3 = clSetKernelArg(k, 2, sizeof(a), &a);
+	cl_int e4 = clSetKernelArg(k, 3, sizeof(b), &b);
+	printf("sibling, its arguments: %s %s %s %s\n", itest_err_name(e1),
+	       itest_err_name(e2), itest_err_name(e3), itest_err_name(e4));
+	size_t g = N;
+	printf("sibling, launch: %s\n", itest_err_name(clEnqueueNDRangeKernel(
+		e->q, k, 1, NULL, &g, NULL, 0, NULL, NULL)));
+	for (int i = 0; i < N; i++)
+		y[i] = a * x[i] + y[i] + b;
+	read_check(e, my, y, "sibling");
+	clReleaseKernel(k);
+	clReleaseMemObject(my);
+	clReleaseMemObject(mx);
+}
+
 static void
 ordering(struct env *e)
 {
@@ -267,6 +297,7 @@ main(void)
 	launches(&e);
 	buffer_commands(&e);
 	churn(&e);
+	siblings(&e);
 	ordering(&e);
 	printf("release: %s %s %s\n", itest_err_name(clReleaseProgram(e.prog)),
 	       itest_err_name(clReleaseCommandQueue(e.q)),

@@ -216,7 +216,9 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 
 	/* Errors of calls that a remoting layer may queue rather than send
 	 * at once: the application still gets them from the call itself. */
-	cl_int pat3 = 0;
+	/* 8 bytes: the write below is given 8, and ava's guest reads what a
+	 * call is given before the driver can refuse it. */
+	cl_long pat3 = 0;
 	expect("clEnqueueFillBuffer(pattern size 3)",
 	       clEnqueueFillBuffer(q, m, &pat3, 3, 0, 16, 0, NULL, NULL),
 	       CL_INVALID_VALUE);
@@ -273,6 +275,47 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 	       itest_err_name(clReleaseProgram(p)));
 }
 
+/*
+ * A guest may queue a new kernel's clSetKernelArg for what another kernel
+ * of the same function took: a size the function never took must still
+ * fail from the call itself, and so must one that a program built again
+ * (with other argument types) no longer takes.
+ */
+static void
+sibling_kernels(cl_context ctx, cl_device_id d)
+{
+	static const char *typed =
+		"__kernel void put(__global T *y, T v)\n"
+		"{\n"
+		"    y[get_global_id(0)] = v;\n"
+		"}\n";
+	cl_int err, v = 7;
+	cl_long wide = 7;
+	cl_program p = clCreateProgramWithSource(ctx, 1, &typed, NULL, &err);
+	expect("clBuildProgram(T int)",
+	       clBuildProgram(p, 1, &d, "-DT=int", NULL, NULL), CL_SUCCESS);
+	cl_kernel k = clCreateKernel(p, "put", &err);
+	expect("clSetKernelArg(put, an int)", clSetKernelArg(k, 1, sizeof(v),
+							     &v), CL_SUCCESS);
+	cl_kernel k2 = clCreateKernel(p, "put", &err);
+	expect("clSetKernelArg(another put, an int)",
+	       clSetKernelArg(k2, 1, sizeof(v), &v), CL_SUCCESS);
+	expect("clSetKernelArg(another put, a long)",
+	       clSetKernelArg(k2, 1, sizeof(wide), &wide),
+	       CL_INVALID_ARG_SIZE);
+	clReleaseKernel(k);
+	clReleaseKernel(k2);
+	expect("clBuildProgram(T long)",
+	       clBuildProgram(p, 1, &d, "-DT=long", NULL, NULL), CL_SUCCESS);
+	k = clCreateKernel(p, "put", &err);
+	expect("clSetKernelArg(put built again, an int)",
+	       clSetKernelArg(k, 1, sizeof(v), &v), CL_INVALID_ARG_SIZE);
+	expect("clSetKernelArg(put built again, a long)",
+	       clSetKernelArg(k, 1, sizeof(wide), &wide), CL_SUCCESS);
+	clReleaseKernel(k);
+	clReleaseProgram(p);
+}
+
 int
 main(void)
 {
@@ -285,6 +328,7 @@ main(void)
 	build_failure(ctx, d);
 	bad_objects(ctx, d);
 	bad_kernel_use(ctx, d, q);
+	sibling_kernels(ctx, d);
 	printf("clReleaseCommandQueue: %s\n",
 	       itest_err_name(clReleaseCommandQueue(q)));
 	printf("clReleaseContext: %s\n", itest_err_name(clReleaseContext(ctx)));
