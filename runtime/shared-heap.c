@@ -52,17 +52,24 @@ round_up(uint64_t n)
 	return (n + AVA_HEAP_ALIGN - 1) & ~(uint64_t)(AVA_HEAP_ALIGN - 1);
 }
 
-uint64_t
-ava_heap_setting(void)
+/* Bytes from a MiB count in the environment; dflt if unset or bad. */
+static uint64_t
+mib_setting(const char *name, uint64_t dflt)
 {
-	const char *s = getenv("AVA_SHM_HEAP_MIB");
+	const char *s = getenv(name);
 	if (s == NULL || *s == '\0')
-		return AVA_HEAP_DEFAULT;
+		return dflt;
 	char *end;
 	unsigned long long mib = strtoull(s, &end, 10);
 	if (*end != '\0' || mib > (1ull << 24))   /* 16 TiB */
-		return AVA_HEAP_DEFAULT;
+		return dflt;
 	return (uint64_t)mib << 20;
+}
+
+uint64_t
+ava_heap_setting(void)
+{
+	return mib_setting("AVA_SHM_HEAP_MIB", AVA_HEAP_DEFAULT);
 }
 
 static int
@@ -190,14 +197,7 @@ ava_heap_set_keep(struct ava_heap *h, uint64_t bytes)
 uint64_t
 ava_heap_keep_setting(void)
 {
-	const char *s = getenv("AVA_SHM_HEAP_KEEP_MIB");
-	if (s == NULL || *s == '\0')
-		return AVA_HEAP_KEEP_DEFAULT;
-	char *end;
-	unsigned long long mib = strtoull(s, &end, 10);
-	if (*end != '\0' || mib > (1ull << 24))
-		return AVA_HEAP_KEEP_DEFAULT;
-	return (uint64_t)mib << 20;
+	return mib_setting("AVA_SHM_HEAP_KEEP_MIB", AVA_HEAP_KEEP_DEFAULT);
 }
 
 /* Take n bytes from a kept range, best fit; with h->lock held. */

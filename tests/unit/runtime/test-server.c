@@ -228,15 +228,24 @@ joined_connections(void)
 	ava_buf_finish(&f.payload);
 }
 
-static bool
-log_has(const char *s)
+/* The server's log so far (its first 64 KiB), NUL-terminated. */
+static const char *
+read_log(void)
 {
 	static char buf[1 << 16];
 	memset(buf, 0, sizeof(buf));
 	int fd = open(logpath, O_RDONLY);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && strstr(buf, s) != NULL;
+	if (fd >= 0 && read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+static bool
+log_has(const char *s)
+{
+	return strstr(read_log(), s) != NULL;
 }
 
 static void
@@ -527,12 +536,7 @@ logs_and_shutdown(void)
 static long
 log_pid(const char *prefix)
 {
-	static char buf[1 << 16];
-	memset(buf, 0, sizeof(buf));
-	int fd = open(logpath, O_RDONLY);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	for (char *at = buf; n > 0 && at != NULL; at = strchr(at, '\n')) {
+	for (const char *at = read_log(); at != NULL; at = strchr(at, '\n')) {
 		at += *at == '\n';
 		if (strncmp(at, prefix, strlen(prefix)) == 0)
 			return strtol(at + strlen(prefix), NULL, 10);
