@@ -24,8 +24,11 @@
  *   built with -cl-kernel-arg-info.)
  * - clEnqueueNDRangeKernel, clEnqueueTask: a launch of this kernel on this
  *   queue with the very same work sizes and offsets succeeded since its
- *   arguments last took a new kind of value; the event wait list holds
- *   live events. The first launch of each shape is synchronous.
+ *   arguments last took a new kind of value, or a launch of another
+ *   kernel of its function did, on this queue, with those sizes, and
+ *   with the very arguments set that this kernel has set, each of the
+ *   kind and size it holds now; the event wait list holds live events.
+ *   The first launch of each shape of each function is synchronous.
  * - buffer commands: queue and buffers were made by clCreateCommandQueue*
  *   and clCreateBuffer* here (so the buffers' size, flags and context are
  *   known), of one context; ranges within the buffers, no overlap for a
@@ -75,10 +78,20 @@ struct shape {
 	size_t g[3], l[3], o[3];
 };
 
-/* What one kernel function's arguments took, in any of its kernels. */
+/* A launch of a kernel that succeeded, with the arguments it had. */
+struct profile {
+	struct shape shape;
+	uint64_t set;        /* the arguments set: bit i for argument i */
+	struct learned args[KARGS_MAX];
+};
+
+/* What one kernel function's arguments took, and how its kernels
+ * launched, in any of its kernels. */
 struct sig {
 	char name[SIG_NAME];
 	struct learned learned[KARGS_MAX][2];
+	struct profile launched[SHAPES_MAX];
+	unsigned next_launched;
 };
 
 struct info {
@@ -93,6 +106,8 @@ struct info {
 	struct learned learned[KARGS_MAX][2];
 	struct shape shapes[SHAPES_MAX];
 	unsigned next_shape;
+	struct learned cur[KARGS_MAX];  /* what each argument holds now */
+	uint64_t set;        /* the arguments set: bit i for argument i */
 	uint64_t prog;       /* made by clCreateKernel from this program, */
 	uint32_t prog_gen;   /* at this build of it, */
 	uint32_t sig;        /* as its sigs[sig - 1]; 0: none */
@@ -325,6 +340,26 @@ launch_shape(const uint64_t *v, bool task, struct shape *out)
 	return true;
 }
 
+/*
+ * Did another kernel of k's function launch this way with what k holds
+ * now: every argument k has set, and only those, of the same kind and
+ * size? A launch that succeeded had all of its function's arguments set,
+ * so k has too, and its values' kinds launched there.
+ */
+static bool
+launched_as(const struct profile *p, const struct info *k,
+	    const struct shape *s)
+{
+	if (p->set != k->set || p->set == 0 || !same_shape(&p->shape, s))
+		return false;
+	for (unsigned a = 0; a < KARGS_MAX; a++)
+		if ((k->set >> a & 1) &&
+		    (p->args[a].kind != k->cur[a].kind ||
+		     p->args[a].size != k->cur[a].size))
+			return false;
+	return true;
+}
+
 static enum ava_async_verdict
 check_launch(const uint64_t *v, bool task)
 {
@@ -340,6 +375,9 @@ check_launch(const uint64_t *v, bool task)
 	struct info *i = find(kid);
 	for (unsigned n = 0; i != NULL && n < SHAPES_MAX && !ok; n++)
 		ok = same_shape(&i->shapes[n], &s);
+	struct sig *sg = i != NULL && !ok ? sig_of(i) : NULL;
+	for (unsigned n = 0; sg != NULL && n < SHAPES_MAX && !ok; n++)
+		ok = launched_as(&sg->launched[n], i, &s);
 	pthread_mutex_unlock(&A.lock);
 	return ok ? AVA_ASYNC_QUEUE : AVA_ASYNC_SEND;
 }
@@ -472,6 +510,10 @@ note_set_arg(const uint64_t *v, bool queued)
 	 * old one did. */
 	if (i != NULL && learn(i->learned[index], l))
 		memset(i->shapes, 0, sizeof(i->shapes));
+	if (i != NULL) {
+		i->cur[index] = l;
+		i->set |= 1ull << index;
+	}
 	/* What the driver accepted, for the function's other kernels. */
 	struct sig *sg = i != NULL && !queued ? sig_of(i) : NULL;
 	if (sg != NULL)
@@ -548,6 +590,18 @@ note_launch(const uint64_t *v, bool task, bool queued)
 		known = same_shape(&i->shapes[n], &s);
 	if (i != NULL && !known)
 		i->shapes[i->next_shape++ % SHAPES_MAX] = s;
+	/* For the function's other kernels: this shape, these arguments. */
+	struct sig *sg = i != NULL ? sig_of(i) : NULL;
+	known = false;
+	for (unsigned n = 0; sg != NULL && n < SHAPES_MAX && !known; n++)
+		known = launched_as(&sg->launched[n], i, &s);
+	if (sg != NULL && !known && i->set != 0) {
+		struct profile *p =
+			&sg->launched[sg->next_launched++ % SHAPES_MAX];
+		p->shape = s;
+		p->set = i->set;
+		memcpy(p->args, i->cur, sizeof(p->args));
+	}
 	pthread_mutex_unlock(&A.lock);
 }
 
@@ -585,6 +639,8 @@ note_clone(cl_kernel src, cl_kernel k)
 	if (i != NULL) {
 		memcpy(i->learned, s->learned, sizeof(i->learned));
 		memcpy(i->shapes, s->shapes, sizeof(i->shapes));
+		memcpy(i->cur, s->cur, sizeof(i->cur));
+		i->set = s->set;
 		i->prog = s->prog;
 		i->prog_gen = s->prog_gen;
 		i->sig = s->sig;

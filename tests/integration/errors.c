@@ -277,12 +277,13 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 
 /*
  * A guest may queue a new kernel's clSetKernelArg for what another kernel
- * of the same function took: a size the function never took must still
- * fail from the call itself, and so must one that a program built again
- * (with other argument types) no longer takes.
+ * of the same function took, and its launch for how another launched: a
+ * size the function never took must still fail from the call itself, and
+ * so must one that a program built again (with other argument types) no
+ * longer takes, and a launch with an argument unset.
  */
 static void
-sibling_kernels(cl_context ctx, cl_device_id d)
+sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
 {
 	static const char *typed =
 		"__kernel void put(__global T *y, T v)\n"
@@ -314,6 +315,37 @@ sibling_kernels(cl_context ctx, cl_device_id d)
 	       clSetKernelArg(k, 1, sizeof(wide), &wide), CL_SUCCESS);
 	clReleaseKernel(k);
 	clReleaseProgram(p);
+
+	p = itest_build(ctx, d, good_src, "");
+	cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, 16 * sizeof(cl_int),
+				  NULL, &err);
+	if (p == NULL || m == NULL)
+		exit(99);
+	size_t g = 16;
+	k = clCreateKernel(p, "k", &err);
+	k2 = clCreateKernel(p, "k", &err);
+	expect("clSetKernelArg(k, the buffer)",
+	       clSetKernelArg(k, 0, sizeof(m), &m), CL_SUCCESS);
+	expect("clSetKernelArg(k, the int)",
+	       clSetKernelArg(k, 1, sizeof(v), &v), CL_SUCCESS);
+	expect("clEnqueueNDRangeKernel(k)",
+	       clEnqueueNDRangeKernel(q, k, 1, NULL, &g, NULL, 0, NULL, NULL),
+	       CL_SUCCESS);
+	expect("clSetKernelArg(another k, the buffer only)",
+	       clSetKernelArg(k2, 0, sizeof(m), &m), CL_SUCCESS);
+	expect("clEnqueueNDRangeKernel(another k, an argument unset)",
+	       clEnqueueNDRangeKernel(q, k2, 1, NULL, &g, NULL, 0, NULL, NULL),
+	       CL_INVALID_KERNEL_ARGS);
+	expect("clSetKernelArg(another k, the int)",
+	       clSetKernelArg(k2, 1, sizeof(v), &v), CL_SUCCESS);
+	expect("clEnqueueNDRangeKernel(another k, both set)",
+	       clEnqueueNDRangeKernel(q, k2, 1, NULL, &g, NULL, 0, NULL, NULL),
+	       CL_SUCCESS);
+	expect("clFinish(after the kernels)", clFinish(q), CL_SUCCESS);
+	clReleaseKernel(k);
+	clReleaseKernel(k2);
+	clReleaseMemObject(m);
+	clReleaseProgram(p);
 }
 
 int
@@ -328,7 +360,7 @@ main(void)
 	build_failure(ctx, d);
 	bad_objects(ctx, d);
 	bad_kernel_use(ctx, d, q);
-	sibling_kernels(ctx, d);
+	sibling_kernels(ctx, d, q);
 	printf("clReleaseCommandQueue: %s\n",
 	       itest_err_name(clReleaseCommandQueue(q)));
 	printf("clReleaseContext: %s\n", itest_err_name(clReleaseContext(ctx)));
