@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""queued.py - which clSetKernelArg calls the guest queues
-(guest/opencl-async.c), read from the journal of a real run.
+"""queued.py - which clSetKernelArg and clEnqueueNDRangeKernel calls the
+guest queues (guest/opencl-async.c), read from the journal of a real run.
 
 Usage: queued.py --ava AVA --prog ITEST_ASYNC
 
@@ -10,12 +10,16 @@ or another kernel of the same function (clCreateKernel by the same name
 from the same build of the same program; a clone shares its source's),
 took a value of the same size and kind in one of the last two kinds it
 took. The kernel's own record learns from every call that succeeded,
-queued or not; the function's, only from calls that ran at once. The
-journal must say "async" exactly where the rule says so: a call the guest
-could have queued and did not costs a round trip, and one it queued
-without knowing would hide its error.
+queued or not; the function's, only from calls that ran at once. A launch
+without an event may be queued when the kernel launched that way (same
+queue, sizes and offsets) since its arguments last took a new kind, or
+another kernel of its function did, with the same arguments set, of the
+same kinds. The journal must say "async" exactly where the rule says so:
+a call the guest could have queued and did not costs a round trip, and
+one it queued without knowing would hide its error.
 
-The program must make no failing clSetKernelArg (itest-async makes none).
+The program must make no failing clSetKernelArg or launch (itest-async
+makes none).
 
 Exit status: 0 pass, 1 a check failed, 99 the set-up failed.
 """
@@ -46,6 +50,64 @@ def learn(window, what):
     return True
 
 
+SHAPES = 4   # launch shapes remembered per kernel, and per function
+
+
+class Kernel:
+    """What the guest knows of one kernel."""
+
+    def __init__(self):
+        self.windows = {}    # index -> the last two kinds taken
+        self.cur = {}        # index -> what it holds now
+        self.shapes = [None] * SHAPES
+        self.next = 0
+
+    def clone(self):
+        k = Kernel()
+        k.windows = {i: list(w) for i, w in self.windows.items()}
+        k.cur = dict(self.cur)
+        k.shapes = list(self.shapes)
+        return k
+
+    def knows(self, i, what):
+        return what in self.windows.get(i, [])
+
+    def set_arg(self, i, what):
+        if learn(self.windows.setdefault(i, []), what):
+            self.shapes = [None] * SHAPES   # a new kind: launch anew
+        self.cur[i] = what
+
+    def launched(self, shape):
+        if shape not in self.shapes:
+            self.shapes[self.next % SHAPES] = shape
+            self.next += 1
+
+
+class Function:
+    """What the guest knows of one kernel function (one build)."""
+
+    def __init__(self):
+        self.windows = {}
+        self.profiles = [None] * SHAPES
+        self.next = 0
+
+    def window(self, i):
+        return self.windows.setdefault(i, [])
+
+    def knows(self, i, what):
+        return what in self.windows.get(i, [])
+
+    def launched_as(self, shape, cur):
+        return bool(cur) and (shape, tuple(sorted(cur.items()))) in \
+            self.profiles
+
+    def launched(self, shape, cur):
+        if cur and not self.launched_as(shape, cur):
+            self.profiles[self.next % SHAPES] = \
+                (shape, tuple(sorted(cur.items())))
+            self.next += 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ava", required=True)
@@ -72,48 +134,61 @@ def main():
 
     builds = {}      # program -> builds so far
     function = {}    # kernel -> (program, build, name), or None
-    own = {}         # kernel -> {index: window}
-    shared = {}      # function -> {index: window}
-    wrong, queued, sent = [], 0, 0
+    kern = {}        # kernel -> Kernel
+    shared = {}      # function -> Function
+    wrong = []
+    count = {"clSetKernelArg": [0, 0], "clEnqueueNDRangeKernel": [0, 0]}
     for c in calls:
         fn, args = c["fn"], c.get("args", {})
+        if fn in count and c["ret"] != 0:
+            print(f"seq {c['seq']}: {fn} failed; this check needs a "
+                  f"program whose calls all succeed")
+            return 99
         if fn in ("clBuildProgram", "clCompileProgram") and c["ret"] == 0:
             builds[args["program"]] = builds.get(args["program"], 0) + 1
         elif fn == "clCreateKernel" and c["ret"] != 0:
             prog = args["program"]
             function[c["ret_name"]] = (prog, builds.get(prog, 0),
                                        args["kernel_name"])
-            own[c["ret_name"]] = {}
+            kern[c["ret_name"]] = Kernel()
         elif fn == "clCloneKernel" and c["ret"] != 0:
             src = args["source_kernel"]
             function[c["ret_name"]] = function.get(src)
-            own[c["ret_name"]] = {i: list(w) for i, w in
-                                  own.get(src, {}).items()}
-        elif fn == "clSetKernelArg":
-            k, i = args["kernel"], args["arg_index"]
-            what = (args["arg_size"], kind(args.get("arg_value")))
-            mine = own.setdefault(k, {}).setdefault(i, [])
-            f = function.get(k)
-            theirs = shared.setdefault(f, {}).setdefault(i, []) if f else []
-            expect = what in mine or what in theirs
-            if c["ret"] != 0:
-                print(f"seq {c['seq']}: clSetKernelArg failed; this check "
-                      f"needs a program whose calls all succeed")
-                return 99
-            if c["async"] != expect:
-                wrong.append(f"seq {c['seq']}: {k} argument {i} "
-                             f"{what}: async {c['async']}, the rule says "
-                             f"{expect}")
-            queued += c["async"]
-            sent += not c["async"]
-            learn(mine, what)
-            if f and not c["async"]:
-                learn(theirs, what)
-    print(f"clSetKernelArg: {queued} queued, {sent} sent at once; "
-          f"{len(wrong)} not as the rule says")
+            kern[c["ret_name"]] = kern.setdefault(src, Kernel()).clone()
+        elif fn in count:
+            k = kern.setdefault(args["kernel"], Kernel())
+            f = function.get(args["kernel"])
+            fs = shared.setdefault(f, Function()) if f else Function()
+            if fn == "clSetKernelArg":
+                i = args["arg_index"]
+                what = (args["arg_size"], kind(args.get("arg_value")))
+                expect = k.knows(i, what) or (f and fs.knows(i, what))
+                k.set_arg(i, what)
+                if f and not c["async"]:
+                    learn(fs.window(i), what)
+                about = f"{args['kernel']} argument {i} {what}"
+            else:
+                shape = tuple(args[x] for x in (
+                    "command_queue", "work_dim", "global_work_offset",
+                    "global_work_size", "local_work_size"))
+                expect = args["event"] == "NULL" and (
+                    shape in k.shapes or
+                    (f and fs.launched_as(shape, k.cur)))
+                if not c["async"]:
+                    k.launched(shape)
+                    if f:
+                        fs.launched(shape, k.cur)
+                about = f"{args['kernel']} launch {shape[1:]}"
+            if c["async"] != bool(expect):
+                wrong.append(f"seq {c['seq']}: {fn} {about}: async "
+                             f"{c['async']}, the rule says {bool(expect)}")
+            count[fn][0 if c["async"] else 1] += 1
+    for fn, (queued, sent) in count.items():
+        print(f"{fn}: {queued} queued, {sent} sent at once")
+    print(f"{len(wrong)} not as the rule says")
     for w in wrong[:10]:
         print("  " + w)
-    ok = not wrong and queued > 0
+    ok = not wrong and all(q > 0 for q, _ in count.values())
     print(f"check queued as the rule says: {'ok' if ok else 'FAIL'}")
     return 0 if ok else 1
 
