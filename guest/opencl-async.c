@@ -108,6 +108,7 @@ struct info {
 	unsigned next_shape;
 	struct learned cur[KARGS_MAX];  /* what each argument holds now */
 	uint64_t set;        /* the arguments set: bit i for argument i */
+	bool untracked;      /* an argument was set that cur cannot hold */
 	uint64_t prog;       /* made by clCreateKernel from this program, */
 	uint32_t prog_gen;   /* at this build of it, */
 	uint32_t sig;        /* as its sigs[sig - 1]; 0: none */
@@ -350,7 +351,8 @@ static bool
 launched_as(const struct profile *p, const struct info *k,
 	    const struct shape *s)
 {
-	if (p->set != k->set || p->set == 0 || !same_shape(&p->shape, s))
+	if (p->set != k->set || p->set == 0 || k->untracked ||
+	    !same_shape(&p->shape, s))
 		return false;
 	for (unsigned a = 0; a < KARGS_MAX; a++)
 		if ((k->set >> a & 1) &&
@@ -498,13 +500,19 @@ note_set_arg(const uint64_t *v, bool queued)
 {
 	uint64_t kid = id_of((void *)(uintptr_t)v[0], AVA_OPENCL_H_cl_kernel);
 	uint32_t index = (uint32_t)v[1];
-	if (kid == 0 || index >= KARGS_MAX || v[2] > UINT32_MAX)
+	if (kid == 0)
 		return;
 	struct learned l = { arg_kind((size_t)v[2],
 				      (const void *)(uintptr_t)v[3]),
 			     (uint32_t)v[2] };
 	pthread_mutex_lock(&A.lock);
 	struct info *i = entry(kid, AVA_OPENCL_H_cl_kernel);
+	if (i != NULL && (index >= KARGS_MAX || v[2] > UINT32_MAX)) {
+		/* Set, but not where cur can say so: the function's launches
+		 * no longer tell whether this kernel's arguments are all set. */
+		i->untracked = true;
+		i = NULL;
+	}
 	/* A new kind of value for this kernel (say, more local memory;
 	 * queued for what its signature took) may not launch where the
 	 * old one did. */
@@ -595,7 +603,7 @@ note_launch(const uint64_t *v, bool task, bool queued)
 	known = false;
 	for (unsigned n = 0; sg != NULL && n < SHAPES_MAX && !known; n++)
 		known = launched_as(&sg->launched[n], i, &s);
-	if (sg != NULL && !known && i->set != 0) {
+	if (sg != NULL && !known && i->set != 0 && !i->untracked) {
 		struct profile *p =
 			&sg->launched[sg->next_launched++ % SHAPES_MAX];
 		p->shape = s;
@@ -641,6 +649,7 @@ note_clone(cl_kernel src, cl_kernel k)
 		memcpy(i->shapes, s->shapes, sizeof(i->shapes));
 		memcpy(i->cur, s->cur, sizeof(i->cur));
 		i->set = s->set;
+		i->untracked = s->untracked;
 		i->prog = s->prog;
 		i->prog_gen = s->prog_gen;
 		i->sig = s->sig;

@@ -344,6 +344,45 @@ sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
 	expect("clFinish(after the kernels)", clFinish(q), CL_SUCCESS);
 	clReleaseKernel(k);
 	clReleaseKernel(k2);
+	clReleaseProgram(p);
+
+	/* 65 arguments, one more than the guest follows per kernel: the
+	 * last one unset must still fail the launch from the call. */
+	char src65[2048];
+	int n = snprintf(src65, sizeof(src65), "__kernel void wide(__global "
+			 "int *out");
+	for (int i = 1; i <= 64; i++)
+		n += snprintf(src65 + n, sizeof(src65) - (size_t)n, ", int a%d",
+			      i);
+	snprintf(src65 + n, sizeof(src65) - (size_t)n,
+		 ")\n{\n    out[0] = a1 + a64;\n}\n");
+	p = itest_build(ctx, d, src65, "");
+	if (p == NULL)
+		exit(99);
+	k = clCreateKernel(p, "wide", &err);
+	k2 = clCreateKernel(p, "wide", &err);
+	cl_int all = CL_SUCCESS;
+	for (cl_uint i = 0; i <= 64; i++) {
+		cl_int r = i == 0 ? clSetKernelArg(k, 0, sizeof(m), &m)
+				  : clSetKernelArg(k, i, sizeof(v), &v);
+		all = all != CL_SUCCESS ? all : r;
+	}
+	expect("clSetKernelArg(wide, all 65)", all, CL_SUCCESS);
+	expect("clEnqueueNDRangeKernel(wide)",
+	       clEnqueueNDRangeKernel(q, k, 1, NULL, &g, NULL, 0, NULL, NULL),
+	       CL_SUCCESS);
+	for (cl_uint i = 0; i < 64; i++) {
+		cl_int r = i == 0 ? clSetKernelArg(k2, 0, sizeof(m), &m)
+				  : clSetKernelArg(k2, i, sizeof(v), &v);
+		all = all != CL_SUCCESS ? all : r;
+	}
+	expect("clSetKernelArg(another wide, the first 64)", all, CL_SUCCESS);
+	expect("clEnqueueNDRangeKernel(another wide, the 65th unset)",
+	       clEnqueueNDRangeKernel(q, k2, 1, NULL, &g, NULL, 0, NULL, NULL),
+	       CL_INVALID_KERNEL_ARGS);
+	expect("clFinish(after the wide kernels)", clFinish(q), CL_SUCCESS);
+	clReleaseKernel(k);
+	clReleaseKernel(k2);
 	clReleaseMemObject(m);
 	clReleaseProgram(p);
 }
