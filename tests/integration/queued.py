@@ -51,6 +51,7 @@ def learn(window, what):
 
 
 SHAPES = 4   # launch shapes remembered per kernel, and per function
+KARGS = 64   # arguments followed per kernel
 
 
 class Kernel:
@@ -61,18 +62,23 @@ class Kernel:
         self.cur = {}        # index -> what it holds now
         self.shapes = [None] * SHAPES
         self.next = 0
+        self.untracked = False   # an argument past the 64 followed
 
     def clone(self):
         k = Kernel()
         k.windows = {i: list(w) for i, w in self.windows.items()}
         k.cur = dict(self.cur)
         k.shapes = list(self.shapes)
+        k.untracked = self.untracked
         return k
 
     def knows(self, i, what):
         return what in self.windows.get(i, [])
 
     def set_arg(self, i, what):
+        if i >= KARGS:
+            self.untracked = True
+            return
         if learn(self.windows.setdefault(i, []), what):
             self.shapes = [None] * SHAPES   # a new kind: launch anew
         self.cur[i] = what
@@ -162,9 +168,10 @@ def main():
             if fn == "clSetKernelArg":
                 i = args["arg_index"]
                 what = (args["arg_size"], kind(args.get("arg_value")))
-                expect = k.knows(i, what) or (f and fs.knows(i, what))
+                expect = i < KARGS and (k.knows(i, what) or
+                                        (f and fs.knows(i, what)))
                 k.set_arg(i, what)
-                if f and not c["async"]:
+                if f and not c["async"] and i < KARGS:
                     learn(fs.window(i), what)
                 about = f"{args['kernel']} argument {i} {what}"
             else:
@@ -173,10 +180,11 @@ def main():
                     "global_work_size", "local_work_size"))
                 expect = args["event"] == "NULL" and (
                     shape in k.shapes or
-                    (f and fs.launched_as(shape, k.cur)))
+                    (f and not k.untracked and
+                     fs.launched_as(shape, k.cur)))
                 if not c["async"]:
                     k.launched(shape)
-                    if f:
+                    if f and not k.untracked:
                         fs.launched(shape, k.cur)
                 about = f"{args['kernel']} launch {shape[1:]}"
             if c["async"] != bool(expect):
