@@ -730,6 +730,10 @@ exchange(struct tconn *t, struct call *c)
 	if (r < 0)
 		fail("server %s sent a malformed reply to %s: %s", G.addr,
 		     c->fn->name, ava_strerror(r));
+	/* Decoded into the application's memory: large buffers go back
+	 * in time. */
+	ava_buf_done(&t->out);
+	ava_buf_done(&t->in.payload);
 	return r;
 }
 

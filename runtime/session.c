@@ -614,6 +614,12 @@ session_conn_loop(struct conn *c)
 		}
 		if (r < 0)
 			return r;
+		/* The frame is served: large buffers go back in time. */
+		ava_buf_done(&c->in.payload);
+		ava_buf_done(&c->out);
+		ava_buf_done(&c->srec.call);
+		ava_buf_done(&c->rec.args);
+		ava_buf_done(&c->rec.outs);
 	}
 }
 

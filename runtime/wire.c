@@ -134,6 +134,17 @@ ava_buf_reset(struct ava_buf *b)
 	b->err = 0;
 }
 
+void
+ava_buf_done(struct ava_buf *b)
+{
+	if (b->len > AVA_BUF_KEEP)
+		b->idle = 0;
+	else if (b->cap > AVA_BUF_KEEP && ++b->idle >= AVA_BUF_IDLE)
+		ava_buf_finish(b);
+	b->len = 0;
+	b->err = 0;
+}
+
 int
 ava_buf_reserve(struct ava_buf *b, size_t n)
 {

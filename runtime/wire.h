@@ -94,6 +94,7 @@ struct ava_buf {
 	size_t len;
 	size_t cap;
 	int err;        /* 0 or the first error (-ENOMEM, AVA_ETOOBIG) */
+	unsigned idle;  /* ava_buf_done(): uses in a row that were small */
 };
 
 void
@@ -106,6 +107,18 @@ ava_buf_finish(struct ava_buf *b);
 /* Forget the contents and the sticky error, keep the storage. */
 void
 ava_buf_reset(struct ava_buf *b);
+
+/*
+ * A use of b is over: forget its contents, and give its storage back
+ * once it is larger than AVA_BUF_KEEP and AVA_BUF_IDLE uses in a row did
+ * not need that much. A connection that carried one large transfer does
+ * not hold its size for good; one that carries them one after the other
+ * keeps its storage, and its pages, for the next.
+ */
+#define AVA_BUF_KEEP (8u << 20)
+#define AVA_BUF_IDLE 32u
+void
+ava_buf_done(struct ava_buf *b);
 
 /* Make room for n more bytes. Returns 0, -ENOMEM or AVA_ETOOBIG. */
 int

@@ -264,6 +264,42 @@ batches(void)
 	ava_buf_finish(&b);
 }
 
+/* A buffer that grew large gives its storage back after AVA_BUF_IDLE
+ * small uses in a row, and not while large uses keep coming. */
+static void
+buffer_done(void)
+{
+	struct ava_buf b;
+	uint8_t *at;
+	ava_buf_init(&b);
+	CHECK_EQ(ava_buf_put_zeros(&b, AVA_BUF_KEEP + 1, &at), 0);
+	uint8_t *big = b.data;
+	ava_buf_done(&b);
+	CHECK_EQ(b.len, 0);
+	for (unsigned i = 1; i < AVA_BUF_IDLE; i++) {
+		CHECK_EQ(ava_buf_put_u64(&b, i), 0);
+		ava_buf_done(&b);
+	}
+	CHECK(b.data == big);            /* kept so far */
+	/* Another large use: the count starts again. */
+	CHECK_EQ(ava_buf_put_zeros(&b, AVA_BUF_KEEP + 1, &at), 0);
+	ava_buf_done(&b);
+	for (unsigned i = 1; i < AVA_BUF_IDLE; i++) {
+		CHECK_EQ(ava_buf_put_u64(&b, i), 0);
+		ava_buf_done(&b);
+	}
+	CHECK(b.data != NULL && b.cap > AVA_BUF_KEEP);
+	CHECK_EQ(ava_buf_put_u64(&b, 1), 0);
+	ava_buf_done(&b);
+	CHECK(b.data == NULL && b.cap == 0);
+	/* A small buffer is never given back. */
+	CHECK_EQ(ava_buf_put_u64(&b, 7), 0);
+	for (unsigned i = 0; i < 2 * AVA_BUF_IDLE; i++)
+		ava_buf_done(&b);
+	CHECK(b.data != NULL);
+	ava_buf_finish(&b);
+}
+
 int
 main(void)
 {
@@ -271,6 +307,7 @@ main(void)
 	RUN(batches);
 	RUN(header_rejects);
 	RUN(buffer_and_reader);
+	RUN(buffer_done);
 	RUN(recv_frames);
 	RUN(addresses);
 	RUN(unix_round_trip);
