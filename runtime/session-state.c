@@ -11,15 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "marshal-split.h"
 #include "session-state.h"
 #include "u64map.h"
+
+/* An in-buffer at least this large, of a call that makes an object with
+ * contents, is not kept (find_hole()). */
+#define HOLE_MIN 4096
 
 struct kcall {
 	uint64_t serial;
 	uint64_t seq;
 	uint32_t thread, fn;
-	uint8_t *call;
+	uint8_t *call;           /* call_len bytes, less the hole's */
 	size_t call_len;
+	size_t hole_off, hole_len;  /* bytes not kept: zeros when handed out */
 	uint64_t *ids;           /* handed out, in REPLY order */
 	uint64_t *uses;
 	uint32_t nids, nuses;
@@ -323,7 +329,7 @@ key_len(const struct ava_fn_desc *fn)
 static void
 retire(struct ava_state *st, struct kcall *k)
 {
-	size_t n = ((k->call_len + 7) & ~(size_t)7) +
+	size_t n = ((k->call_len - k->hole_len + 7) & ~(size_t)7) +
 		   (k->nids + k->nuses) * sizeof(uint64_t);
 	if (st->spare == NULL) {
 		st->spare = k->call;
@@ -352,6 +358,41 @@ supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
 	}
 }
 
+/*
+ * A call that makes an object with contents (clCreateBuffer with
+ * COPY_HOST_PTR) carries them as its largest in-buffer. A checkpoint
+ * reads the object's contents and writes them back after the call runs
+ * again, so those bytes need not be kept for the object's lifetime (nor
+ * sent twice): the call is kept without them and runs again on zeros.
+ */
+static void
+find_hole(const struct ava_state *st, const struct ava_state_call *c,
+	  const uint64_t *created, uint32_t ncreated, size_t *off,
+	  size_t *len)
+{
+	bool contents = false;
+	*off = c->call_len;
+	*len = 0;
+	for (uint32_t j = 0; j < ncreated; j++)
+		contents |= has_state(st, created[j]);
+	if (!contents || c->call_len < HOLE_MIN)
+		return;
+	struct ava_span spans[AVA_MARSHAL_MAX_SPANS];
+	struct ava_buf skel;
+	uint32_t n = 0;
+	ava_buf_init(&skel);
+	if (ava_marshal_split(&st->api->fns[c->fn], false, (uint8_t *)c->call,
+			      c->call_len, &skel, spans, AVA_MARSHAL_MAX_SPANS,
+			      &n) != 0)
+		n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (spans[i].len >= HOLE_MIN && spans[i].len > *len) {
+			*off = (size_t)(spans[i].data - c->call);
+			*len = (size_t)spans[i].len;
+		}
+	ava_buf_finish(&skel);
+}
+
 /* Append a kept call: it makes every id it created or introduced, and
  * configures the objects it writes or, if it creates nothing, the first
  * handle it names. */
@@ -368,11 +409,14 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 		st->calls = k;
 		st->capcalls = cap;
 	}
+	size_t hole_off, hole_len;
+	find_hole(st, c, created, ncreated, &hole_off, &hole_len);
 	struct kcall *k = &st->calls[st->ncalls];
 	*k = (struct kcall){ .serial = ++st->serial, .seq = c->seq,
 		.thread = c->thread, .fn = c->fn,
-		.call_len = c->call_len, .nids = c->nids, .nuses = nuses };
-	size_t call8 = (c->call_len + 7) & ~(size_t)7;
+		.call_len = c->call_len, .hole_off = hole_off,
+		.hole_len = hole_len, .nids = c->nids, .nuses = nuses };
+	size_t call8 = (c->call_len - hole_len + 7) & ~(size_t)7;
 	size_t n = call8 + (c->nids + nuses) * sizeof(uint64_t);
 	uint8_t *m;
 	if (st->spare != NULL && st->spare_size >= n) {
@@ -384,8 +428,11 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 	k->call = m;
 	k->ids = (uint64_t *)(m + call8);
 	k->uses = k->ids + c->nids;
-	if (c->call_len)
-		memcpy(k->call, c->call, c->call_len);
+	if (hole_off)
+		memcpy(k->call, c->call, hole_off);
+	if (c->call_len > hole_off + hole_len)
+		memcpy(k->call + hole_off, c->call + hole_off + hole_len,
+		       c->call_len - hole_off - hole_len);
 	if (c->nids)
 		memcpy(k->ids, c->ids, c->nids * sizeof(uint64_t));
 	if (nuses)
@@ -632,8 +679,13 @@ ava_state_needed(struct ava_state *st, const struct ava_handle_table *t,
 			continue;
 		uint64_t *ids = (uint64_t *)(at + ((k->call_len + 7) &
 						   ~(size_t)7));
-		if (k->call_len)
-			memcpy(at, k->call, k->call_len);
+		/* The block is calloc'd: the hole reads as zeros. */
+		size_t tail = k->call_len - k->hole_off - k->hole_len;
+		if (k->hole_off)
+			memcpy(at, k->call, k->hole_off);
+		if (tail)
+			memcpy(at + k->hole_off + k->hole_len,
+			       k->call + k->hole_off, tail);
 		if (k->nids)
 			memcpy(ids, k->ids, k->nids * sizeof(uint64_t));
 		(*calls)[nc++] = (struct ava_state_call){
