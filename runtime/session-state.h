@@ -8,7 +8,9 @@
  *   - the calls that made the live objects: a call that creates objects
  *     or hands out ids not seen before (clGetDeviceIDs), and a call that
  *     configures an object without contents of its own (clSetKernelArg,
- *     clBuildProgram), each as its CALL payload with virtual ids;
+ *     clBuildProgram), each as its CALL payload with virtual ids (less
+ *     the initial contents a call that makes an object with contents
+ *     carries, which a restore writes back from the image anyway);
  *   - for objects whose handle type has `state` in the spec (buffers),
  *     nothing of the calls that write them: their contents are read at
  *     checkpoint time instead, and a write only marks them dirty (for
