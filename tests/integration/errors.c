@@ -275,6 +275,19 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 	       itest_err_name(clReleaseProgram(p)));
 }
 
+/* wide's first n arguments: the buffer, then ints; the first error. */
+static cl_int
+set_wide(cl_kernel k, cl_mem m, cl_int v, cl_uint n)
+{
+	cl_int all = CL_SUCCESS;
+	for (cl_uint i = 0; i < n; i++) {
+		cl_int r = i == 0 ? clSetKernelArg(k, 0, sizeof(m), &m)
+				  : clSetKernelArg(k, i, sizeof(v), &v);
+		all = all != CL_SUCCESS ? all : r;
+	}
+	return all;
+}
+
 /*
  * A guest may queue a new kernel's clSetKernelArg for what another kernel
  * of the same function took, and its launch for how another launched: a
@@ -361,22 +374,13 @@ sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
 		exit(99);
 	k = clCreateKernel(p, "wide", &err);
 	k2 = clCreateKernel(p, "wide", &err);
-	cl_int all = CL_SUCCESS;
-	for (cl_uint i = 0; i <= 64; i++) {
-		cl_int r = i == 0 ? clSetKernelArg(k, 0, sizeof(m), &m)
-				  : clSetKernelArg(k, i, sizeof(v), &v);
-		all = all != CL_SUCCESS ? all : r;
-	}
-	expect("clSetKernelArg(wide, all 65)", all, CL_SUCCESS);
+	expect("clSetKernelArg(wide, all 65)", set_wide(k, m, v, 65),
+	       CL_SUCCESS);
 	expect("clEnqueueNDRangeKernel(wide)",
 	       clEnqueueNDRangeKernel(q, k, 1, NULL, &g, NULL, 0, NULL, NULL),
 	       CL_SUCCESS);
-	for (cl_uint i = 0; i < 64; i++) {
-		cl_int r = i == 0 ? clSetKernelArg(k2, 0, sizeof(m), &m)
-				  : clSetKernelArg(k2, i, sizeof(v), &v);
-		all = all != CL_SUCCESS ? all : r;
-	}
-	expect("clSetKernelArg(another wide, the first 64)", all, CL_SUCCESS);
+	expect("clSetKernelArg(another wide, the first 64)",
+	       set_wide(k2, m, v, 64), CL_SUCCESS);
 	expect("clEnqueueNDRangeKernel(another wide, the 65th unset)",
 	       clEnqueueNDRangeKernel(q, k2, 1, NULL, &g, NULL, 0, NULL, NULL),
 	       CL_INVALID_KERNEL_ARGS);
