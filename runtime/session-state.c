@@ -385,11 +385,18 @@ find_hole(const struct ava_state *st, const struct ava_state_call *c,
 			      c->call_len, &skel, spans, AVA_MARSHAL_MAX_SPANS,
 			      &n) != 0)
 		n = 0;
-	for (uint32_t i = 0; i < n; i++)
-		if (spans[i].len >= HOLE_MIN && spans[i].len > *len) {
-			*off = (size_t)(spans[i].data - c->call);
+	/* Spans are in the payload (a kept payload has its bulk bytes
+	 * inline); one that were not is left alone. */
+	for (uint32_t i = 0; i < n; i++) {
+		size_t at = (size_t)((uintptr_t)spans[i].data -
+				     (uintptr_t)c->call);
+		bool inside = spans[i].data >= c->call && at <= c->call_len &&
+			      spans[i].len <= c->call_len - at;
+		if (inside && spans[i].len >= HOLE_MIN && spans[i].len > *len) {
+			*off = at;
 			*len = (size_t)spans[i].len;
 		}
+	}
 	ava_buf_finish(&skel);
 }
 
