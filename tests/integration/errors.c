@@ -275,28 +275,14 @@ bad_kernel_use(cl_context ctx, cl_device_id d, cl_command_queue q)
 	       itest_err_name(clReleaseProgram(p)));
 }
 
-/* wide's first n arguments: the buffer, then ints; the first error. */
-static cl_int
-set_wide(cl_kernel k, cl_mem m, cl_int v, cl_uint n)
-{
-	cl_int all = CL_SUCCESS;
-	for (cl_uint i = 0; i < n; i++) {
-		cl_int r = i == 0 ? clSetKernelArg(k, 0, sizeof(m), &m)
-				  : clSetKernelArg(k, i, sizeof(v), &v);
-		all = all != CL_SUCCESS ? all : r;
-	}
-	return all;
-}
-
 /*
  * A guest may queue a new kernel's clSetKernelArg for what another kernel
- * of the same function took, and its launch for how another launched: a
- * size the function never took must still fail from the call itself, and
- * so must one that a program built again (with other argument types) no
- * longer takes, and a launch with an argument unset.
+ * of the same function took: a size the function never took must still
+ * fail from the call itself, and so must one that a program built again
+ * (with other argument types) no longer takes.
  */
 static void
-sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
+sibling_arguments(cl_context ctx, cl_device_id d)
 {
 	static const char *typed =
 		"__kernel void put(__global T *y, T v)\n"
@@ -328,15 +314,38 @@ sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
 	       clSetKernelArg(k, 1, sizeof(wide), &wide), CL_SUCCESS);
 	clReleaseKernel(k);
 	clReleaseProgram(p);
+}
 
-	p = itest_build(ctx, d, good_src, "");
+/* wide's first n arguments: the buffer, then ints; the first error. */
+static cl_int
+set_wide(cl_kernel k, cl_mem m, cl_int v, cl_uint n)
+{
+	cl_int all = CL_SUCCESS;
+	for (cl_uint i = 0; i < n; i++) {
+		cl_int r = i == 0 ? clSetKernelArg(k, 0, sizeof(m), &m)
+				  : clSetKernelArg(k, i, sizeof(v), &v);
+		all = all != CL_SUCCESS ? all : r;
+	}
+	return all;
+}
+
+/*
+ * And its launch for how another kernel of the function launched: a
+ * launch with an argument unset must still fail from the call, also for
+ * a kernel of 65 arguments, one more than the guest follows per kernel.
+ */
+static void
+sibling_launches(cl_context ctx, cl_device_id d, cl_command_queue q)
+{
+	cl_int err, v = 7;
+	size_t g = 16;
+	cl_program p = itest_build(ctx, d, good_src, "");
 	cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, 16 * sizeof(cl_int),
 				  NULL, &err);
 	if (p == NULL || m == NULL)
 		exit(99);
-	size_t g = 16;
-	k = clCreateKernel(p, "k", &err);
-	k2 = clCreateKernel(p, "k", &err);
+	cl_kernel k = clCreateKernel(p, "k", &err);
+	cl_kernel k2 = clCreateKernel(p, "k", &err);
 	expect("clSetKernelArg(k, the buffer)",
 	       clSetKernelArg(k, 0, sizeof(m), &m), CL_SUCCESS);
 	expect("clSetKernelArg(k, the int)",
@@ -359,8 +368,6 @@ sibling_kernels(cl_context ctx, cl_device_id d, cl_command_queue q)
 	clReleaseKernel(k2);
 	clReleaseProgram(p);
 
-	/* 65 arguments, one more than the guest follows per kernel: the
-	 * last one unset must still fail the launch from the call. */
 	char src65[2048];
 	int n = snprintf(src65, sizeof(src65), "__kernel void wide(__global "
 			 "int *out");
@@ -403,7 +410,8 @@ main(void)
 	build_failure(ctx, d);
 	bad_objects(ctx, d);
 	bad_kernel_use(ctx, d, q);
-	sibling_kernels(ctx, d, q);
+	sibling_arguments(ctx, d);
+	sibling_launches(ctx, d, q);
 	printf("clReleaseCommandQueue: %s\n",
 	       itest_err_name(clReleaseCommandQueue(q)));
 	printf("clReleaseContext: %s\n", itest_err_name(clReleaseContext(ctx)));
