@@ -350,7 +350,7 @@ get_out_handles(const struct ava_arg_desc *a, uint64_t v, const uint64_t *ev,
 	bool creates = a->flags & AVA_ARGF_CREATES;
 	void **objs = (void **)(uintptr_t)v;
 	for (uint64_t i = 0; i < n && r == 0; i++) {
-		uint64_t id, obj;
+		uint64_t id = 0, obj;  /* bounded by has_words above */
 		ava_reader_u64(rd, &id);
 		r = get_handle(h, a->handle_type, id, creates, &obj);
 		objs[i] = (void *)(uintptr_t)obj;

@@ -381,7 +381,7 @@ bind_bufs(struct ava_call *c, int i)
 	struct ava_reader rd;
 	ava_reader_init(&rd, c->raw[i], SIZE_MAX);  /* walked in pass 1 */
 	for (uint64_t k = 0; k < c->rawn[i] && r == 0; k++) {
-		uint64_t n, want;
+		uint64_t n = 0, want;  /* walked in pass 1 */
 		uint8_t *p = NULL;
 		ava_reader_u64(&rd, &n);
 		if (n == AVA_WIRE_NULL)

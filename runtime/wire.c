@@ -9,22 +9,6 @@
 #include "wire.h"
 
 void
-ava_wire_put_le(uint8_t *p, uint64_t v, unsigned nbytes)
-{
-	for (unsigned i = 0; i < nbytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-uint64_t
-ava_wire_get_le(const uint8_t *p, unsigned nbytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < nbytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-void
 ava_frame_header_encode(const struct ava_frame_header *h,
 			uint8_t out[AVA_FRAME_HEADER_SIZE])
 {
@@ -185,7 +169,7 @@ ava_buf_put_zeros(struct ava_buf *b, size_t n, uint8_t **at)
 }
 
 int
-ava_buf_put_u64(struct ava_buf *b, uint64_t v)
+ava_buf_put_u64_grow(struct ava_buf *b, uint64_t v)
 {
 	int r = ava_buf_reserve(b, 8);
 	if (r < 0)
@@ -219,17 +203,6 @@ ava_buf_put_padded(struct ava_buf *b, const void *p, size_t n)
 		return r;
 	if (n > 0)
 		memcpy(at, p, n);
-	return 0;
-}
-
-int
-ava_reader_u64(struct ava_reader *r, uint64_t *v)
-{
-	if (r->left < 8)
-		return AVA_EPROTO;
-	*v = ava_wire_get_le(r->p, 8);
-	r->p += 8;
-	r->left -= 8;
 	return 0;
 }
 

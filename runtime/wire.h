@@ -2,10 +2,13 @@
  * wire.h - frame headers, a growable buffer, a bounds-checked reader and
  * full-read/full-write helpers: the byte-level layer under every transport.
  *
- * Everything is little-endian on the wire and is encoded byte by byte, so
- * the code never depends on host byte order or struct layout. Nothing read
- * from a peer is trusted: every length is checked against what remains
- * before it is used or anything is allocated for it.
+ * Everything is little-endian on the wire. Words are copied with memcpy
+ * and converted with <endian.h>, so the code depends on neither the host's
+ * byte order nor its alignment or struct layout; the helpers are inline
+ * because a small call's encoding and decoding are mostly these words
+ * (doc/performance.md). Nothing read from a peer is trusted: every length
+ * is checked against what remains before it is used or anything is
+ * allocated for it.
  *
  * Thread safety: none of these objects is shared; a caller that shares one
  * between threads locks it itself.
@@ -13,10 +16,13 @@
 #ifndef AVA_WIRE_H
 #define AVA_WIRE_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "ava-error.h"
 #include "protocol.h"
 
 /* Round n up to the wire's 8-byte alignment. n must be <= SIZE_MAX - 7. */
@@ -26,11 +32,32 @@ ava_wire_pad(size_t n)
 	return (n + 7) & ~(size_t)7;
 }
 
-void
-ava_wire_put_le(uint8_t *p, uint64_t v, unsigned nbytes);
+/* Write the low nbytes (at most 8) of v at p, little-endian. */
+static inline void
+ava_wire_put_le(uint8_t *p, uint64_t v, unsigned nbytes)
+{
+	uint64_t le = htole64(v);
+	if (nbytes == 8) {
+		memcpy(p, &le, 8);
+		return;
+	}
+	for (unsigned i = 0; i < nbytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
 
-uint64_t
-ava_wire_get_le(const uint8_t *p, unsigned nbytes);
+/* Read nbytes (at most 8) at p as a little-endian number. */
+static inline uint64_t
+ava_wire_get_le(const uint8_t *p, unsigned nbytes)
+{
+	uint64_t v = 0;
+	if (nbytes == 8) {
+		memcpy(&v, p, 8);
+		return le64toh(v);
+	}
+	for (unsigned i = 0; i < nbytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
 
 /* Write the 40-byte header h to out. Never fails. */
 void
@@ -129,8 +156,19 @@ ava_buf_reserve(struct ava_buf *b, size_t n);
 int
 ava_buf_put_zeros(struct ava_buf *b, size_t n, uint8_t **at);
 
+/* Append one u64; the common case, room already there, inline. */
 int
-ava_buf_put_u64(struct ava_buf *b, uint64_t v);
+ava_buf_put_u64_grow(struct ava_buf *b, uint64_t v);
+
+static inline int
+ava_buf_put_u64(struct ava_buf *b, uint64_t v)
+{
+	if (b->err != 0 || b->cap - b->len < 8 || b->len > AVA_FRAME_MAX - 8)
+		return ava_buf_put_u64_grow(b, v);
+	ava_wire_put_le(b->data + b->len, v, 8);
+	b->len += 8;
+	return 0;
+}
 
 /* Append n bytes from p as they are (ERROR text, tests). */
 int
@@ -164,8 +202,16 @@ ava_reader_init(struct ava_reader *r, uint8_t *p, size_t n)
 }
 
 /* Read one u64. Returns 0 or AVA_EPROTO if fewer than 8 bytes remain. */
-int
-ava_reader_u64(struct ava_reader *r, uint64_t *v);
+static inline int
+ava_reader_u64(struct ava_reader *r, uint64_t *v)
+{
+	if (r->left < 8)
+		return AVA_EPROTO;
+	*v = ava_wire_get_le(r->p, 8);
+	r->p += 8;
+	r->left -= 8;
+	return 0;
+}
 
 /*
  * Take n bytes plus their padding to 8; *p points at them inside the
