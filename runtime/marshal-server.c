@@ -181,6 +181,7 @@ own(struct ava_call *c, int i, uint64_t nbytes)
 	c->alloc[i] = calloc(1, nbytes ? (size_t)nbytes : 1);
 	if (c->alloc[i] == NULL)
 		return -ENOMEM;
+	c->owns = true;
 	c->v[i] = (uintptr_t)c->alloc[i];
 	return 0;
 }
@@ -422,6 +423,7 @@ call_reset(struct ava_call *c, const struct ava_api_desc *api,
 	memset(c->alloc, 0, n * sizeof(c->alloc[0]));
 	memset(c->scratch, 0, n * sizeof(c->scratch[0]));
 	memset(c->karg_id, 0, n * sizeof(c->karg_id[0]));
+	c->owns = false;
 	c->bulk = NULL;
 	c->bulk_used = 0;
 	c->bad_arg = -1;
@@ -452,9 +454,10 @@ ava_marshal_call_decode(const struct ava_api_desc *api,
 		r = AVA_EPROTO;
 	for (int i = 0; i < fn->nargs && r == 0; i++)
 		r = bind_arg(c, i, h);
-	for (int i = 0; i < fn->nargs && r == 0; i++)
-		if (fn->args[i].kind == AVA_ARG_IN_BUFS)
-			r = bind_bufs(c, i);
+	if (ava_marshal_traits(api, fn) & AVA_TRAIT_BUFS)
+		for (int i = 0; i < fn->nargs && r == 0; i++)
+			if (fn->args[i].kind == AVA_ARG_IN_BUFS)
+				r = bind_bufs(c, i);
 	return r;
 }
 
@@ -482,6 +485,8 @@ remote_callback(struct ava_call *c, int i)
 void
 ava_marshal_call_override(struct ava_call *c)
 {
+	if (!(ava_marshal_traits(c->api, c->fn) & AVA_TRAIT_OVERRIDE))
+		return;
 	for (int i = 0; i < c->fn->nargs; i++) {
 		const struct ava_arg_desc *a = &c->fn->args[i];
 		if (a->kind == AVA_ARG_SCALAR && (a->flags & AVA_ARGF_OVERRIDE))
@@ -496,6 +501,9 @@ void
 ava_call_finish(struct ava_call *c)
 {
 	/* Only decoded arguments own storage (decode zeroes the rest). */
+	if (!c->owns)
+		return;
+	c->owns = false;
 	int n = c->fn && c->fn->nargs <= AVA_MAX_ARGS ? c->fn->nargs
 						    : AVA_MAX_ARGS;
 	for (int i = 0; i < n; i++) {
@@ -623,13 +631,16 @@ int
 ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 			 const struct ava_handle_ops *h, struct ava_buf *out)
 {
-	read_outv(c);
+	uint8_t traits = ava_marshal_traits(c->api, c->fn);
+	bool outs = traits & AVA_TRAIT_OUT;
+	if (outs)
+		read_outv(c);
 	bool ok = ava_marshal_succeeded(c->api, c->fn, ret, c->outv);
 	struct ava_bulk set = { .n = 0 };
 	int r = put_ret(c, ret, h, out);
-	for (int i = 0; i < c->fn->nargs && r == 0; i++)
+	for (int i = 0; outs && i < c->fn->nargs && r == 0; i++)
 		r = put_out(c, i, ok, h, &set, out);
-	if (r == 0 && ok)
+	if (r == 0 && ok && (traits & AVA_TRAIT_REFS))
 		ava_marshal_refs(c->api, c->fn, c->ev, h);
 	if (r == 0)
 		r = ava_buf_error(out);
