@@ -408,7 +408,8 @@ call_reset(struct ava_call *c, const struct ava_api_desc *api,
 	   const struct ava_fn_desc *fn)
 {
 	if (fn->nargs > AVA_MAX_ARGS) {   /* refused: finish frees all */
-		*c = (struct ava_call){ .api = api, .fn = fn, .bad_arg = -1 };
+		*c = (struct ava_call){ .api = api, .fn = fn, .bad_arg = -1,
+					.traits = AVA_TRAIT_ALL };
 		return;
 	}
 	size_t n = fn->nargs;
@@ -424,6 +425,7 @@ call_reset(struct ava_call *c, const struct ava_api_desc *api,
 	memset(c->scratch, 0, n * sizeof(c->scratch[0]));
 	memset(c->karg_id, 0, n * sizeof(c->karg_id[0]));
 	c->owns = false;
+	c->traits = ava_marshal_traits(api, fn);
 	c->bulk = NULL;
 	c->bulk_used = 0;
 	c->bad_arg = -1;
@@ -454,7 +456,7 @@ ava_marshal_call_decode(const struct ava_api_desc *api,
 		r = AVA_EPROTO;
 	for (int i = 0; i < fn->nargs && r == 0; i++)
 		r = bind_arg(c, i, h);
-	if (ava_marshal_traits(api, fn) & AVA_TRAIT_BUFS)
+	if (c->traits & AVA_TRAIT_BUFS)
 		for (int i = 0; i < fn->nargs && r == 0; i++)
 			if (fn->args[i].kind == AVA_ARG_IN_BUFS)
 				r = bind_bufs(c, i);
@@ -485,7 +487,7 @@ remote_callback(struct ava_call *c, int i)
 void
 ava_marshal_call_override(struct ava_call *c)
 {
-	if (!(ava_marshal_traits(c->api, c->fn) & AVA_TRAIT_OVERRIDE))
+	if (!(c->traits & AVA_TRAIT_OVERRIDE))
 		return;
 	for (int i = 0; i < c->fn->nargs; i++) {
 		const struct ava_arg_desc *a = &c->fn->args[i];
@@ -631,7 +633,7 @@ int
 ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 			 const struct ava_handle_ops *h, struct ava_buf *out)
 {
-	uint8_t traits = ava_marshal_traits(c->api, c->fn);
+	uint8_t traits = c->traits;
 	bool outs = traits & AVA_TRAIT_OUT;
 	if (outs)
 		read_outv(c);

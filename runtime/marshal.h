@@ -119,6 +119,7 @@ struct ava_call {   /* a new field: reset it in call_reset() */
 	uint64_t rawn[AVA_MAX_ARGS];     /* in kinds: count or nbytes sent */
 	void *alloc[AVA_MAX_ARGS];       /* storage owned by the call */
 	bool owns;                       /* some alloc[] is set */
+	uint8_t traits;                  /* ava_marshal_traits(), AVA_TRAIT_* */
 	uint64_t scratch[AVA_MAX_ARGS];  /* one-word out storage */
 	bool karg_id[AVA_MAX_ARGS];      /* IN_KARG sent as a handle id */
 	const struct ava_bulk *bulk;     /* the payload's holes, or NULL */
