@@ -10,6 +10,7 @@
 #include "ava-error.h"
 #include "fake-api.h"
 #include "loop.h"
+#include "marshal-private.h"
 #include "rt-test.h"
 #include "wire.h"
 
@@ -297,6 +298,40 @@ malformed(void)
 		     RAWN(id ^ (1ull << 40))), AVA_EHANDLE);
 }
 
+/* Traits skip loops: each must be there exactly where its arguments are
+ * (a missing REFS would leave refcounts behind, a missing OUT the REPLY
+ * short), and a function outside the table gets them all. */
+static void
+traits(void)
+{
+	static const struct {
+		int fn;
+		uint8_t want;
+	} cases[] = {
+		{ FAKE_FN_retain_ctx, AVA_TRAIT_REFS },
+		{ FAKE_FN_release_buf, AVA_TRAIT_REFS },
+		{ FAKE_FN_set_arg, 0 },
+		{ FAKE_FN_write, 0 },
+		{ FAKE_FN_build, 0 },            /* an ON_RETURN callback */
+		{ FAKE_FN_read, AVA_TRAIT_OUT },
+		{ FAKE_FN_ctx_info, AVA_TRAIT_OUT },
+		{ FAKE_FN_inout, AVA_TRAIT_OUT },
+		{ FAKE_FN_create_ctx, AVA_TRAIT_OUT },
+		{ FAKE_FN_sources, AVA_TRAIT_BUFS },
+		{ FAKE_FN_override, AVA_TRAIT_OVERRIDE },
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const struct ava_fn_desc *fn = &fake_api.fns[cases[k].fn];
+		CHECK_EQ(ava_marshal_traits(&fake_api, fn), cases[k].want);
+		/* The second lookup comes from the table. */
+		CHECK_EQ(ava_marshal_traits(&fake_api, fn), cases[k].want);
+	}
+	struct ava_fn_desc stray = fake_api.fns[FAKE_FN_set_arg];
+	CHECK_EQ(ava_marshal_traits(&fake_api, &stray), AVA_TRAIT_ALL);
+	stray.id = FAKE_FN_COUNT + 5;
+	CHECK_EQ(ava_marshal_traits(&fake_api, &stray), AVA_TRAIT_ALL);
+}
+
 int
 main(void)
 {
@@ -309,6 +344,7 @@ main(void)
 	RUN(strings_and_scalars);
 	RUN(rejects);
 	RUN(malformed);
+	RUN(traits);
 	loop_finish(&L);
 	fake_cleanup();
 	return 0;
