@@ -36,9 +36,14 @@ ava_wire_pad(size_t n)
 static inline void
 ava_wire_put_le(uint8_t *p, uint64_t v, unsigned nbytes)
 {
-	uint64_t le = htole64(v);
 	if (nbytes == 8) {
+		uint64_t le = htole64(v);
 		memcpy(p, &le, 8);
+		return;
+	}
+	if (nbytes == 4) {
+		uint32_t le = htole32((uint32_t)v);
+		memcpy(p, &le, 4);
 		return;
 	}
 	for (unsigned i = 0; i < nbytes; i++)
@@ -53,6 +58,11 @@ ava_wire_get_le(const uint8_t *p, unsigned nbytes)
 	if (nbytes == 8) {
 		memcpy(&v, p, 8);
 		return le64toh(v);
+	}
+	if (nbytes == 4) {
+		uint32_t w;
+		memcpy(&w, p, 4);
+		return le32toh(w);
 	}
 	for (unsigned i = 0; i < nbytes; i++)
 		v |= (uint64_t)p[i] << (8 * i);
