@@ -60,25 +60,6 @@ ava_marshal_props(const struct ava_arg_desc *a, uint16_t fallback_type,
 		  uint8_t *p, uint64_t nwords, const struct ava_handle_ops *h,
 		  bool to_wire);
 
-/*
- * Traits of a function: which per-argument loops can find anything. A
- * function with none of AVA_TRAIT_OUT has a REPLY of its return value
- * alone. The table is built on first use, once per API (a few are kept;
- * others get AVA_TRAIT_ALL).
- */
-enum {
-	AVA_TRAIT_OUT = 1u << 0,       /* an out or inout argument */
-	AVA_TRAIT_REFS = 1u << 1,      /* an argument it retains or releases */
-	AVA_TRAIT_OVERRIDE = 1u << 2,  /* an overridden scalar, a REMOTE
-				        * callback */
-	AVA_TRAIT_BUFS = 1u << 3,      /* an IN_BUFS argument */
-	AVA_TRAIT_ALL = 0x0f,
-};
-
-uint8_t
-ava_marshal_traits(const struct ava_api_desc *api,
-		   const struct ava_fn_desc *fn);
-
 /* Apply retain/release effects of a successful call through h->ref. */
 void
 ava_marshal_refs(const struct ava_api_desc *api,

@@ -225,6 +225,10 @@ fn_traits(const struct ava_api_desc *api, const struct ava_fn_desc *fn)
 			if (a->cb_policy == AVA_CB_REMOTE)
 				t |= AVA_TRAIT_OVERRIDE;
 			break;
+		case AVA_ARG_HANDLE:
+			if (a->flags & AVA_ARGF_WRITES)
+				t |= AVA_TRAIT_WRITES;
+			break;
 		default:
 			break;
 		}

@@ -105,6 +105,26 @@ ava_marshal_reply_decode(const struct ava_api_desc *api,
 /* ---- server side ------------------------------------------------------- */
 
 /*
+ * Traits of a function: which per-argument loops can find anything. A
+ * function with none of AVA_TRAIT_OUT has a REPLY of its return value
+ * alone. The table is built on first use, once per API (a few are kept;
+ * others get AVA_TRAIT_ALL).
+ */
+enum {
+	AVA_TRAIT_OUT = 1u << 0,       /* an out or inout argument */
+	AVA_TRAIT_REFS = 1u << 1,      /* an argument it retains or releases */
+	AVA_TRAIT_OVERRIDE = 1u << 2,  /* an overridden scalar, a REMOTE
+				        * callback */
+	AVA_TRAIT_BUFS = 1u << 3,      /* an IN_BUFS argument */
+	AVA_TRAIT_WRITES = 1u << 4,    /* a handle it writes (AVA_ARGF_WRITES) */
+	AVA_TRAIT_ALL = 0x1f,
+};
+
+uint8_t
+ava_marshal_traits(const struct ava_api_desc *api,
+		   const struct ava_fn_desc *fn);
+
+/*
  * One decoded call and the storage behind it. Pointers in v point into the
  * CALL payload (which must outlive the call) or into storage owned here.
  */

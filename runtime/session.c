@@ -202,6 +202,8 @@ static void
 tag_writes(struct conn *c)
 {
 	const struct ava_fn_desc *fn = c->call.fn;
+	if (!(c->call.traits & AVA_TRAIT_WRITES))
+		return;
 	for (unsigned i = 0; i < fn->nargs; i++)
 		if (fn->args[i].kind == AVA_ARG_HANDLE &&
 		    (fn->args[i].flags & AVA_ARGF_WRITES)) {

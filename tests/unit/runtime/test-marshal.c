@@ -300,7 +300,8 @@ malformed(void)
 
 /* Traits skip loops: each must be there exactly where its arguments are
  * (a missing REFS would leave refcounts behind, a missing OUT the REPLY
- * short), and a function outside the table gets them all. */
+ * short, a missing WRITES a checkpoint stale), and a function outside the
+ * table gets them all. */
 static void
 traits(void)
 {
@@ -311,7 +312,7 @@ traits(void)
 		{ FAKE_FN_retain_ctx, AVA_TRAIT_REFS },
 		{ FAKE_FN_release_buf, AVA_TRAIT_REFS },
 		{ FAKE_FN_set_arg, 0 },
-		{ FAKE_FN_write, 0 },
+		{ FAKE_FN_write, AVA_TRAIT_WRITES },
 		{ FAKE_FN_build, 0 },            /* an ON_RETURN callback */
 		{ FAKE_FN_read, AVA_TRAIT_OUT },
 		{ FAKE_FN_ctx_info, AVA_TRAIT_OUT },
