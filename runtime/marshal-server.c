@@ -16,6 +16,7 @@
  * bounded by the bytes actually received or by AVA_FRAME_MAX.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,9 +400,9 @@ bind_bufs(struct ava_call *c, int i)
 }
 
 /*
- * A fresh call for fn. Only the slots of fn's arguments are ever read, so
- * only they are zeroed: the whole struct is over a kilobyte, more than
- * many a call costs otherwise (a launch loop's clSetKernelArg).
+ * A fresh call for fn. The per-argument arrays lie together, v to
+ * karg_id, and one memset of them all (about a kilobyte) costs fewer
+ * instructions than nine of fn's slots each.
  */
 static void
 call_reset(struct ava_call *c, const struct ava_api_desc *api,
@@ -412,18 +413,11 @@ call_reset(struct ava_call *c, const struct ava_api_desc *api,
 					.traits = AVA_TRAIT_ALL };
 		return;
 	}
-	size_t n = fn->nargs;
 	c->api = api;
 	c->fn = fn;
-	memset(c->v, 0, n * sizeof(c->v[0]));
-	memset(c->ev, 0, n * sizeof(c->ev[0]));
-	memset(c->outv, 0, n * sizeof(c->outv[0]));
-	memset(c->cap, 0, n * sizeof(c->cap[0]));
-	memset(c->raw, 0, n * sizeof(c->raw[0]));
-	memset(c->rawn, 0, n * sizeof(c->rawn[0]));
-	memset(c->alloc, 0, n * sizeof(c->alloc[0]));
-	memset(c->scratch, 0, n * sizeof(c->scratch[0]));
-	memset(c->karg_id, 0, n * sizeof(c->karg_id[0]));
+	size_t from = offsetof(struct ava_call, v);
+	size_t to = offsetof(struct ava_call, karg_id) + sizeof(c->karg_id);
+	memset((uint8_t *)c + from, 0, to - from);
 	c->owns = false;
 	c->traits = ava_marshal_traits(api, fn);
 	c->bulk = NULL;
