@@ -682,6 +682,8 @@ may_queue(struct call *c)
 static void
 apply_refs_locked(const struct call *c)
 {
+	if (!(ava_marshal_traits(G.g->api, c->fn) & AVA_TRAIT_REFS))
+		return;
 	for (int i = 0; i < c->fn->nargs; i++) {
 		uint32_t f = c->fn->args[i].flags;
 		if (c->fn->args[i].kind == AVA_ARG_HANDLE &&
