@@ -40,6 +40,8 @@
 struct worker {
 	pid_t pid;
 	uint64_t session;
+	bool done;              /* said it is done: journal closed, exiting */
+	uint8_t code;           /* and its exit code */
 };
 
 struct server {
@@ -62,6 +64,19 @@ struct server {
 
 static int sig_pipe[2] = { -1, -1 };
 
+/*
+ * Workers say they are done here, just before they exit: a record of
+ * their pid and exit code, once their session and journal are closed.
+ * What is left of a worker then is the kernel's teardown of its memory
+ * (PoCL's, LLVM's: 5 to 7 ms on the project's VM), which a stopping
+ * server need not wait for (doc/performance.md, "Teardown"). Both ends
+ * are non-blocking: a worker that finds the pipe full just exits, and is
+ * waited for as before.
+ */
+static int done_pipe[2] = { -1, -1 };
+
+#define DONE_RECORD 16  /* u32 pid, u8 code, 3 zero bytes, u64 session */
+
 static void
 on_signal(int sig)
 {
@@ -79,6 +94,13 @@ install_signals(struct sigaction old[3])
 	static const int sigs[3] = { SIGINT, SIGTERM, SIGCHLD };
 	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -errno;
+	if (pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		int e = -errno;
+		close(sig_pipe[0]);
+		close(sig_pipe[1]);
+		sig_pipe[0] = sig_pipe[1] = -1;
+		return e;
+	}
 	struct sigaction sa = { .sa_handler = on_signal,
 				.sa_flags = SA_RESTART };
 	sigemptyset(&sa.sa_mask);
@@ -97,6 +119,9 @@ restore_signals(const struct sigaction old[3])
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	sig_pipe[0] = sig_pipe[1] = -1;
+	close(done_pipe[0]);
+	close(done_pipe[1]);
+	done_pipe[0] = done_pipe[1] = -1;
 }
 
 static void
@@ -151,11 +176,42 @@ forget(struct server *s, pid_t pid, int status)
 	}
 }
 
+/* Take the done records that are there; a record of a worker already
+ * reaped, or of none, is dropped. */
+static void
+read_done(struct server *s)
+{
+	uint8_t rec[DONE_RECORD];
+	while (read(done_pipe[0], rec, sizeof(rec)) == (ssize_t)sizeof(rec)) {
+		pid_t pid = (pid_t)ava_wire_get_le(rec, 4);
+		uint64_t session = ava_wire_get_le(rec + 8, 8);
+		for (size_t i = 0; i < s->nw; i++)
+			if (s->w[i].pid == pid && s->w[i].session == session) {
+				s->w[i].done = true;
+				s->w[i].code = rec[4];
+			}
+	}
+}
+
+/* In a worker: its last word to the server, before _exit(code). */
+static void
+say_done(uint64_t session, int code)
+{
+	uint8_t rec[DONE_RECORD] = { 0 };
+	ava_wire_put_le(rec, (uint32_t)getpid(), 4);
+	rec[4] = (uint8_t)code;
+	ava_wire_put_le(rec + 8, session, 8);
+	if (write(done_pipe[1], rec, sizeof(rec)) < 0) {
+		/* Full, or no server: it waits for the exit instead. */
+	}
+}
+
 static void
 reap(struct server *s)
 {
 	int status;
 	pid_t pid;
+	read_done(s);   /* keeps the pipe from filling */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		forget(s, pid, status);
 }
@@ -203,6 +259,7 @@ become_worker(struct server *s)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
+	close(done_pipe[0]);
 	if (s->uring)
 		io_uring_queue_exit(&s->ring);
 	for (size_t i = 0; i < s->nls; i++)
@@ -214,6 +271,7 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
 {
 	become_worker(s);
 	int r = ava_session_serve(c, session, s->api, s->cfg);
+	say_done(session, r == 0 ? 0 : 1);
 	_exit(r == 0 ? 0 : 1);
 }
 
@@ -273,7 +331,9 @@ spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
 	}
 	/* A worker now: it outlives its server, as forked ones do. */
 	prctl(PR_SET_PDEATHSIG, 0);
-	r = ava_session_serve(c, ava_wire_get_le(msg, 8), s->api, s->cfg);
+	uint64_t session = ava_wire_get_le(msg, 8);
+	r = ava_session_serve(c, session, s->api, s->cfg);
+	say_done(session, r == 0 ? 0 : 1);
 	_exit(r == 0 ? 0 : 1);
 }
 
@@ -650,21 +710,39 @@ elapsed_ms(const struct timespec *t0)
 }
 
 /* Sleep until a signal's byte reaches the self-pipe (SIGCHLD: a worker
- * exited), ms at most (-1: no limit), and empty it. */
+ * exited) or a worker says it is done, ms at most (-1: no limit); empty
+ * the self-pipe. */
 static void
 wait_signal(int ms)
 {
-	struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
+	struct pollfd p[2] = { { .fd = sig_pipe[0], .events = POLLIN },
+			       { .fd = done_pipe[0], .events = POLLIN } };
 	uint8_t b[64];
-	if (poll(&p, 1, ms) > 0)
+	if (poll(p, 2, ms) > 0)
 		while (read(sig_pipe[0], b, sizeof(b)) > 0)
 			;
+}
+
+/* Every worker left has said it is done: what remains of them is their
+ * exit, which the server does not wait for (done_pipe). */
+static bool
+all_done(struct server *s)
+{
+	for (size_t i = 0; i < s->nw; i++)
+		if (!s->w[i].done)
+			return false;
+	for (size_t i = 0; i < s->nw; i++)
+		log_exit(&s->w[i], W_EXITCODE(s->w[i].code, 0),
+			 s->cfg->verbose);
+	s->nw = 0;
+	return true;
 }
 
 /*
  * Workers get SIGTERM and WORKER_STOP_MS to end their calls and journals.
  * The wait sleeps on the self-pipe, which SIGCHLD wakes as each worker
- * exits: the server is gone as soon as its last worker is.
+ * exits, and on the done pipe: the server is gone as soon as its last
+ * worker has exited or said it is done.
  */
 static void
 shutdown_workers(struct server *s)
@@ -687,6 +765,9 @@ shutdown_workers(struct server *s)
 			continue;
 		}
 		if (pid < 0 && errno != EINTR)
+			break;
+		read_done(s);
+		if (all_done(s))
 			break;
 		long ms = elapsed_ms(&t0);
 		if (!killed && ms > WORKER_STOP_MS) {
