@@ -28,6 +28,18 @@ void
 ava_server_set_warm(void (*warm)(void));
 
 /*
+ * Does the vendor library hold nothing but this process's host memory
+ * (a CPU device)? Then a worker says it is done once its session and
+ * journal are closed, and a stopping server does not wait for the
+ * kernel to take its memory back. A device's context that only the
+ * process's exit gives back (a GPU's) must be gone before `ava run`
+ * returns, so without this answer, or with false, the server waits for
+ * the exit. NULL (the default): false.
+ */
+void
+ava_server_set_host_only(bool (*host_only)(void));
+
+/*
  * Serve one guest on conn until it leaves or breaks the protocol; runs in
  * the worker process. Takes ownership of conn. Logs one line on stderr
  * for a protocol violation (always) and for start/end (verbose).

@@ -74,6 +74,7 @@ static int sig_pipe[2] = { -1, -1 };
  * waited for as before.
  */
 static int done_pipe[2] = { -1, -1 };
+static bool (*host_only_fn)(void);   /* ava_server_set_host_only() */
 
 #define DONE_RECORD 16  /* u32 pid, u8 code, 3 zero bytes, u64 session */
 
@@ -193,10 +194,13 @@ read_done(struct server *s)
 	}
 }
 
-/* In a worker: its last word to the server, before _exit(code). */
+/* In a worker: its last word to the server, before _exit(code), if
+ * nothing but host memory is left for its exit to give back. */
 static void
 say_done(uint64_t session, int code)
 {
+	if (host_only_fn == NULL || !host_only_fn())
+		return;
 	uint8_t rec[DONE_RECORD] = { 0 };
 	ava_wire_put_le(rec, (uint32_t)getpid(), 4);
 	rec[4] = (uint8_t)code;
@@ -297,6 +301,12 @@ void
 ava_server_set_warm(void (*warm)(void))
 {
 	warm_fn = warm;
+}
+
+void
+ava_server_set_host_only(bool (*host_only)(void))
+{
+	host_only_fn = host_only;
 }
 
 static void

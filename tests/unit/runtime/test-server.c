@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -617,6 +620,87 @@ spare_worker(void)
 	ava_buf_finish(&f.payload);
 }
 
+/* How much memory a worker touches before it says it is done, so that
+ * the kernel's teardown of it takes a while (tens of ms) after. */
+#define HEAVY_MIB 512
+
+static bool host_only;      /* fake_host_only()'s answer */
+
+static bool
+fake_host_only(void)
+{
+	if (!host_only)
+		return false;
+	/* Small pages: the teardown is per page (about 15 ms per 256 MiB
+	 * on the project's VM; huge pages would take a fraction of it). */
+	size_t n = (size_t)HEAVY_MIB << 20;
+	char *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED) {
+		madvise(p, n, MADV_NOHUGEPAGE);
+		memset(p, 1, n);   /* never unmapped: the exit gives it back */
+	}
+	return true;
+}
+
+/* The state letter of pid in /proc, or 0 if it is gone. */
+static char
+proc_state(long pid)
+{
+	char stat[64], buf[256];
+	snprintf(stat, sizeof(stat), "/proc/%ld/stat", pid);
+	int fd = open(stat, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')');
+	return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/*
+ * A worker whose vendor library holds only host memory says it is done
+ * once its session and journal are closed, and a stopping server does
+ * not wait for the kernel to take the worker's memory back: the server
+ * is gone while the worker is still exiting. Without that answer the
+ * server waits, and the worker is gone (reaped) when the server is.
+ */
+static void
+done_before_exit(void)
+{
+	struct ava_frame f;
+	ava_buf_init(&f.payload);
+	for (int round = 0; round < 2; round++) {
+		host_only = round == 0;
+		start_server();
+		struct ava_conn *a = hello(fake_api.spec_hash, &f);
+		CHECK_EQ(f.h.type, AVA_MSG_WELCOME);
+		call_ok(a, &f, 1);
+		long worker = log_pid_soon("ava server: session 1 (pid ");
+		CHECK(worker > 0);
+		CHECK_EQ(send_msg(a, AVA_MSG_BYE, 0, 2, NULL, 0), 0);
+		expect_closed(a, &f);
+		stop_cleanly();
+		char st = proc_state(worker);
+		if (host_only)
+			CHECK(st != 0 && st != 'Z');   /* still exiting */
+		else
+			CHECK_EQ(st, 0);
+		CHECK(log_has("ava server: session 1 (pid ") &&
+		      log_has("worker exited (0)"));
+		/* Let it finish before the next round. */
+		for (int i = 0; i < 500 && proc_state(worker) != 0 &&
+				proc_state(worker) != 'Z'; i++)
+			usleep(10000);
+	}
+	host_only = false;
+	unlink(logpath);
+	ava_buf_finish(&f.payload);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -646,5 +730,7 @@ main(int argc, char **argv)
 	RUN(logs_and_shutdown);
 	ava_server_set_warm(fake_warm);
 	RUN(spare_worker);
+	ava_server_set_host_only(fake_host_only);
+	RUN(done_before_exit);
 	return 0;
 }
