@@ -58,6 +58,51 @@ static _Thread_local struct tconn *T;
 static pthread_key_t tconn_key;
 static pthread_once_t tconn_once = PTHREAD_ONCE_INIT;
 
+/* ---- a thread's last lookups -------------------------------------------- */
+
+/*
+ * A launch loop looks its kernel and its queue up several times per call:
+ * the async rules, then the encoding, each a hash lookup and most of them
+ * a hold of G.lock. A thread remembers its last few, good while no object
+ * has left the registry since (reg.removed): a pointer names the same
+ * object until that object is freed, and its freeing makes every memo
+ * stale.
+ */
+#define MEMO 4
+
+struct memo {
+	const void *p;       /* NULL: empty */
+	uint64_t id;
+	uint64_t removed;    /* G.reg.removed when it was looked up */
+	uint16_t type;
+};
+
+static _Thread_local struct memo memo[MEMO];
+static _Thread_local unsigned memo_next;
+
+static bool
+memo_get(const void *p, uint64_t *id, uint16_t *type)
+{
+	if (p == NULL)
+		return false;
+	uint64_t removed = __atomic_load_n(&G.reg.removed, __ATOMIC_ACQUIRE);
+	for (unsigned k = 0; k < MEMO; k++)
+		if (memo[k].p == p && memo[k].removed == removed) {
+			*id = memo[k].id;
+			*type = memo[k].type;
+			return true;
+		}
+	return false;
+}
+
+/* G.lock held: the object is live, and removed is current. */
+static void
+memo_put(const struct ava_guest_obj *o)
+{
+	memo[memo_next++ % MEMO] = (struct memo){ .p = o, .id = o->id,
+		.removed = G.reg.removed, .type = o->type };
+}
+
 /* ---- handle ops over the registry (callers hold G.lock) --------------- */
 
 static int
@@ -65,8 +110,14 @@ hop_to_wire(void *ctx, uint16_t type, uint64_t local, bool creates,
 	    uint64_t *id)
 {
 	struct guest *s = ctx;
-	if (!ava_registry_id(&s->reg, (const void *)(uintptr_t)local, id))
+	const void *p = (const void *)(uintptr_t)local;
+	uint16_t t;
+	if (memo_get(p, id, &t))
+		return 0;
+	if (!ava_registry_id(&s->reg, p, id))
 		*id = FORGED_ID;
+	else
+		memo_put(p);
 	return 0;
 }
 
@@ -336,12 +387,21 @@ ava_guest_api(void)
 uint16_t
 ava_guest_object(const void *p, uint64_t *id)
 {
+	uint64_t mid;
+	uint16_t type;
+	if (memo_get(p, &mid, &type)) {
+		if (id != NULL)
+			*id = mid;
+		return type;
+	}
 	pthread_mutex_lock(&G.lock);
 	struct ava_guest_obj *o = G.inited ? ava_registry_lookup(&G.reg, p)
 					   : NULL;
-	uint16_t type = o ? o->type : 0;
+	type = o ? o->type : 0;
 	if (o != NULL && id != NULL)
 		*id = o->id;
+	if (o != NULL)
+		memo_put(o);
 	pthread_mutex_unlock(&G.lock);
 	return type;
 }

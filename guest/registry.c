@@ -29,6 +29,7 @@ ava_registry_finish(struct ava_registry *reg)
 			free_obj((void *)(uintptr_t)reg->by_id.slots[i].val);
 	ava_u64map_finish(&reg->by_id);
 	ava_u64map_finish(&reg->by_ptr);
+	__atomic_add_fetch(&reg->removed, 1, __ATOMIC_RELEASE);
 }
 
 static int
@@ -105,5 +106,6 @@ ava_registry_ref(struct ava_registry *reg, uint64_t id, int delta)
 		return;
 	ava_u64map_del(&reg->by_id, id);
 	ava_u64map_del(&reg->by_ptr, (uintptr_t)o);
+	__atomic_add_fetch(&reg->removed, 1, __ATOMIC_RELEASE);
 	free_obj(o);
 }

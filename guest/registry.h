@@ -41,6 +41,8 @@ struct ava_registry {
 	const void *dispatch;
 	struct ava_u64map by_id;    /* id -> object */
 	struct ava_u64map by_ptr;   /* object address -> id */
+	uint64_t removed;           /* objects freed so far; read without the
+				     * lock (__atomic) by guest.c's memo */
 };
 
 void

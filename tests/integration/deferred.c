@@ -15,8 +15,14 @@
  * timer: one valid queued write, then 200 ms of sleep and _exit(): no
  *   synchronous call ever follows, so only the batch timer can have sent
  *   the write (deferred.py finds it in the journal).
+ * reuse: a kernel is looked up, released (its guest object freed), and a
+ *   buffer made at once, which the allocator puts at the kernel's old
+ *   address; the buffer's queries must answer as a buffer's, not with
+ *   what the guest remembered of the kernel there. Prints whether the
+ *   address was reused, then each query's status and the size.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +109,46 @@ timer(struct env *e)
 	_exit(0);
 }
 
+static int
+reuse(struct env *e)
+{
+	cl_int err;
+	cl_program p = itest_build(e->ctx, e->dev, src, "");
+	if (p == NULL)
+		return 99;
+	/* The guest's objects are small heap blocks of one size: a freed
+	 * kernel's block goes to the next object made, unless something
+	 * of that size came first; a few rounds find one that does. */
+	bool reused = false;
+	cl_mem m = NULL;
+	for (int round = 0; round < 32 && !reused; round++) {
+		cl_kernel k = clCreateKernel(p, "k", &err);
+		cl_uint nargs = 0;
+		if (k == NULL || clGetKernelInfo(k, CL_KERNEL_NUM_ARGS,
+						 sizeof(nargs), &nargs,
+						 NULL) != CL_SUCCESS)
+			return 99;
+		void *old = (void *)k;
+		if (m != NULL)
+			clReleaseMemObject(m);
+		clReleaseKernel(k);   /* freed last: the next block made */
+		m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, 4096, NULL, &err);
+		if (m == NULL)
+			return 99;
+		reused = (void *)m == old;
+	}
+	printf("address reused: %s\n", reused ? "yes" : "no");
+	size_t size = 0;
+	err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof(size), &size, NULL);
+	printf("buffer query: %s, size %zu\n", itest_err_name(err), size);
+	cl_int x[4] = { 1, 2, 3, 4 };
+	printf("buffer write: %s\n", itest_err_name(clEnqueueWriteBuffer(
+		e->q, m, CL_TRUE, 0, sizeof(x), x, 0, NULL, NULL)));
+	clReleaseMemObject(m);
+	clReleaseProgram(p);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -110,8 +156,9 @@ main(int argc, char **argv)
 	cl_platform_id platform;
 	cl_int err;
 	if (argc != 2 || (strcmp(argv[1], "errors") != 0 &&
-			  strcmp(argv[1], "timer") != 0)) {
-		fprintf(stderr, "usage: itest-deferred errors|timer\n");
+			  strcmp(argv[1], "timer") != 0 &&
+			  strcmp(argv[1], "reuse") != 0)) {
+		fprintf(stderr, "usage: itest-deferred errors|timer|reuse\n");
 		return 99;
 	}
 	if (!itest_first_device(&platform, &e.dev))
@@ -120,7 +167,8 @@ main(int argc, char **argv)
 	e.q = e.ctx ? clCreateCommandQueue(e.ctx, e.dev, 0, &err) : NULL;
 	if (e.q == NULL)
 		return 99;
-	int rc = strcmp(argv[1], "timer") == 0 ? timer(&e) : errors(&e);
+	int rc = strcmp(argv[1], "timer") == 0 ? timer(&e)
+		 : strcmp(argv[1], "reuse") == 0 ? reuse(&e) : errors(&e);
 	clReleaseCommandQueue(e.q);
 	clReleaseContext(e.ctx);
 	return rc;

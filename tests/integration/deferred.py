@@ -125,6 +125,22 @@ def timer(ava, prog, tmp):
           writes[0]["ret_name"] == "CL_SUCCESS", str(writes))
 
 
+def reuse(ava, prog):
+    """An object's address taken by the next one: what the guest remembers
+    of the old object there must not answer for the new."""
+    rc, out, err = run([ava, "run", "--", prog, "reuse"])
+    print(out, end="")
+    lines = out.splitlines()
+    tail = lines[-3:]
+    check("reuse: the allocator put the buffer at the kernel's address",
+          rc == 0 and tail[:1] == ["address reused: yes"],
+          f"exit {rc}, stdout:\n{out}stderr:\n{err}")
+    check("reuse: a new buffer at a released kernel's address is a buffer",
+          rc == 0 and tail[1:] == ["buffer query: CL_SUCCESS, size 4096",
+                                   "buffer write: CL_SUCCESS"],
+          f"exit {rc}, stdout:\n{out}stderr:\n{err}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ava", required=True)
@@ -135,6 +151,7 @@ def main():
         unchecked(a.ava, a.prog, tmp)
         checked(a.ava, a.prog)
         timer(a.ava, a.prog, tmp)
+        reuse(a.ava, a.prog)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failures else 0
