@@ -132,9 +132,16 @@ def reuse(ava, prog):
     print(out, end="")
     lines = out.splitlines()
     tail = lines[-3:]
-    check("reuse: the allocator put the buffer at the kernel's address",
-          rc == 0 and tail[:1] == ["address reused: yes"],
-          f"exit {rc}, stdout:\n{out}stderr:\n{err}")
+    if rc == 0 and tail[:1] == ["address reused: no"]:
+        # ASan's quarantine, for one, never hands a freed block out at
+        # once: the buffer check below then holds either way.
+        print("note: this allocator never put a new object at a freed "
+              "one's address; the guest's memory of lookups is not "
+              "exercised here")
+    else:
+        check("reuse: the allocator put the buffer at the kernel's address",
+              rc == 0 and tail[:1] == ["address reused: yes"],
+              f"exit {rc}, stdout:\n{out}stderr:\n{err}")
     check("reuse: a new buffer at a released kernel's address is a buffer",
           rc == 0 and tail[1:] == ["buffer query: CL_SUCCESS, size 4096",
                                    "buffer write: CL_SUCCESS"],
