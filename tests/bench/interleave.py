@@ -14,7 +14,9 @@ lines are understood:
 
 For launch lines it prints, per NAME, the median and best wall time per
 launch and the median CPU time per launch of the whole process tree
-(user + system, PoCL's threads and ava's server included); for bw lines
+(user + system, PoCL's threads and ava's server included: interleave.py
+makes itself a subreaper and waits for a server worker that outlives its
+`ava run`); for bw lines
 the median MB/s per direction and size. Ratios are to the first NAME.
 Timing never fails: exit 0 once every run printed its lines, 1 if one
 did not.
@@ -27,6 +29,7 @@ Examples:
 """
 import argparse
 import collections
+import ctypes
 import os
 import shlex
 import statistics
@@ -34,13 +37,32 @@ import subprocess
 import sys
 
 
+def subreaper():
+    """Become the reaper of orphaned descendants: a worker of `ava run`'s
+    server may still be exiting when `ava run` returns (doc/architecture.md,
+    "A worker's last word"), and its CPU counts only once it is reaped."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0   # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
 def run(cmd):
-    """stdout, and the CPU seconds of the process and its children."""
+    """stdout, and the CPU seconds of the process and all its descendants
+    (those that outlive it are waited for, not timed)."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True)
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
-    return out, status, ru.ru_utime + ru.ru_stime
+    secs = ru.ru_utime + ru.ru_stime
+    while True:
+        try:
+            _, _, ru = os.wait4(-1, 0)
+        except ChildProcessError:
+            break
+        secs += ru.ru_utime + ru.ru_stime
+    return out, status, secs
 
 
 def main():
@@ -49,6 +71,9 @@ def main():
     ap.add_argument("--args", default="")
     ap.add_argument("cfg", nargs="+")
     a = ap.parse_args()
+    if not subreaper():
+        print("interleave.py: cannot become a subreaper; CPU figures may "
+              "miss processes that outlive their command", file=sys.stderr)
     cfgs = []
     for c in a.cfg:
         name, sep, cmd = c.partition("=")
