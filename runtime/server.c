@@ -205,9 +205,14 @@ say_done(uint64_t session, int code)
 	ava_wire_put_le(rec, (uint32_t)getpid(), 4);
 	rec[4] = (uint8_t)code;
 	ava_wire_put_le(rec + 8, session, 8);
-	if (write(done_pipe[1], rec, sizeof(rec)) < 0) {
-		/* Full, or no server: it waits for the exit instead. */
-	}
+	if (write(done_pipe[1], rec, sizeof(rec)) < 0)
+		return;   /* full, or no server: it waits for the exit */
+	/* Nothing more to say: let go of the standard streams now, not at
+	 * the end of the exit, or a pipe that `ava run`'s output goes into
+	 * stays open until the worker is gone. */
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	close(STDERR_FILENO);
 }
 
 static void

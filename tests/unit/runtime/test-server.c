@@ -661,12 +661,22 @@ proc_state(long pid)
 	return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
 }
 
+/* Does pid have file descriptor fd open? */
+static bool
+has_fd(long pid, int fd)
+{
+	char link[64], target[256];
+	snprintf(link, sizeof(link), "/proc/%ld/fd/%d", pid, fd);
+	return readlink(link, target, sizeof(target)) >= 0;
+}
+
 /*
  * A worker whose vendor library holds only host memory says it is done
  * once its session and journal are closed, and a stopping server does
  * not wait for the kernel to take the worker's memory back: the server
- * is gone while the worker is still exiting. Without that answer the
- * server waits, and the worker is gone (reaped) when the server is.
+ * is gone while the worker is still exiting, its standard streams
+ * already closed. Without that answer the server waits, and the worker
+ * is gone (reaped) when the server is.
  */
 static void
 done_before_exit(void)
@@ -685,10 +695,15 @@ done_before_exit(void)
 		expect_closed(a, &f);
 		stop_cleanly();
 		char st = proc_state(worker);
-		if (host_only)
+		if (host_only) {
 			CHECK(st != 0 && st != 'Z');   /* still exiting */
-		else
+			/* having let go of its standard streams, so that a
+			 * pipe they go into is closed without waiting */
+			CHECK(!has_fd(worker, STDOUT_FILENO) &&
+			      !has_fd(worker, STDERR_FILENO));
+		} else {
 			CHECK_EQ(st, 0);
+		}
 		CHECK(log_has("ava server: session 1 (pid ") &&
 		      log_has("worker exited (0)"));
 		/* Let it finish before the next round. */
