@@ -66,12 +66,13 @@ static int sig_pipe[2] = { -1, -1 };
 
 /*
  * Workers say they are done here, just before they exit: a record of
- * their pid and exit code, once their session and journal are closed.
- * What is left of a worker then is the kernel's teardown of its memory
- * (PoCL's, LLVM's: 5 to 7 ms on the project's VM), which a stopping
- * server need not wait for (doc/performance.md, "Teardown"). Both ends
- * are non-blocking: a worker that finds the pipe full just exits, and is
- * waited for as before.
+ * their pid, session and exit code, once their session and journal are
+ * closed, and only if their devices hold nothing but host memory
+ * (ava_server_set_host_only()). What is left of such a worker is the
+ * kernel's teardown of its memory (PoCL's, LLVM's: 5 to 7 ms on the
+ * project's VM), which a stopping server need not wait for (doc/
+ * architecture.md, "A worker's last word"). Both ends are non-blocking:
+ * a worker that finds the pipe full just exits, and is waited for.
  */
 static int done_pipe[2] = { -1, -1 };
 static bool (*host_only_fn)(void);   /* ava_server_set_host_only() */
