@@ -206,14 +206,16 @@ say_done(uint64_t session, int code)
 	ava_wire_put_le(rec, (uint32_t)getpid(), 4);
 	rec[4] = (uint8_t)code;
 	ava_wire_put_le(rec + 8, session, 8);
-	if (write(done_pipe[1], rec, sizeof(rec)) < 0)
-		return;   /* full, or no server: it waits for the exit */
 	/* Nothing more to say: let go of the standard streams now, not at
 	 * the end of the exit, or a pipe that `ava run`'s output goes into
-	 * stays open until the worker is gone. */
+	 * stays open until the worker is gone; and before the record, which
+	 * lets the server (and `ava run`) go. */
 	close(STDIN_FILENO);
 	close(STDOUT_FILENO);
 	close(STDERR_FILENO);
+	if (write(done_pipe[1], rec, sizeof(rec)) < 0) {
+		/* Full, or no server: it waits for the exit instead. */
+	}
 }
 
 static void
@@ -748,8 +750,10 @@ all_done(struct server *s)
 		if (!s->w[i].done)
 			return false;
 	for (size_t i = 0; i < s->nw; i++)
-		log_exit(&s->w[i], W_EXITCODE(s->w[i].code, 0),
-			 s->cfg->verbose);
+		if (s->cfg->verbose)
+			ava_session_log(s->w[i].session, s->w[i].pid,
+					"worker done (%d); its exit not waited "
+					"for", s->w[i].code);
 	s->nw = 0;
 	return true;
 }
