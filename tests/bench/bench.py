@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """bench.py - run the benchmark natively and through ava, print ratios.
 
-Usage: bench.py [--ava AVA] BENCH [BENCH ARGS...]
+Usage: bench.py [--ava AVA] [--rounds R] BENCH [BENCH ARGS...]
 
-Runs BENCH (bench.c) natively, then through `AVA run --`, then through
-`AVA run --` again with the guest and the server pinned to one CPU (round
-trip only), one after the other in this same invocation, and prints one
-table: per-call round trip (p50, p99, mean) and write/read bandwidth per
-size, with the ratio ava/native.
+Runs BENCH (bench.c) natively and through `AVA run --`, in turn for R
+rounds (default 3; rounds.py), then through `AVA run --` once more with
+the guest and the server pinned to one CPU (round trip only), all in this
+same invocation, and prints one table: per-call round trip (p50, p99,
+mean) and write/read bandwidth per size, each the median of its rounds,
+with the ratio ava/native.
 Timing never fails the test: exit 0 once both runs measured, 77 when ava is
 not built (the native figures are still printed), 1 when a run's data came
 back wrong or it failed, 99 when the native run failed.
@@ -16,6 +17,8 @@ import os
 import platform
 import subprocess
 import sys
+
+from rounds import interleaved
 
 
 def run(cmd, cpu=None):
@@ -97,29 +100,41 @@ def table(native, ava, pinned):
 
 def main():
     args = sys.argv[1:]
-    ava = None
-    if args[:1] == ["--ava"]:
-        ava, args = args[1], args[2:]
+    ava, rounds = None, 3
+    while args[:1] in (["--ava"], ["--rounds"]) and len(args) > 1:
+        if args[0] == "--ava":
+            ava = args[1]
+        else:
+            rounds = max(1, int(args[1]))
+        args = args[2:]
     if not args:
-        print("usage: bench.py [--ava AVA] BENCH [ARGS...]", file=sys.stderr)
+        print("usage: bench.py [--ava AVA] [--rounds R] BENCH [ARGS...]",
+              file=sys.stderr)
         return 99
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, "
           f"{platform.machine()}; load average before: {load()}")
-    rc, out, err = run(args)
-    if rc != 0:
-        print(f"native run failed ({rc}):\n{err}")
+
+    def run_one(name):
+        rc, out, err = run(args if name == "native"
+                           else [ava, "run", "--"] + args)
+        if rc != 0:
+            print(f"{name} run failed ({rc}):\n{err}")
+            return None
+        return parse(out)
+
+    res, failed = interleaved(["native"] + (["ava"] if ava else []), rounds,
+                              run_one)
+    if "native" in failed:
         return 99
-    native = parse(out)
+    native = res["native"]
     avares, pinned, status = None, None, 0
     if ava is None:
         print("ava is not built: native figures only", file=sys.stderr)
         status = 77
     else:
-        rc, out, err = run([ava, "run", "--"] + args)
-        if rc != 0:
-            print(f"run through ava failed ({rc}):\n{err}")
+        if "ava" in failed:
             status = 1
-        avares = parse(out)
+        avares = res["ava"]
         # The round trip again with the guest and its server on one CPU:
         # on a small VM, waking a process on the other CPU costs more than
         # the call itself, and this row shows how much.
@@ -131,6 +146,8 @@ def main():
             status = 1
         pinned = parse(out)
     print(f"load average after: {load()}")
+    print(f"(round trip and bandwidth: the median of {rounds} rounds, "
+          f"native and ava in turn; the pinned round trip: one run)")
     print("(ratio: ava/native; for the round trip, how many times slower; "
           "for bandwidth, the fraction of native throughput)")
     table(native, avares, pinned)

@@ -2,12 +2,13 @@
 """transports.py - the transports side by side: native, unix:, shm:, tcp:.
 
 Usage: transports.py --ava AVA --idle IDLE [--iters N] [--max-mib M]
-                     [--idle-s S] BENCH
+                     [--rounds R] [--idle-s S] BENCH
 
 In one invocation, one after the other on the same machine:
   1. BENCH (bench.c) natively, then through `AVA run --transport unix`,
      `--transport shm` and `--transport tcp` (loopback): small-call round
-     trip and write/read bandwidth;
+     trip and write/read bandwidth; R rounds (default 3) of the four in
+     turn (rounds.py), each figure the median of its rounds;
   2. the round trip again over each transport with the guest and its
      server pinned to one CPU;
   3. idle cost: IDLE (idle.c) natively and over each transport, idle
@@ -25,6 +26,8 @@ import select
 import subprocess
 import sys
 import time
+
+from rounds import interleaved
 
 TRANSPORTS = ("unix", "shm", "tcp")
 
@@ -151,6 +154,7 @@ def main():
     ap.add_argument("--idle", required=True)
     ap.add_argument("--iters", default="20000")
     ap.add_argument("--max-mib", default="256")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--idle-s", type=float, default=2.0)
     ap.add_argument("bench")
     a = ap.parse_args()
@@ -161,26 +165,36 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; load average before: {load}")
     args = [a.bench, "--iters", a.iters, "--max-mib", a.max_mib]
-    rc, out, err = run(args)
-    if rc != 0:
-        print(f"native run failed ({rc}):\n{err}")
-        return 99
-    res, pinned, idle = {"native": parse(out)}, {}, {}
     status = 0
     if a.ava is None:
         print("ava is not built: native figures only", file=sys.stderr)
         status = 77
+    names = ["native"] + (list(TRANSPORTS) if a.ava else [])
+
+    def run_one(name):
+        via = ([] if name == "native"
+               else [a.ava, "run", "--transport", name, "--"])
+        rc, out, err = run(via + args)
+        if rc != 0:
+            print(f"run over {name}: failed ({rc}):\n{err}")
+            return None
+        return parse(out)
+
+    def progress(r, n):
+        print(f"round {r}/{n} done", file=sys.stderr)
+
+    res, failed = interleaved(names, max(1, a.rounds), run_one, progress)
+    if "native" in failed:
+        return 99
+    if failed:
+        status = 1
+    pinned, idle = {}, {}
     guest_exe = os.path.realpath(a.idle)
     kinds = ("between", "call")
     idle["native"] = [idle_cost([a.idle, k], guest_exe, a.idle_s)
                       for k in kinds]
     for t in TRANSPORTS if a.ava else ():
         via = [a.ava, "run", "--transport", t, "--"]
-        rc, out, err = run(via + args)
-        if rc != 0:
-            print(f"run over {t}: failed ({rc}):\n{err}")
-            status = 1
-        res[t] = parse(out)
         cpu = min(os.sched_getaffinity(0))
         rc, out, err = run(via + [a.bench, "--iters", a.iters,
                                   "--max-mib", "0"], cpu=cpu)
@@ -198,6 +212,8 @@ def main():
     except OSError:
         load = "?"
     print(f"load average after: {load}")
+    print(f"(round trip and bandwidth: the median of {max(1, a.rounds)} "
+          f"rounds of the four configurations in turn)")
     cols = ["native"] + [t for t in TRANSPORTS if t in res]
     rows = [["figure"] + cols + (["shm/native"] if "shm" in res else [])]
     for k in ("p50", "p99", "mean"):
