@@ -184,9 +184,21 @@ ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 		return;
 	r->command = st->command[fn->id];
 	r->want = st->want[fn->id];
+	r->call_len = len;
+	r->cut_off = r->cut_len = 0;
 	ava_buf_reset(&r->call);
-	if (r->want)
+	if (!r->want)
+		return;
+	size_t off, n;
+	if (!ava_state_cut(st, fn, payload, len, &off, &n)) {
 		ava_buf_put_bytes(&r->call, payload, len);
+		return;
+	}
+	/* The object's contents are not copied at all (keep()). */
+	ava_buf_put_bytes(&r->call, payload, off);
+	ava_buf_put_bytes(&r->call, payload + off + n, len - off - n);
+	r->cut_off = off;
+	r->cut_len = n;
 }
 
 bool
@@ -365,6 +377,61 @@ supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
  * again, so those bytes need not be kept for the object's lifetime (nor
  * sent twice): the call is kept without them and runs again on zeros.
  */
+/* The largest in-buffer of at least HOLE_MIN bytes in the payload p of
+ * a call of fn: [*off, *off + *n) in p, or false (*n 0). */
+static bool
+largest_span(const struct ava_fn_desc *fn, const uint8_t *p, size_t len,
+	     size_t *off, size_t *n)
+{
+	*off = len;
+	*n = 0;
+	if (len < HOLE_MIN)
+		return false;
+	struct ava_span spans[AVA_MARSHAL_MAX_SPANS];
+	struct ava_buf skel;
+	uint32_t k = 0;
+	ava_buf_init(&skel);
+	if (ava_marshal_split(fn, false, (uint8_t *)p, len, &skel, spans,
+			      AVA_MARSHAL_MAX_SPANS, &k) != 0)
+		k = 0;
+	/* Spans are in the payload; one that were not is left alone. */
+	for (uint32_t i = 0; i < k; i++) {
+		size_t at = (size_t)((uintptr_t)spans[i].data - (uintptr_t)p);
+		bool inside = spans[i].data >= p && at <= len &&
+			      spans[i].len <= len - at;
+		if (inside && spans[i].len >= HOLE_MIN && spans[i].len > *n) {
+			*off = at;
+			*n = (size_t)spans[i].len;
+		}
+	}
+	ava_buf_finish(&skel);
+	return *n > 0;
+}
+
+/*
+ * A call that makes an object with contents (clCreateBuffer with
+ * COPY_HOST_PTR) carries them as its largest in-buffer. A checkpoint
+ * reads the object's contents and writes them back after the call runs
+ * again, so those bytes need not be kept for the object's lifetime (nor
+ * sent twice): the call is kept without them and runs again on zeros.
+ * Where the function itself says so (it returns an object with
+ * contents), ava_state_rec_begin() already left them out of its copy;
+ * otherwise the objects the call made tell, here.
+ */
+bool
+ava_state_cut(const struct ava_state *st, const struct ava_fn_desc *fn,
+	      const uint8_t *payload, size_t len, size_t *off, size_t *cut_len)
+{
+	*off = len;
+	*cut_len = 0;
+	if (st == NULL || !st->want[fn->id] || !(fn->flags & AVA_FN_CREATES) ||
+	    fn->ret != AVA_RET_HANDLE || fn->ret_handle_type == 0 ||
+	    fn->ret_handle_type >= st->api->nhandles ||
+	    st->api->handles[fn->ret_handle_type].state == NULL)
+		return false;
+	return largest_span(fn, payload, len, off, cut_len);
+}
+
 static void
 find_hole(const struct ava_state *st, const struct ava_state_call *c,
 	  const uint64_t *created, uint32_t ncreated, size_t *off,
@@ -375,38 +442,19 @@ find_hole(const struct ava_state *st, const struct ava_state_call *c,
 	*len = 0;
 	for (uint32_t j = 0; j < ncreated; j++)
 		contents |= has_state(st, created[j]);
-	if (!contents || c->call_len < HOLE_MIN)
-		return;
-	struct ava_span spans[AVA_MARSHAL_MAX_SPANS];
-	struct ava_buf skel;
-	uint32_t n = 0;
-	ava_buf_init(&skel);
-	if (ava_marshal_split(&st->api->fns[c->fn], false, (uint8_t *)c->call,
-			      c->call_len, &skel, spans, AVA_MARSHAL_MAX_SPANS,
-			      &n) != 0)
-		n = 0;
-	/* Spans are in the payload (a kept payload has its bulk bytes
-	 * inline); one that were not is left alone. */
-	for (uint32_t i = 0; i < n; i++) {
-		size_t at = (size_t)((uintptr_t)spans[i].data -
-				     (uintptr_t)c->call);
-		bool inside = spans[i].data >= c->call && at <= c->call_len &&
-			      spans[i].len <= c->call_len - at;
-		if (inside && spans[i].len >= HOLE_MIN && spans[i].len > *len) {
-			*off = at;
-			*len = (size_t)spans[i].len;
-		}
-	}
-	ava_buf_finish(&skel);
+	if (contents)
+		largest_span(&st->api->fns[c->fn], c->call, c->call_len, off,
+			     len);
 }
 
 /* Append a kept call: it makes every id it created or introduced, and
  * configures the objects it writes or, if it creates nothing, the first
  * handle it names. */
 static int
-keep(struct ava_state *st, const struct ava_state_call *c,
-     const uint64_t *uses, uint32_t nuses, const uint64_t *created,
-     uint32_t ncreated, const uint64_t *written, uint32_t nwritten)
+keep(struct ava_state *st, const struct ava_state_call *c, size_t cut_off,
+     size_t cut_len, const uint64_t *uses, uint32_t nuses,
+     const uint64_t *created, uint32_t ncreated, const uint64_t *written,
+     uint32_t nwritten)
 {
 	if (st->ncalls == st->capcalls) {
 		size_t cap = st->capcalls ? 2 * st->capcalls : 256;
@@ -416,8 +464,11 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 		st->calls = k;
 		st->capcalls = cap;
 	}
-	size_t hole_off, hole_len;
-	find_hole(st, c, created, ncreated, &hole_off, &hole_len);
+	/* c->call holds call_len bytes, or call_len - cut_len where the
+	 * record left the object's contents out already. */
+	size_t hole_off = cut_off, hole_len = cut_len;
+	if (cut_len == 0)
+		find_hole(st, c, created, ncreated, &hole_off, &hole_len);
 	struct kcall *k = &st->calls[st->ncalls];
 	*k = (struct kcall){ .serial = ++st->serial, .seq = c->seq,
 		.thread = c->thread, .fn = c->fn,
@@ -435,11 +486,16 @@ keep(struct ava_state *st, const struct ava_state_call *c,
 	k->call = m;
 	k->ids = (uint64_t *)(m + call8);
 	k->uses = k->ids + c->nids;
-	if (hole_off)
-		memcpy(k->call, c->call, hole_off);
-	if (c->call_len > hole_off + hole_len)
-		memcpy(k->call + hole_off, c->call + hole_off + hole_len,
-		       c->call_len - hole_off - hole_len);
+	if (cut_len > 0) {
+		memcpy(k->call, c->call, c->call_len - cut_len);
+	} else {
+		if (hole_off)
+			memcpy(k->call, c->call, hole_off);
+		if (c->call_len > hole_off + hole_len)
+			memcpy(k->call + hole_off,
+			       c->call + hole_off + hole_len,
+			       c->call_len - hole_off - hole_len);
+	}
 	if (c->nids)
 		memcpy(k->ids, c->ids, c->nids * sizeof(uint64_t));
 	if (nuses)
@@ -537,9 +593,10 @@ ava_state_rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
 	if (r->ncreated == 0 && nw == 0 && r->nwritten > 0)
 		return;  /* it wrote contents only: the contents carry it */
 	struct ava_state_call c = { .seq = r->seq, .thread = r->thread,
-		.fn = r->fn->id, .call = r->call.data, .call_len = r->call.len,
+		.fn = r->fn->id, .call = r->call.data, .call_len = r->call_len,
 		.ids = r->ids, .nids = r->nids };
-	if (keep(st, &c, r->uses, r->nuses, r->created, r->ncreated, w, nw) < 0
+	if (keep(st, &c, r->cut_off, r->cut_len, r->uses, r->nuses,
+		 r->created, r->ncreated, w, nw) < 0
 	    && st->incomplete == NULL)
 		st->incomplete = "out of memory";
 	if (t != NULL && st->ncalls >= st->gc_at)

@@ -95,7 +95,9 @@ struct ava_state_rec {
 	bool introduced;     /* handed out an id the table did not know */
 	uint32_t thread;
 	uint64_t seq;
-	struct ava_buf call; /* the CALL payload, virtual ids */
+	struct ava_buf call; /* the CALL payload, virtual ids, less the cut */
+	size_t call_len;     /* the payload's whole length */
+	size_t cut_off, cut_len;  /* bytes left out of call (ava_state_cut) */
 	uint64_t uses[AVA_STATE_REC_IDS];
 	uint64_t ids[AVA_STATE_REC_IDS];     /* handed out, in REPLY order */
 	uint64_t written[AVA_STATE_REC_IDS]; /* `writes` arguments */
@@ -120,6 +122,20 @@ void
 ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 		    const struct ava_fn_desc *fn, uint32_t thread,
 		    uint64_t seq, const uint8_t *payload, size_t len);
+
+/*
+ * The bytes of a CALL of fn that a kept copy of it will not hold: the
+ * initial contents of the object it makes (an in-buffer of at least 4
+ * KiB, the largest, of a call that returns an object with contents),
+ * which a checkpoint reads from the object itself. True with
+ * [*off, *off + *len) in payload; false (*len 0) otherwise, or when st
+ * is NULL. Read before decode: only the payload's lengths are looked at,
+ * so over shm: its holes need not be filled. ava_state_rec_begin()
+ * leaves these bytes out of its copy.
+ */
+bool
+ava_state_cut(const struct ava_state *st, const struct ava_fn_desc *fn,
+	      const uint8_t *payload, size_t len, size_t *off, size_t *cut_len);
 
 /* May a call of fn be kept (its payload is then copied at begin)?
  * False when st is NULL. */

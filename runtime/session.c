@@ -325,12 +325,24 @@ send_inline_callbacks(struct conn *c)
  * or the state tracker? Over
  * shm:, a large buffer's bytes may still be in the shared area (a hole
  * in the payload, transport.h "In-place bulk data"); a kept payload gets
- * them copied in, and a journaled REPLY carries its bytes inline.
+ * them copied in, and a journaled REPLY carries its bytes inline. The
+ * tracker keeps no object's initial contents (ava_state_cut()): when
+ * they are the only bytes in the area, the driver reads them there, and
+ * the payload never holds them (a 4 MiB COPY_HOST_PTR buffer: two
+ * copies into fresh memory fewer, doc/performance.md).
  */
 static bool
-payload_kept(const struct ava_session *s, const struct ava_fn_desc *fn)
+payload_kept(const struct conn *c, const struct ava_fn_desc *fn)
 {
-	return s->journal != NULL || ava_state_wants(s->state, fn);
+	const struct ava_session *s = c->s;
+	if (s->journal != NULL)
+		return true;
+	if (!ava_state_wants(s->state, fn))
+		return false;
+	size_t off, len;
+	return !ava_state_cut(s->state, fn, c->payload, c->len, &off, &len) ||
+	       !ava_transport_conn_bulk_within(c->conn, c->payload, c->len,
+					       off, len);
 }
 
 /* After a migration's switch-over, a synchronous call is not run here:
@@ -399,7 +411,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 			pthread_rwlock_unlock(&s->gate);
 		return send_moved(c, h);
 	}
-	if (payload_kept(s, fn))
+	if (payload_kept(c, fn))
 		ava_transport_conn_bulk_inline(c->conn, payload, c->len);
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
 				       payload, c->len, async);

@@ -782,6 +782,22 @@ ava_transport_conn_bulk_inline(struct ava_conn *base, void *p, size_t n)
 	tls.rx.n = 0;
 }
 
+bool
+ava_transport_conn_bulk_within(struct ava_conn *base, const void *p, size_t n,
+			       size_t off, size_t len)
+{
+	if (base->ops != &ava_shm_conn_ops)
+		return true;
+	struct ava_shm_conn *c = (struct ava_shm_conn *)base;
+	const struct ava_bulk *b = tls.conn == c ?
+				   ava_transport_bulk_received(p, n) : NULL;
+	for (uint32_t i = 0; b != NULL && i < b->n; i++)
+		if (b->ref[i].off < off || b->ref[i].len > len ||
+		    b->ref[i].off - off > len - b->ref[i].len)
+			return false;
+	return true;
+}
+
 /* ---- streams, for a server's hooks (marshal.h) ------------------------ */
 
 static bool

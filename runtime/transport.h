@@ -315,4 +315,14 @@ ava_transport_bulk_shared(const void *p, size_t n);
 void
 ava_transport_conn_bulk_inline(struct ava_conn *c, void *p, size_t n);
 
+/*
+ * Do all the holes of the call just received on c (payload p, n bytes)
+ * lie within [off, off + len) of it? True where it has none (other
+ * transports, small calls): a keeper that leaves those bytes out needs
+ * nothing inlined.
+ */
+bool
+ava_transport_conn_bulk_within(struct ava_conn *c, const void *p, size_t n,
+			       size_t off, size_t len);
+
 #endif

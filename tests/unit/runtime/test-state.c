@@ -171,6 +171,15 @@ contents_not_kept(void)
 		uint8_t *p;
 		size_t len = payload_of(sizes[i], &p);
 		ava_state_rec_begin(st, &r, &fns[FN_MKBUF], 1, ++seq, p, len);
+		/* The record itself never copies the contents (a 4 MiB
+		 * buffer's would be 4 MiB of fresh memory per creation). */
+		size_t off, cut;
+		bool cuts = ava_state_cut(st, &fns[FN_MKBUF], p, len, &off,
+					  &cut);
+		CHECK_EQ(cuts, sizes[i] >= 4096);
+		CHECK_EQ(r.call.len, cuts ? len - sizes[i] : len);
+		CHECK_EQ(r.cut_len, cuts ? sizes[i] : 0);
+		CHECK_EQ(r.cut_off, cuts ? (size_t)8 : 0);
 		ava_state_rec_handed(&r, ids[i], true, true);
 		ava_state_rec_end(st, &r, true, t);
 		free(p);
@@ -186,6 +195,7 @@ contents_not_kept(void)
 	ava_wire_put_le(q + 8, 1, 8);
 	memcpy(q + 16, p, len);
 	ava_state_rec_begin(st, &r, &fns[FN_SET], 1, ++seq, q, 16 + len);
+	CHECK_EQ(r.call.len, 16 + len);   /* creates nothing: all kept */
 	ava_state_rec_use(&r, obj);
 	ava_state_rec_end(st, &r, true, t);
 	free(p);
