@@ -187,10 +187,9 @@ ref_delta(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
 
 /*
  * What the per-argument loops of a call would find, computed once per
- * function: a launch loop's calls run each loop for nothing otherwise
- * (callgrind: a fifth of the server's own instructions per launch). A few
- * APIs are cached; past them every trait is reported, which only costs
- * the loops.
+ * function: a launch loop's calls ran each loop for nothing otherwise
+ * (doc/performance.md, "Fewer instructions per call"). A few APIs are
+ * cached; past them every trait is reported, which only costs the loops.
  */
 #define TRAIT_APIS 4
 

@@ -139,10 +139,10 @@ struct ava_call {   /* a new field: reset it in call_reset(); the arrays
 	uint8_t *raw[AVA_MAX_ARGS];      /* in kinds: bytes in the payload */
 	uint64_t rawn[AVA_MAX_ARGS];     /* in kinds: count or nbytes sent */
 	void *alloc[AVA_MAX_ARGS];       /* storage owned by the call */
-	bool owns;                       /* some alloc[] is set */
-	uint8_t traits;                  /* ava_marshal_traits(), AVA_TRAIT_* */
 	uint64_t scratch[AVA_MAX_ARGS];  /* one-word out storage */
 	bool karg_id[AVA_MAX_ARGS];      /* IN_KARG sent as a handle id */
+	bool owns;                       /* some alloc[] is set */
+	uint8_t traits;                  /* ava_marshal_traits(), AVA_TRAIT_* */
 	const struct ava_bulk *bulk;     /* the payload's holes, or NULL */
 	uint32_t bulk_used;              /* bit k: hole k is an argument's */
 	int bad_arg;                     /* refused handle's argument, or -1 */

@@ -79,7 +79,6 @@ struct conn {
 	struct ava_handle_ops hops;  /* ctx: this conn, for journal tags */
 	struct ava_journal_rec rec;
 	struct ava_state_rec srec;
-	bool srec_ended;             /* run_call ended srec under its lock */
 	uint8_t *payload;            /* the CALL being served: in `in`, */
 	size_t len;                  /* or inside a BATCH there */
 	bool callbacks;              /* the guest's callback channel */

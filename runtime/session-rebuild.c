@@ -220,7 +220,7 @@ ava_rebuild_call(struct ava_rebuild *rb, const struct ava_state_call *k,
 	if (ava_buf_error(&c->in.payload))
 		return fail(rb, -ENOMEM, "out of memory");
 	ava_state_rec_begin(s->state, &c->srec, fn, k->thread, k->seq,
-			    c->in.payload.data, k->call_len);
+			    c->in.payload.data, k->call_len, NULL);
 	int r = ava_marshal_call_decode(s->api, fn, c->in.payload.data,
 					k->call_len, &c->hops, &c->call);
 	if (r < 0) {

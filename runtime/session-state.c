@@ -173,7 +173,8 @@ ava_state_rec_finish(struct ava_state_rec *r)
 void
 ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 		    const struct ava_fn_desc *fn, uint32_t thread,
-		    uint64_t seq, const uint8_t *payload, size_t len)
+		    uint64_t seq, const uint8_t *payload, size_t len,
+		    const struct ava_cut *cut)
 {
 	r->fn = st != NULL ? fn : NULL;
 	r->nuses = r->nids = r->nwritten = r->ncreated = 0;
@@ -189,16 +190,21 @@ ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
 	ava_buf_reset(&r->call);
 	if (!r->want)
 		return;
-	size_t off, n;
-	if (!ava_state_cut(st, fn, payload, len, &off, &n)) {
+	struct ava_cut mine;
+	if (cut == NULL) {
+		ava_state_cut(st, fn, payload, len, &mine);
+		cut = &mine;
+	}
+	if (cut->len == 0) {
 		ava_buf_put_bytes(&r->call, payload, len);
 		return;
 	}
 	/* The object's contents are not copied at all (keep()). */
-	ava_buf_put_bytes(&r->call, payload, off);
-	ava_buf_put_bytes(&r->call, payload + off + n, len - off - n);
-	r->cut_off = off;
-	r->cut_len = n;
+	ava_buf_put_bytes(&r->call, payload, cut->off);
+	ava_buf_put_bytes(&r->call, payload + cut->off + cut->len,
+			  len - cut->off - cut->len);
+	r->cut_off = cut->off;
+	r->cut_len = cut->len;
 }
 
 bool
@@ -370,13 +376,6 @@ supersede(struct ava_state *st, struct obj *o, const struct kcall *k)
 	}
 }
 
-/*
- * A call that makes an object with contents (clCreateBuffer with
- * COPY_HOST_PTR) carries them as its largest in-buffer. A checkpoint
- * reads the object's contents and writes them back after the call runs
- * again, so those bytes need not be kept for the object's lifetime (nor
- * sent twice): the call is kept without them and runs again on zeros.
- */
 /* The largest in-buffer of at least HOLE_MIN bytes in the payload p of
  * a call of fn: [*off, *off + *n) in p, or false (*n 0). */
 static bool
@@ -416,20 +415,20 @@ largest_span(const struct ava_fn_desc *fn, const uint8_t *p, size_t len,
  * sent twice): the call is kept without them and runs again on zeros.
  * Where the function itself says so (it returns an object with
  * contents), ava_state_rec_begin() already left them out of its copy;
- * otherwise the objects the call made tell, here.
+ * otherwise the objects the call made tell, in find_hole().
  */
 bool
 ava_state_cut(const struct ava_state *st, const struct ava_fn_desc *fn,
-	      const uint8_t *payload, size_t len, size_t *off, size_t *cut_len)
+	      const uint8_t *payload, size_t len, struct ava_cut *cut)
 {
-	*off = len;
-	*cut_len = 0;
+	cut->off = len;
+	cut->len = 0;
 	if (st == NULL || !st->want[fn->id] || !(fn->flags & AVA_FN_CREATES) ||
 	    fn->ret != AVA_RET_HANDLE || fn->ret_handle_type == 0 ||
 	    fn->ret_handle_type >= st->api->nhandles ||
 	    st->api->handles[fn->ret_handle_type].state == NULL)
 		return false;
-	return largest_span(fn, payload, len, off, cut_len);
+	return largest_span(fn, payload, len, &cut->off, &cut->len);
 }
 
 static void
@@ -554,9 +553,9 @@ ava_state_seed_thread(struct ava_state *st, uint32_t thread, uint64_t seq)
 
 static void collect(struct ava_state *st, const struct ava_handle_table *t);
 
-void
-ava_state_rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
-		  struct ava_handle_table *t)
+static void
+rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
+	struct ava_handle_table *t)
 {
 	if (st == NULL || r->fn == NULL)
 		return;
@@ -601,6 +600,14 @@ ava_state_rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
 		st->incomplete = "out of memory";
 	if (t != NULL && st->ncalls >= st->gc_at)
 		collect(st, t);
+}
+
+void
+ava_state_rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
+		  struct ava_handle_table *t)
+{
+	rec_end(st, r, ok, t);
+	r->fn = NULL;   /* ended: a second end does nothing */
 }
 
 /* ---- marking what the live objects need -------------------------------- */

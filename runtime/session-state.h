@@ -117,25 +117,31 @@ ava_state_rec_init(struct ava_state_rec *r);
 void
 ava_state_rec_finish(struct ava_state_rec *r);
 
-/* Before decoding (which rewrites ids in place). st may be NULL. */
-void
-ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
-		    const struct ava_fn_desc *fn, uint32_t thread,
-		    uint64_t seq, const uint8_t *payload, size_t len);
-
 /*
  * The bytes of a CALL of fn that a kept copy of it will not hold: the
  * initial contents of the object it makes (an in-buffer of at least 4
  * KiB, the largest, of a call that returns an object with contents),
  * which a checkpoint reads from the object itself. True with
- * [*off, *off + *len) in payload; false (*len 0) otherwise, or when st
- * is NULL. Read before decode: only the payload's lengths are looked at,
- * so over shm: its holes need not be filled. ava_state_rec_begin()
- * leaves these bytes out of its copy.
+ * [cut->off, cut->off + cut->len) in payload; false (cut->len 0)
+ * otherwise, or when st is NULL. Read before decode: only the payload's
+ * lengths are looked at, so over shm: its holes need not be filled.
  */
+struct ava_cut {
+	size_t off, len;
+};
+
 bool
 ava_state_cut(const struct ava_state *st, const struct ava_fn_desc *fn,
-	      const uint8_t *payload, size_t len, size_t *off, size_t *cut_len);
+	      const uint8_t *payload, size_t len, struct ava_cut *cut);
+
+/* Before decoding (which rewrites ids in place). st may be NULL. The
+ * record's copy leaves out cut, ava_state_cut()'s answer for this
+ * payload (NULL: it is worked out here). */
+void
+ava_state_rec_begin(struct ava_state *st, struct ava_state_rec *r,
+		    const struct ava_fn_desc *fn, uint32_t thread,
+		    uint64_t seq, const uint8_t *payload, size_t len,
+		    const struct ava_cut *cut);
 
 /* May a call of fn be kept (its payload is then copied at begin)?
  * False when st is NULL. */
@@ -158,7 +164,8 @@ ava_state_rec_written(struct ava_state_rec *r, uint64_t id);
 /* After the REPLY is encoded, under the lock: keep the call if it
  * succeeded (ok) and matters, mark what it wrote dirty, and note the
  * thread's sequence number. t is the session's table (NULL: no
- * collection). */
+ * collection). A record ends once: r->fn is NULL after, and a second
+ * end does nothing. */
 void
 ava_state_rec_end(struct ava_state *st, struct ava_state_rec *r, bool ok,
 		  struct ava_handle_table *t);

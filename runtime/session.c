@@ -244,7 +244,6 @@ run_call(struct conn *c)
 	int r = ava_marshal_reply_encode(&c->call, ret, &c->hops, &c->out);
 	ava_state_rec_end(s->state, &c->srec,
 			  r >= 0 && reply_ok(s, c->call.fn, &c->out), s->handles);
-	c->srec_ended = true;
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -332,17 +331,16 @@ send_inline_callbacks(struct conn *c)
  * copies into fresh memory fewer, doc/performance.md).
  */
 static bool
-payload_kept(const struct conn *c, const struct ava_fn_desc *fn)
+payload_kept(const struct conn *c, const struct ava_fn_desc *fn,
+	     const struct ava_cut *cut)
 {
 	const struct ava_session *s = c->s;
 	if (s->journal != NULL)
 		return true;
-	if (!ava_state_wants(s->state, fn))
-		return false;
-	size_t off, len;
-	return !ava_state_cut(s->state, fn, c->payload, c->len, &off, &len) ||
-	       !ava_transport_conn_bulk_within(c->conn, c->payload, c->len,
-					       off, len);
+	return ava_state_wants(s->state, fn) &&
+	       (cut->len == 0 ||
+		!ava_transport_conn_bulk_within(c->conn, c->payload, c->len,
+						cut->off, cut->len));
 }
 
 /* After a migration's switch-over, a synchronous call is not run here:
@@ -411,13 +409,14 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 			pthread_rwlock_unlock(&s->gate);
 		return send_moved(c, h);
 	}
-	if (payload_kept(c, fn))
+	struct ava_cut cut;
+	ava_state_cut(s->state, fn, payload, c->len, &cut);
+	if (payload_kept(c, fn, &cut))
 		ava_transport_conn_bulk_inline(c->conn, payload, c->len);
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
 				       payload, c->len, async);
 	ava_state_rec_begin(s->state, &c->srec, fn, h->thread, h->seq,
-			    payload, c->len);
-	c->srec_ended = false;
+			    payload, c->len, &cut);
 	/* Callbacks the driver makes inside a synchronous call go back
 	 * with its REPLY (session-callback.h). */
 	ava_buf_reset(&c->inline_cbs);
@@ -429,7 +428,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	if (r >= 0)
 		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
 					     c->out.len);
-	if (!c->srec_ended) {   /* refused, or not run */
+	if (c->srec.fn != NULL) {   /* refused, or not run: not ended */
 		pthread_mutex_lock(&s->lock);
 		ava_state_rec_end(s->state, &c->srec,
 				  r >= 0 && reply_ok(s, fn, &c->out), s->handles);

@@ -166,10 +166,11 @@ ava_buf_reserve(struct ava_buf *b, size_t n);
 int
 ava_buf_put_zeros(struct ava_buf *b, size_t n, uint8_t **at);
 
-/* Append one u64; the common case, room already there, inline. */
+/* ava_buf_put_u64()'s way when there is no room yet (or an error). */
 int
 ava_buf_put_u64_grow(struct ava_buf *b, uint64_t v);
 
+/* Append one u64: inline, for the common case of room already there. */
 static inline int
 ava_buf_put_u64(struct ava_buf *b, uint64_t v)
 {

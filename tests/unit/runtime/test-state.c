@@ -69,7 +69,7 @@ track(struct ava_state *st, struct ava_state_rec *r, uint32_t fn,
 	uint8_t p[64];
 	for (size_t i = 0; i < n; i++)
 		ava_wire_put_le(p + 8 * i, words[i], 8);
-	ava_state_rec_begin(st, r, &fns[fn], 1, ++seq, p, 8 * n);
+	ava_state_rec_begin(st, r, &fns[fn], 1, ++seq, p, 8 * n, NULL);
 	if (used)
 		ava_state_rec_use(r, used);
 	if (handed)
@@ -170,12 +170,12 @@ contents_not_kept(void)
 	for (int i = 0; i < 2; i++) {
 		uint8_t *p;
 		size_t len = payload_of(sizes[i], &p);
-		ava_state_rec_begin(st, &r, &fns[FN_MKBUF], 1, ++seq, p, len);
+		ava_state_rec_begin(st, &r, &fns[FN_MKBUF], 1, ++seq, p, len,
+				    NULL);
 		/* The record itself never copies the contents (a 4 MiB
 		 * buffer's would be 4 MiB of fresh memory per creation). */
-		size_t off, cut;
-		bool cuts = ava_state_cut(st, &fns[FN_MKBUF], p, len, &off,
-					  &cut);
+		struct ava_cut cut;
+		bool cuts = ava_state_cut(st, &fns[FN_MKBUF], p, len, &cut);
 		CHECK_EQ(cuts, sizes[i] >= 4096);
 		CHECK_EQ(r.call.len, cuts ? len - sizes[i] : len);
 		CHECK_EQ(r.cut_len, cuts ? sizes[i] : 0);
@@ -194,7 +194,8 @@ contents_not_kept(void)
 	ava_wire_put_le(q, obj, 8);
 	ava_wire_put_le(q + 8, 1, 8);
 	memcpy(q + 16, p, len);
-	ava_state_rec_begin(st, &r, &fns[FN_SET], 1, ++seq, q, 16 + len);
+	ava_state_rec_begin(st, &r, &fns[FN_SET], 1, ++seq, q, 16 + len,
+			    NULL);
 	CHECK_EQ(r.call.len, 16 + len);   /* creates nothing: all kept */
 	ava_state_rec_use(&r, obj);
 	ava_state_rec_end(st, &r, true, t);
