@@ -7,9 +7,11 @@
 #include "u64map.h"
 
 #define NO_FREE UINT32_MAX
+#define REV_NAMED (1ull << 32)  /* a reverse-map value: a named entry */
 
 struct entry {
 	uint64_t real;
+	uint64_t name;      /* a guest-named entry's id, else 0 */
 	uint32_t refs;
 	uint32_t next_free; /* free list link while !live */
 	uint16_t gen;
@@ -26,7 +28,11 @@ struct ava_handle_table {
 	uint32_t free_head;
 	uint32_t live;
 	bool sealed;                /* interned or bind_done: no more binds */
-	struct ava_u64map rev;      /* real -> index */
+	struct ava_u64map rev;      /* real -> index, or REV_NAMED | index */
+	/* Guest-named entries, apart: their ids say nothing of where. */
+	struct entry *ne;
+	uint32_t nn, ncap, nfree_head;
+	struct ava_u64map named;    /* id -> index in ne */
 };
 
 static int
@@ -52,8 +58,9 @@ ava_handle_table_create(const struct ava_api_desc *api, uint16_t owner,
 		return -ENOMEM;
 	t->api = api;
 	t->owner = owner;
-	t->free_head = NO_FREE;
+	t->free_head = t->nfree_head = NO_FREE;
 	ava_u64map_init(&t->rev);
+	ava_u64map_init(&t->named);
 	int r = index_tags(t);
 	if (r < 0)
 		goto err_free;
@@ -70,6 +77,8 @@ ava_handle_table_destroy(struct ava_handle_table *t)
 	if (t == NULL)
 		return;
 	ava_u64map_finish(&t->rev);
+	ava_u64map_finish(&t->named);
+	free(t->ne);
 	free(t->e);
 	free(t);
 }
@@ -99,7 +108,17 @@ static struct entry *
 entry_of(const struct ava_handle_table *t, uint64_t id)
 {
 	uint32_t i = ava_handle_id_index(id);
-	if (ava_handle_id_owner(id) != t->owner || i >= t->n)
+	uint64_t k;
+	if (ava_handle_id_owner(id) != t->owner)
+		return NULL;
+	if (i & AVA_HANDLE_NAMED) {
+		if (!ava_u64map_get(&t->named, id, &k))
+			return NULL;
+		struct entry *e = &t->ne[k];
+		return t->type_of_tag[ava_handle_id_tag(id)] == e->type ? e
+									: NULL;
+	}
+	if (i >= t->n)
 		return NULL;
 	struct entry *e = &t->e[i];
 	if (!e->live || e->gen != ava_handle_id_gen(id) ||
@@ -126,9 +145,12 @@ ava_handle_table_find(const struct ava_handle_table *t, uint64_t real,
 		      uint16_t type, uint64_t *id)
 {
 	uint64_t i;
-	if (!ava_u64map_get(&t->rev, real, &i) || t->e[i].type != type)
+	if (!ava_u64map_get(&t->rev, real, &i))
 		return -ENOENT;
-	*id = make_id(t, (uint32_t)i);
+	const struct entry *e = i & REV_NAMED ? &t->ne[(uint32_t)i] : &t->e[i];
+	if (e->type != type)
+		return -ENOENT;
+	*id = i & REV_NAMED ? e->name : make_id(t, (uint32_t)i);
 	return 0;
 }
 
@@ -140,8 +162,8 @@ take_slot(struct ava_handle_table *t, uint32_t *out)
 		t->free_head = t->e[*out].next_free;
 		return 0;
 	}
-	if (t->n == AVA_HANDLE_MAX_ENTRIES)
-		return -ENOSPC;
+	if (t->n == AVA_HANDLE_NAMED)
+		return -ENOSPC;   /* the indexes above are the guest's */
 	if (t->n == t->cap) {
 		uint32_t cap = t->cap ? t->cap * 2 : 64;
 		struct entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
@@ -179,6 +201,7 @@ insert(struct ava_handle_table *t, uint16_t type, uint64_t real,
 	}
 	struct entry *e = &t->e[i];
 	e->real = real;
+	e->name = 0;
 	e->type = type;
 	e->refs = 1;
 	e->live = true;
@@ -220,10 +243,17 @@ ava_handle_table_ref(struct ava_handle_table *t, uint64_t id, int delta,
 	if (--e->refs > 0)
 		return 0;
 	uint64_t mapped;
-	uint32_t i = ava_handle_id_index(id);
+	uint64_t i = e->name ? REV_NAMED | (uint64_t)(e - t->ne)
+			     : (uint64_t)(e - t->e);
 	if (ava_u64map_get(&t->rev, e->real, &mapped) && mapped == i)
 		ava_u64map_del(&t->rev, e->real);
-	put_slot(t, i);
+	if (e->name) {
+		ava_u64map_del(&t->named, e->name);
+		*e = (struct entry){ .next_free = t->nfree_head };
+		t->nfree_head = (uint32_t)i;
+	} else {
+		put_slot(t, (uint32_t)i);
+	}
 	t->live--;
 	if (freed != NULL)
 		*freed = true;
@@ -244,7 +274,79 @@ ava_handle_table_each(const struct ava_handle_table *t,
 		if (r != 0)
 			return r;
 	}
+	for (uint32_t i = 0; i < t->nn; i++) {
+		const struct entry *e = &t->ne[i];
+		if (!e->live)
+			continue;
+		int r = fn(ctx, e->name, e->type, e->real, e->refs);
+		if (r != 0)
+			return r;
+	}
 	return 0;
+}
+
+/* ---- guest-named entries ----------------------------------------------- */
+
+int
+ava_handle_table_claimable(const struct ava_handle_table *t, uint64_t id,
+			   uint16_t type)
+{
+	if (type == 0 || type >= t->api->nhandles ||
+	    ava_handle_id_owner(id) != t->owner ||
+	    t->type_of_tag[ava_handle_id_tag(id)] != type ||
+	    !(ava_handle_id_index(id) & AVA_HANDLE_NAMED))
+		return -EINVAL;
+	uint64_t k;
+	return ava_u64map_get(&t->named, id, &k) ? -EEXIST : 0;
+}
+
+static int
+named_insert(struct ava_handle_table *t, uint64_t id, uint16_t type,
+	     uint64_t real, uint32_t refs)
+{
+	uint64_t k;
+	if (ava_u64map_get(&t->rev, real, &k))
+		return -EEXIST;
+	uint32_t i;
+	if (t->nfree_head != NO_FREE) {
+		i = t->nfree_head;
+		t->nfree_head = t->ne[i].next_free;
+	} else {
+		if (t->nn == t->ncap) {
+			uint32_t cap = t->ncap ? t->ncap * 2 : 64;
+			struct entry *e = realloc(t->ne, (size_t)cap * sizeof(*e));
+			if (e == NULL)
+				return -ENOMEM;
+			t->ne = e;
+			t->ncap = cap;
+		}
+		i = t->nn++;
+	}
+	int r = ava_u64map_put(&t->named, id, i);
+	if (r == 0 && (r = ava_u64map_put(&t->rev, real, REV_NAMED | i)) < 0)
+		ava_u64map_del(&t->named, id);
+	if (r < 0) {
+		t->ne[i] = (struct entry){ .next_free = t->nfree_head };
+		t->nfree_head = i;
+		return r;
+	}
+	t->ne[i] = (struct entry){ .real = real, .name = id, .refs = refs,
+				   .type = type, .live = true };
+	t->live++;
+	return 0;
+}
+
+int
+ava_handle_table_claim(struct ava_handle_table *t, uint64_t id,
+		       uint16_t type, uint64_t real)
+{
+	int r = ava_handle_table_claimable(t, id, type);
+	if (r < 0)
+		return r;
+	if (real == 0)
+		return -EINVAL;
+	t->sealed = true;
+	return named_insert(t, id, type, real, 1);
 }
 
 int
@@ -252,6 +354,13 @@ ava_handle_table_bind(struct ava_handle_table *t, uint64_t id, uint16_t type,
 		      uint64_t real, uint32_t refs)
 {
 	uint32_t i = ava_handle_id_index(id);
+	if (i & AVA_HANDLE_NAMED) {
+		if (t->sealed)
+			return -EBUSY;
+		int r = refs == 0 || real == 0 ? -EINVAL
+			: ava_handle_table_claimable(t, id, type);
+		return r < 0 ? r : named_insert(t, id, type, real, refs);
+	}
 	if (real == 0 || type == 0 || type >= t->api->nhandles ||
 	    ava_handle_id_owner(id) != t->owner ||
 	    t->type_of_tag[ava_handle_id_tag(id)] != type || refs == 0 ||

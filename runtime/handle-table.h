@@ -32,6 +32,14 @@
 
 #define AVA_HANDLE_INDEX_BITS 24
 #define AVA_HANDLE_MAX_ENTRIES (1u << AVA_HANDLE_INDEX_BITS)
+/*
+ * Guest-named ids (doc/protocol.md, "Named creations"): the index's top
+ * bit set. The server never hands out such an index; the guest picks the
+ * rest of the index and the generation, never twice, and a call that
+ * creates an object may carry one for the object to take. Such an entry
+ * is found by its whole id, not by its index.
+ */
+#define AVA_HANDLE_NAMED (1u << (AVA_HANDLE_INDEX_BITS - 1))
 
 struct ava_handle_table;
 
@@ -81,6 +89,24 @@ ava_handle_table_intern(struct ava_handle_table *t, uint16_t type,
 			uint64_t real, bool creates, uint64_t *id);
 
 /*
+ * Whether a call may create an object of type under the guest-named id:
+ * this table's owner, type's tag, the named bit, and not taken. Returns
+ * 0, -EINVAL or -EEXIST.
+ */
+int
+ava_handle_table_claimable(const struct ava_handle_table *t, uint64_t id,
+			   uint16_t type);
+
+/*
+ * Give real (nonzero, not known to the table) of type the guest-named id,
+ * at refcount 1. Returns 0, -EINVAL, -EEXIST (the id, or real, is
+ * known) or -ENOMEM.
+ */
+int
+ava_handle_table_claim(struct ava_handle_table *t, uint64_t id,
+		       uint16_t type, uint64_t real);
+
+/*
  * Add delta (+1 retain, -1 release) to id's refcount. At 0 the entry is
  * freed (static types excepted) and *freed (may be NULL) is set.
  * Returns 0 or AVA_EHANDLE.
@@ -90,7 +116,8 @@ ava_handle_table_ref(struct ava_handle_table *t, uint64_t id, int delta,
 		     bool *freed);
 
 /*
- * Call fn for every live entry, in index order; stops at the first
+ * Call fn for every live entry, in index order, guest-named ones last in
+ * the order they were named; stops at the first
  * nonzero return, which it returns. fn must not change the table.
  */
 int
@@ -101,8 +128,9 @@ ava_handle_table_each(const struct ava_handle_table *t,
 
 /*
  * Restore (migrate/): give real exactly the id it had in another
- * session's table, at refcount refs. Every bind comes before the first
- * intern, and ava_handle_table_bind_done() ends them. Returns 0,
+ * session's table (guest-named or not), at refcount refs. Every bind
+ * comes before the first intern, and ava_handle_table_bind_done() ends
+ * them. Returns 0,
  * -EINVAL (an id of another owner or type, refs 0), -EEXIST (taken),
  * -EBUSY (after bind_done) or -ENOMEM.
  */

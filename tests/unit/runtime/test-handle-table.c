@@ -215,9 +215,120 @@ bind_ids(void)
 	ava_handle_table_destroy(u);
 }
 
+struct seen {
+	uint64_t *v;
+	int n;
+};
+
+static int
+collect(void *ctx, uint64_t id, uint16_t type, uint64_t real, uint32_t refs)
+{
+	struct seen *c = ctx;
+	if (c->n < 4)
+		c->v[c->n] = id;
+	c->n++;
+	return 0;
+}
+
+/* A guest-named id: the table's owner, the type's tag, the named bit. */
+static uint64_t
+named(uint8_t tag, uint16_t owner, uint32_t n)
+{
+	return (uint64_t)tag << 56 | (uint64_t)owner << 40 |
+	       (uint64_t)(n >> 23) << 24 | AVA_HANDLE_NAMED | (n & 0x7fffff);
+}
+
+/* Guest-named ids: claimed once, found by the whole id, counted, freed
+ * like any other; forged, foreign, wrongly typed or unnamed ones are
+ * refused; a restore binds them again. */
+static void
+named_ids(void)
+{
+	struct ava_handle_table *t = table(0x1234), *u = table(0x1234);
+	uint64_t n1 = named(0x13, 0x1234, 1), n2 = named(0x13, 0x1234, 2);
+	uint64_t id, real, plain;
+	uint16_t type;
+	CHECK_EQ(ava_handle_table_claimable(t, n1, FAKE_H_BUF), 0);
+	CHECK_EQ(ava_handle_table_claim(t, n1, FAKE_H_BUF, 0xb10), 0);
+	CHECK_EQ(ava_handle_table_claimable(t, n1, FAKE_H_BUF), -EEXIST);
+	CHECK_EQ(ava_handle_table_claim(t, n1, FAKE_H_BUF, 0xb11), -EEXIST);
+	CHECK_EQ(ava_handle_table_lookup(t, n1, FAKE_H_BUF, &real, &type), 0);
+	CHECK_EQ(real, 0xb10);
+	CHECK_EQ(type, FAKE_H_BUF);
+	CHECK_EQ(ava_handle_table_lookup(t, n1, FAKE_H_CTX, &real, NULL),
+		 AVA_EHANDLE);
+	CHECK_EQ(ava_handle_table_lookup(t, n2, 0, &real, NULL), AVA_EHANDLE);
+	/* Refused: another owner, another type's tag, no named bit, a
+	 * real the table knows, no real. */
+	CHECK_EQ(ava_handle_table_claim(t, named(0x13, 0x4321, 3), FAKE_H_BUF,
+					0xb30), -EINVAL);
+	CHECK_EQ(ava_handle_table_claim(t, named(0x12, 0x1234, 3), FAKE_H_BUF,
+					0xb30), -EINVAL);
+	CHECK_EQ(ava_handle_table_claim(t, n2 & ~(uint64_t)AVA_HANDLE_NAMED,
+					FAKE_H_BUF, 0xb30), -EINVAL);
+	CHECK_EQ(ava_handle_table_claim(t, n2, FAKE_H_BUF, 0xb10), -EEXIST);
+	CHECK_EQ(ava_handle_table_claim(t, n2, FAKE_H_BUF, 0), -EINVAL);
+	/* The index alone names nothing: the slot ids of the server's own
+	 * entries never reach the named ones, nor the other way round. */
+	CHECK_EQ(ava_handle_table_intern(t, FAKE_H_BUF, 0xc00, false, &plain),
+		 0);
+	CHECK(!(ava_handle_id_index(plain) & AVA_HANDLE_NAMED));
+	CHECK_EQ(ava_handle_table_lookup(t, n1 & ~(uint64_t)AVA_HANDLE_NAMED, 0,
+					 &real, NULL), AVA_EHANDLE);
+	CHECK_EQ(ava_handle_table_lookup(t, plain | AVA_HANDLE_NAMED, 0, &real,
+					 NULL), AVA_EHANDLE);
+	/* The reverse map and intern give the named id. */
+	CHECK_EQ(ava_handle_table_find(t, 0xb10, FAKE_H_BUF, &id), 0);
+	CHECK_EQ(id, n1);
+	CHECK_EQ(ava_handle_table_find(t, 0xb10, FAKE_H_CTX, &id), -ENOENT);
+	CHECK_EQ(ava_handle_table_intern(t, FAKE_H_BUF, 0xb10, true, &id), 0);
+	CHECK_EQ(id, n1);                                  /* now at 2 */
+	CHECK_EQ(ava_handle_table_claim(t, n2, FAKE_H_BUF, 0xb20), 0);
+	CHECK_EQ(ava_handle_table_count(t), 3);
+	/* each() sees them after the server's own. */
+	uint64_t seen[4];
+	struct seen ctx = { seen, 0 };
+	CHECK_EQ(ava_handle_table_each(t, collect, &ctx), 0);
+	CHECK_EQ(ctx.n, 3);
+	CHECK_EQ(seen[0], plain);
+	CHECK_EQ(seen[1], n1);
+	CHECK_EQ(seen[2], n2);
+	/* Freed at 0, and the slot serves again. */
+	bool freed = true;
+	CHECK_EQ(ava_handle_table_ref(t, n1, -1, &freed), 0);
+	CHECK(!freed);
+	CHECK_EQ(ava_handle_table_ref(t, n1, -1, &freed), 0);
+	CHECK(freed);
+	CHECK_EQ(ava_handle_table_lookup(t, n1, 0, &real, NULL), AVA_EHANDLE);
+	CHECK_EQ(ava_handle_table_find(t, 0xb10, FAKE_H_BUF, &id), -ENOENT);
+	CHECK_EQ(ava_handle_table_ref(t, n1, -1, NULL), AVA_EHANDLE);
+	uint64_t n4 = named(0x13, 0x1234, 4);
+	CHECK_EQ(ava_handle_table_claim(t, n4, FAKE_H_BUF, 0xb40), 0);
+	CHECK_EQ(ava_handle_table_lookup(t, n4, 0, &real, NULL), 0);
+	CHECK_EQ(real, 0xb40);
+	CHECK_EQ(ava_handle_table_lookup(t, n2, 0, &real, NULL), 0);
+	CHECK_EQ(real, 0xb20);
+	CHECK_EQ(ava_handle_table_count(t), 3);
+	/* A restore binds named ids as they were. */
+	CHECK_EQ(ava_handle_table_bind(u, n2, FAKE_H_BUF, 0xd20, 2), 0);
+	CHECK_EQ(ava_handle_table_bind(u, plain, FAKE_H_BUF, 0xd00, 1), 0);
+	CHECK_EQ(ava_handle_table_bind(u, n2, FAKE_H_BUF, 0xd21, 1), -EEXIST);
+	CHECK_EQ(ava_handle_table_bind(u, n4, FAKE_H_CTX, 0xd40, 1), -EINVAL);
+	ava_handle_table_bind_done(u);
+	CHECK_EQ(ava_handle_table_lookup(u, n2, FAKE_H_BUF, &real, NULL), 0);
+	CHECK_EQ(real, 0xd20);
+	CHECK_EQ(ava_handle_table_ref(u, n2, -1, &freed), 0);
+	CHECK(!freed);
+	CHECK_EQ(ava_handle_table_claim(u, n4, FAKE_H_BUF, 0xd40), 0);
+	CHECK_EQ(ava_handle_table_count(u), 3);
+	ava_handle_table_destroy(t);
+	ava_handle_table_destroy(u);
+}
+
 int
 main(void)
 {
+	RUN(named_ids);
 	RUN(bind_ids);
 	RUN(insert_lookup);
 	RUN(refused_ids);
