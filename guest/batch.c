@@ -228,7 +228,8 @@ start_flusher(void)
 /* ---- queueing and sending --------------------------------------------- */
 
 int
-ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
+ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush,
+		bool named)
 {
 	static _Thread_local bool seen;   /* the flusher started */
 	if (!seen) {
@@ -238,6 +239,8 @@ ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush)
 		seen = true;
 	}
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
+	if (named)
+		h.flags |= AVA_FRAME_NAMED;
 	ava_transport_bulk_unstage(t->out.data, t->out.len);  /* none, see top */
 	pthread_mutex_lock(&Q.lock);
 	if (Q.n == 0) {
@@ -312,7 +315,7 @@ ava_batch_deferred(struct tconn *t)
 	if (fn == NULL || t->in.payload.len != 8)
 		return AVA_EPROTO;
 	uint64_t ret = ava_wire_get_le(t->in.payload.data, 8);
-	const char *name = ava_pretty_const(api, fn->ret_type, ret);
+	const char *name = ava_pretty_status(api, fn, ret);
 	char num[64];
 	snprintf(num, sizeof(num), "%s%s%" PRId64 "%s", name ? name : "",
 		 name ? " (" : "", (int64_t)ret, name ? ")" : "");

@@ -106,12 +106,14 @@ bool
 ava_batch_unchecked(void);
 
 /*
- * Queue the call to fn encoded in t->out. With flush, or once the queue
+ * Queue the call to fn encoded in t->out; named: it ends with the id of
+ * the object it creates (AVA_FRAME_NAMED). With flush, or once the queue
  * is full, send the queue on t's connection. Returns 0 or a transport
  * error (not yet reported).
  */
 int
-ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush);
+ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush,
+		bool named);
 
 /*
  * Send the synchronous call to fn encoded in t->out: behind the queued
@@ -209,7 +211,8 @@ enum ava_async_verdict {
  * 0), be queued? Only if the glue can tell that the real call will
  * succeed: the native error of a call that fails must come from the call
  * itself. May make synchronous calls of its own (queries it caches).
- * Called without locks.
+ * Called without locks. Also asked of a call that creates one object
+ * (ava_marshal_nameable()): queued, it names that object itself.
  */
 enum ava_async_verdict
 ava_guest_async_check(const struct ava_fn_desc *fn, const uint64_t *v);

@@ -31,6 +31,7 @@
 #include "ava-generated.h"
 #include "guest.h"
 #include "guest-private.h"
+#include "handle-table.h"
 #include "marshal.h"
 #include "registry.h"
 #include "transport.h"
@@ -49,6 +50,8 @@ struct guest {
 	atomic_uint_fast64_t gen; /* moves so far */
 	struct ava_registry reg;
 	struct ava_handle_ops hops;
+	uint16_t owner;          /* the session's owner tag, from its ids */
+	uint64_t names;          /* guest-named ids given so far */
 };
 
 static struct guest G = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -130,6 +133,8 @@ hop_from_wire(void *ctx, uint16_t type, uint64_t id, bool creates,
 	int r = ava_registry_obj(&s->reg, type, id, creates, &o);
 	if (r == 0)
 		*local = (uintptr_t)o;
+	if (r == 0 && s->owner == 0)
+		s->owner = ava_handle_id_owner(id);
 	return r;
 }
 
@@ -648,6 +653,10 @@ struct call {
 	uint64_t ret;
 	bool queued;             /* batched: no reply will come */
 	bool flush;              /* and the queue goes out now */
+	bool named;              /* and it names the object it creates, */
+	uint16_t name_type;      /* of this type, */
+	int name_arg;            /* returned (-1) or through this argument */
+	uint64_t errv;           /* the error out-argument, while named */
 };
 
 static int
@@ -717,24 +726,93 @@ presence(const struct ava_fn_desc *fn, const uint64_t *v, uint64_t *pv)
 			ava_marshal_scalar(&fn->args[i], v[i]) : v[i] != 0;
 }
 
-/* Should this call be queued rather than sent (guest-private.h)? */
+/* Could this call name the object it creates: one object, and the
+ * session's owner tag known (it is in every id the server gave)? */
+static bool
+may_name(struct call *c)
+{
+	pthread_mutex_lock(&G.lock);
+	bool owner = G.owner != 0;
+	pthread_mutex_unlock(&G.lock);
+	return owner && ava_marshal_nameable(G.g->api, c->fn, &c->name_type,
+					     &c->name_arg) &&
+	       (c->name_arg < 0 || c->v[c->name_arg] != 0);
+}
+
+/* Should this call be queued rather than sent (guest-private.h)? A call
+ * the spec does not let go unanswered may still be, if it creates one
+ * object and the glue is sure of it: it names the object. */
 static bool
 may_queue(struct call *c)
 {
 	const struct ava_fn_desc *fn = c->fn;
-	if (!(fn->flags & AVA_FN_ASYNC) || !ava_batch_enabled())
+	if (!ava_batch_enabled())
 		return false;
-	if (fn->async_unless != NULL) {
+	bool plain = fn->flags & AVA_FN_ASYNC;
+	if (plain && fn->async_unless != NULL) {
 		uint64_t pv[AVA_MAX_ARGS], none[AVA_MAX_ARGS] = { 0 };
 		presence(fn, c->v, pv);
-		if (fn->async_unless(pv, none) != 0)
-			return false;
+		plain = fn->async_unless(pv, none) == 0;
 	}
+	if (!plain && !may_name(c))
+		return false;
 	enum ava_async_verdict a = ava_guest_async_check(fn, c->v);
-	if (a == AVA_ASYNC_SEND && ava_batch_unchecked())
+	if (plain && a == AVA_ASYNC_SEND && ava_batch_unchecked())
 		a = AVA_ASYNC_QUEUE;
 	c->flush = a == AVA_ASYNC_QUEUE_FLUSH;
+	c->named = !plain && a != AVA_ASYNC_SEND;
 	return a != AVA_ASYNC_SEND;
+}
+
+/* The error out-argument's index, or -1. */
+static int
+errcode_arg(const struct ava_fn_desc *fn)
+{
+	for (int i = 0; i < fn->nargs; i++)
+		if (i == fn->errcode_arg ||
+		    (fn->args[i].flags & AVA_ARGF_ERRCODE))
+			return i;
+	return -1;
+}
+
+/*
+ * A named creation, encoded in t->out: its id goes at the end, and the
+ * object is made here, as a REPLY would have made it. The server gets an
+ * error out-argument even when the application gave none, so that a
+ * failure it defers has its code. G.lock held.
+ */
+static int
+name_locked(struct tconn *t, struct call *c, struct ava_guest_obj **obj)
+{
+	const struct ava_api_desc *api = G.g->api;
+	uint64_t n = ++G.names;
+	uint64_t id = (uint64_t)api->handles[c->name_type].tag << 56 |
+		      (uint64_t)G.owner << 40 |
+		      (uint64_t)((n >> 23) & 0xffff) << 24 |
+		      AVA_HANDLE_NAMED | (n & (AVA_HANDLE_NAMED - 1));
+	ava_buf_put_u64(&t->out, id);
+	int r = ava_buf_error(&t->out);
+	return r < 0 ? r : ava_registry_obj(&G.reg, c->name_type, id, true,
+					    obj);
+}
+
+static uint64_t
+failed(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
+       uint64_t *v, int64_t err);
+
+/* A named creation's results: the object, and success. */
+static void
+named_results(struct call *c, struct ava_guest_obj *obj)
+{
+	const struct ava_api_desc *api = G.g->api;
+	int e = errcode_arg(c->fn);
+	if (e >= 0 && c->v[e] == (uintptr_t)&c->errv)
+		c->v[e] = 0;
+	else if (e >= 0)
+		failed(api, c->fn, c->v, api->success);
+	if (c->name_arg >= 0)
+		memcpy((void *)(uintptr_t)c->v[c->name_arg], &obj, sizeof(obj));
+	c->ret = c->name_arg < 0 ? (uintptr_t)obj : (uint64_t)api->success;
 }
 
 /* A queued call's retains and releases count at once: the application
@@ -757,29 +835,40 @@ static int
 exchange(struct tconn *t, struct call *c)
 {
 	c->queued = may_queue(c);
+	int e = c->named ? errcode_arg(c->fn) : -1;
+	if (e >= 0 && c->v[e] == 0)
+		c->v[e] = (uintptr_t)&c->errv;
 	ava_buf_reset(&t->out);
+	struct ava_guest_obj *obj = NULL;
 	pthread_mutex_lock(&G.lock);
 	int r = ava_marshal_call_encode(G.g->api, c->fn, c->v, &G.hops,
 					c->ev, &t->out);
 	/* Batching saves a round trip, which a large call's copy dwarfs. */
 	if (r == 0 && c->queued && t->out.len > BATCH_CALL_MAX)
 		c->queued = false;
+	c->named &= c->queued;
+	if (r == 0 && c->named)
+		r = name_locked(t, c, &obj);
 	if (r == 0 && c->queued)
 		apply_refs_locked(c);
 	pthread_mutex_unlock(&G.lock);
+	if (e >= 0 && !c->named && c->v[e] == (uintptr_t)&c->errv)
+		c->v[e] = 0;
 	if (r < 0) {
 		/* Not a transport failure: this call alone cannot be sent. */
 		dprintf(STDERR_FILENO, "ava: %s: cannot send the call: %s\n",
 			c->fn->name, ava_strerror(r));
 		return r;
 	}
-	r = c->queued ? ava_batch_queue(t, c->fn, c->flush)
+	r = c->queued ? ava_batch_queue(t, c->fn, c->flush, c->named)
 		      : ava_batch_send_call(t, c->fn);
 	if (r < 0) {
 		fail("lost connection to server %s: %s", G.addr,
 		     ava_strerror(r));
 		return r;
 	}
+	if (c->named && r == 0)
+		named_results(c, obj);
 	if (c->queued)
 		return 0;
 	if ((r = await_reply(t, c)) < 0)
@@ -927,7 +1016,9 @@ ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 	if (r < 0)
 		return failed(g->api, c.fn, v, g->api->transport_error);
 	if (c.queued) {
-		ava_guest_async_note(c.fn, v, 0, true);
+		ava_guest_async_note(c.fn, v, c.named ? c.ret : 0, true);
+		if (c.named)
+			return c.ret;
 		return c.fn->ret == AVA_RET_STATUS ? (uint64_t)g->api->success
 						   : 0;
 	}

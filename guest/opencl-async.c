@@ -102,6 +102,8 @@ struct info {
 	/* buffer */
 	cl_mem_flags flags;
 	size_t size;
+	/* context: the largest buffer without host memory made in it */
+	size_t plain_ok;
 	/* kernel */
 	struct learned learned[KARGS_MAX][2];
 	struct shape shapes[SHAPES_MAX];
@@ -384,6 +386,44 @@ check_launch(const uint64_t *v, bool task)
 	return ok ? AVA_ASYNC_QUEUE : AVA_ASYNC_SEND;
 }
 
+/* ---- creations (named: doc/protocol.md, "Named creations") ------------ */
+
+/* A kernel of a function this build of its program already made one of. */
+static enum ava_async_verdict
+check_create_kernel(const uint64_t *v)
+{
+	uint64_t pid = id_of((void *)(uintptr_t)v[0], AVA_OPENCL_H_cl_program);
+	const char *name = (const char *)(uintptr_t)v[1];
+	if (pid == 0 || name == NULL || strnlen(name, SIG_NAME) == SIG_NAME)
+		return AVA_ASYNC_SEND;
+	bool ok = false;
+	pthread_mutex_lock(&A.lock);
+	struct info *p = find(pid);
+	for (uint32_t n = 0; p != NULL && n < p->nsigs && !ok; n++)
+		ok = strcmp(p->sigs[n].name, name) == 0;
+	pthread_mutex_unlock(&A.lock);
+	return ok ? AVA_ASYNC_QUEUE : AVA_ASYNC_SEND;
+}
+
+/* A buffer of no host memory, one access flag at most, and no larger
+ * than one its context already made. */
+static enum ava_async_verdict
+check_create_buffer(const uint64_t *v)
+{
+	uint64_t cid = id_of((void *)(uintptr_t)v[0], AVA_OPENCL_H_cl_context);
+	cl_mem_flags flags = (cl_mem_flags)v[1];
+	size_t size = (size_t)v[2];
+	if (cid == 0 || v[3] != 0 || size == 0 ||
+	    (flags != 0 && flags != CL_MEM_READ_WRITE &&
+	     flags != CL_MEM_READ_ONLY && flags != CL_MEM_WRITE_ONLY))
+		return AVA_ASYNC_SEND;
+	pthread_mutex_lock(&A.lock);
+	struct info *c = find(cid);
+	bool ok = c != NULL && size <= c->plain_ok;
+	pthread_mutex_unlock(&A.lock);
+	return ok ? AVA_ASYNC_QUEUE : AVA_ASYNC_SEND;
+}
+
 static enum ava_async_verdict
 check_write(const uint64_t *v)
 {
@@ -487,6 +527,11 @@ ava_guest_async_check(const struct ava_fn_desc *fn, const uint64_t *v)
 	case AVA_OPENCL_FN_clFlush:
 		return id_of(p0, AVA_OPENCL_H_cl_command_queue) != 0
 		       ? AVA_ASYNC_QUEUE_FLUSH : AVA_ASYNC_SEND;
+	case AVA_OPENCL_FN_clCreateKernel: return check_create_kernel(v);
+	case AVA_OPENCL_FN_clCreateBuffer: return check_create_buffer(v);
+	case AVA_OPENCL_FN_clCloneKernel:
+		return id_of(p0, AVA_OPENCL_H_cl_kernel) != 0 ? AVA_ASYNC_QUEUE
+							   : AVA_ASYNC_SEND;
 	default:
 		/* Not validated here (clEnqueueCopyBufferRect, ...). */
 		return AVA_ASYNC_SEND;
@@ -630,6 +675,12 @@ note_made(const void *obj, uint16_t type, cl_context ctx,
 		i->flags = flags;
 		i->size = size;
 	}
+	struct info *c = type == AVA_OPENCL_H_cl_mem &&
+			 !(flags & (CL_MEM_USE_HOST_PTR | CL_MEM_COPY_HOST_PTR |
+				    CL_MEM_ALLOC_HOST_PTR))
+			 ? entry(cid, AVA_OPENCL_H_cl_context) : NULL;
+	if (c != NULL && size > c->plain_ok)
+		c->plain_ok = size;
 	pthread_mutex_unlock(&A.lock);
 }
 

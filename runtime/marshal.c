@@ -185,6 +185,51 @@ ref_delta(const struct ava_api_desc *api, const struct ava_fn_desc *fn,
 
 /* ---- traits ------------------------------------------------------------ */
 
+bool
+ava_marshal_nameable(const struct ava_api_desc *api,
+		     const struct ava_fn_desc *fn, uint16_t *type, int *arg)
+{
+	if (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED | AVA_FN_PRIVATE))
+		return false;
+	int made = -2;
+	uint16_t t = 0;
+	if (fn->ret == AVA_RET_HANDLE && (fn->flags & AVA_FN_CREATES)) {
+		made = -1;
+		t = fn->ret_handle_type;
+	} else if (fn->ret != AVA_RET_STATUS) {
+		return false;
+	}
+	for (int i = 0; i < fn->nargs; i++) {
+		const struct ava_arg_desc *a = &fn->args[i];
+		switch (a->kind) {
+		case AVA_ARG_OUT_HANDLE:
+			if (made != -2 || !(a->flags & AVA_ARGF_CREATES))
+				return false;
+			made = i;
+			t = a->handle_type;
+			break;
+		case AVA_ARG_OUT_SCALAR:
+			if (i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE))
+				return false;
+			break;
+		case AVA_ARG_OUT_BUF:
+		case AVA_ARG_INOUT_BUF:
+		case AVA_ARG_OUT_HANDLES:
+		case AVA_ARG_CALLBACK:
+		case AVA_ARG_USERDATA:
+			return false;
+		default:
+			break;
+		}
+	}
+	if (made == -2 || t == 0 || t >= api->nhandles ||
+	    (api->handles[t].flags & AVA_HANDLE_STATIC))
+		return false;
+	*type = t;
+	*arg = made;
+	return true;
+}
+
 /*
  * What the per-argument loops of a call would find, computed once per
  * function: a launch loop's calls ran each loop for nothing otherwise

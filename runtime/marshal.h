@@ -125,6 +125,18 @@ ava_marshal_traits(const struct ava_api_desc *api,
 		   const struct ava_fn_desc *fn);
 
 /*
+ * Whether a call of fn may carry a guest-named id for what it creates
+ * (doc/protocol.md, "Named creations"): it creates exactly one object,
+ * as its return value or through one OUT_HANDLE, of a type that is
+ * refcounted, and has no other result than its status or error
+ * out-argument, and no callback. *type gets the object's handle type,
+ * *arg the OUT_HANDLE's index or -1 for the return value.
+ */
+bool
+ava_marshal_nameable(const struct ava_api_desc *api,
+		     const struct ava_fn_desc *fn, uint16_t *type, int *arg);
+
+/*
  * One decoded call and the storage behind it. Pointers in v point into the
  * CALL payload (which must outlive the call) or into storage owned here.
  */

@@ -61,6 +61,28 @@ ava_pretty_const(const struct ava_api_desc *api, const char *group,
 	return NULL;
 }
 
+const char *
+ava_pretty_status(const struct ava_api_desc *api,
+		  const struct ava_fn_desc *fn, uint64_t v)
+{
+	if (fn->ret == AVA_RET_STATUS)
+		return ava_pretty_const(api, fn->ret_type, v);
+	for (int i = 0; i < fn->nargs; i++) {
+		const struct ava_arg_desc *a = &fn->args[i];
+		if ((i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE)) ||
+		    a->type == NULL)
+			continue;
+		char group[64];   /* "cl_int *" is of the group "cl_int" */
+		size_t n = strcspn(a->type, " *");
+		if (n >= sizeof(group))
+			return NULL;
+		memcpy(group, a->type, n);
+		group[n] = '\0';
+		return ava_pretty_const(api, group, v);
+	}
+	return NULL;
+}
+
 static const struct ava_handle_desc *
 handle_of(const struct ava_api_desc *api, uint64_t id)
 {

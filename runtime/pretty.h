@@ -67,6 +67,12 @@ const char *
 ava_pretty_const(const struct ava_api_desc *api, const char *group,
 		 uint64_t value);
 
+/* The name of fn's status v (its return value, or what its error
+ * out-argument holds, for a function that returns an object), or NULL. */
+const char *
+ava_pretty_status(const struct ava_api_desc *api,
+		  const struct ava_fn_desc *fn, uint64_t v);
+
 /* Append the short name of handle id, e.g. "mem3" (or "NULL"). */
 void
 ava_pretty_handle(const struct ava_api_desc *api, uint64_t id,

@@ -103,6 +103,9 @@ enum ava_msg_type {
 enum {
 	AVA_FRAME_ASYNC = 1u << 0, /* CALL: no REPLY is sent (batched) */
 	AVA_FRAME_THREAD = 1u << 1, /* BYE: one thread ended, not the guest */
+	AVA_FRAME_NAMED = 1u << 2,  /* CALL, with ASYNC: the payload ends with
+				     * the u64 id the object it creates takes
+				     * (doc/protocol.md, "Named creations") */
 };
 
 /*

@@ -58,8 +58,7 @@ describe(const struct ava_api_desc *api, const struct ava_deferred *d,
 	 const char **fn, char *ret, size_t n)
 {
 	const struct ava_fn_desc *f = ava_api_fn(api, d->fn);
-	const char *name = f ? ava_pretty_const(api, f->ret_type, d->ret)
-			     : NULL;
+	const char *name = f ? ava_pretty_status(api, f, d->ret) : NULL;
 	*fn = f ? f->name : "?";
 	if (name != NULL)
 		snprintf(ret, n, "%s (%" PRId64 ")", name, (int64_t)d->ret);

@@ -146,6 +146,67 @@ conn_thread(void *arg)
 	return NULL;
 }
 
+/* ---- batches a migration's source passes on ---------------------------- */
+
+/*
+ * The source passes on the batches that reach it after the switch-over,
+ * from all of the guest's connections, in the order its threads get to
+ * them: a batch may then come before one whose calls it waits for, on
+ * this same connection. Served in the connection's thread, it would wait
+ * for good (and every batch after it, until the fence gave up). So each
+ * is served by a thread of its own, which counts as a connection of the
+ * session while it runs (the fence's "stuck" and the session's end).
+ */
+static void
+apart_done(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	pthread_mutex_lock(&s->lock);
+	s->nconns--;
+	ava_session_async_conns(s->async, -1);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	session_conn_destroy(c);
+}
+
+static void *
+apart_thread(void *arg)
+{
+	struct conn *c = arg;
+	session_serve_batch(c);   /* a failure is logged */
+	apart_done(c);
+	return NULL;
+}
+
+int
+session_batch_apart(struct conn *src)
+{
+	struct ava_session *s = src->s;
+	struct conn *c = session_conn_create(s, NULL);
+	if (c == NULL) {
+		LOG(s, "closed: out of memory for a batch the source passed on");
+		return -ENOMEM;
+	}
+	c->ctx.journal = s->journal;
+	c->in.h = src->in.h;
+	struct ava_buf mine = c->in.payload;
+	c->in.payload = src->in.payload;
+	src->in.payload = mine;
+	pthread_mutex_lock(&s->lock);
+	s->nconns++;
+	ava_session_async_conns(s->async, 1);
+	pthread_mutex_unlock(&s->lock);
+	pthread_t t;
+	if (pthread_create(&t, NULL, apart_thread, c) == 0) {
+		pthread_detach(t);
+		return 0;
+	}
+	/* No thread: here, then, as before. */
+	int r = session_serve_batch(c);
+	apart_done(c);
+	return r;
+}
+
 /* The abstract socket through which a guest's further connections reach
  * this worker: named by the accept loop's pid, the session and part of
  * its token, so that a session restored from another server (which keeps
@@ -171,13 +232,14 @@ ava_session_control_name(uint64_t session, char *buf, size_t n)
 }
 
 static void
-start_conn(struct ava_session *s, struct ava_conn *conn)
+start_conn(struct ava_session *s, struct ava_conn *conn, bool source)
 {
 	struct conn *c = session_conn_create(s, conn);
 	pthread_t t;
 	if (c == NULL)
 		return;
 	c->ctx.journal = s->journal;
+	c->source = source;
 	add_conn(s, c);
 	if (pthread_create(&t, NULL, conn_thread, c) == 0) {
 		pthread_detach(t);
@@ -262,7 +324,7 @@ join_thread(void *arg)
 			       ava_wire_get_le(msg + 24, 8),
 			       ava_wire_get_le(msg + 32, 8)))
 			continue;
-		start_conn(s, conn);
+		start_conn(s, conn, false);
 	}
 	return NULL;
 }
@@ -614,7 +676,7 @@ session_run_restored(struct ava_session *s, int wait_ms,
 	if (source != NULL) {
 		/* It counts as a connection, but not as the guest's return:
 		 * the wait below is for the guest. */
-		start_conn(s, source);
+		start_conn(s, source, true);
 		pthread_mutex_lock(&s->lock);
 		s->joined = false;
 		pthread_mutex_unlock(&s->lock);

@@ -81,7 +81,11 @@ struct conn {
 	struct ava_state_rec srec;
 	uint8_t *payload;            /* the CALL being served: in `in`, */
 	size_t len;                  /* or inside a BATCH there */
+	uint64_t named;              /* the id its new object takes, or 0 */
+	bool claimed;                /* and that object took it */
 	bool callbacks;              /* the guest's callback channel */
+	bool source;                 /* a migration's source, passing on
+				      * queued calls (session_batch_apart) */
 	struct ava_buf inline_cbs;   /* callbacks made inside the call */
 	struct conn *next;           /* in s->conns */
 };
@@ -102,6 +106,18 @@ session_tell_moved(struct conn *c);
 
 int
 session_recv_frame(struct conn *c);
+
+/* Serve the BATCH in c->in (session.c). */
+int
+session_serve_batch(struct conn *c);
+
+/*
+ * The BATCH in c->in, from a migration's source: served by a thread of
+ * its own, which takes the payload (session-life.c). Returns 0, or an
+ * error when it could not be served.
+ */
+int
+session_batch_apart(struct conn *c);
 
 /* Serve calls on c until the guest leaves or breaks the protocol. */
 int

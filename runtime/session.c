@@ -47,7 +47,15 @@ hop_to_wire(void *ctx, uint16_t type, uint64_t real, bool creates,
 	struct conn *c = ctx;
 	/* A new entry is one more live entry: no second lookup. */
 	uint32_t before = ava_handle_table_count(c->s->handles);
-	int r = ava_handle_table_intern(c->s->handles, type, real, creates, id);
+	int r;
+	if (creates && c->named != 0 && !c->claimed) {
+		r = ava_handle_table_claim(c->s->handles, c->named, type, real);
+		c->claimed = r == 0;
+		*id = c->named;
+	} else {
+		r = ava_handle_table_intern(c->s->handles, type, real, creates,
+					    id);
+	}
 	bool fresh = ava_handle_table_count(c->s->handles) > before;
 	if (r == 0 && creates)
 		ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_CREATED, *id);
@@ -89,6 +97,8 @@ send_bytes(struct conn *c, uint8_t type, uint32_t fn, uint32_t thread,
 		.type = type, .api = c->s->api->api_id, .fn = fn,
 		.thread = thread, .seq = seq, .len = n,
 	};
+	if (c->conn == NULL)   /* a batch served apart answers nobody */
+		return AVA_ECLOSED;
 	return ava_transport_conn_send(c->conn, &h, p);
 }
 
@@ -261,6 +271,65 @@ answer_call(struct conn *c, const struct ava_fn_desc *fn)
 	return run_call(c);
 }
 
+/* A named creation that made nothing: the error its out-argument holds
+ * (the guest always sends one), else the API's transport error. */
+static uint64_t
+named_error(const struct conn *c, const struct ava_fn_desc *fn)
+{
+	for (int i = 0; i < fn->nargs; i++) {
+		const struct ava_arg_desc *a = &fn->args[i];
+		if ((i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE)) ||
+		    c->call.v[i] == 0)
+			continue;
+		int32_t e32 = 0;
+		int64_t e64 = 0;
+		if (a->scalar_size == 8) {
+			memcpy(&e64, (const void *)(uintptr_t)c->call.v[i], 8);
+			return (uint64_t)e64;
+		}
+		memcpy(&e32, (const void *)(uintptr_t)c->call.v[i], 4);
+		return (uint64_t)(int64_t)e32;
+	}
+	return (uint64_t)c->s->api->transport_error;
+}
+
+/*
+ * A CALL that names the object it creates (AVA_FRAME_NAMED): the id, off
+ * the payload's end, once the function may be named and the id is one
+ * the guest may give it. Returns 0 or AVA_EPROTO, logged.
+ */
+static int
+take_name(struct conn *c, const struct ava_frame_header *h,
+	  const struct ava_fn_desc *fn)
+{
+	struct ava_session *s = c->s;
+	uint16_t type;
+	int arg, r = AVA_EPROTO;
+	const char *why = "it makes no single object";
+	if (!(h->flags & AVA_FRAME_ASYNC))
+		why = "it is not queued";
+	else if (c->len < 8)
+		why = "its payload is too short";
+	else if (ava_marshal_nameable(s->api, fn, &type, &arg))
+		r = 0;
+	if (r == 0) {
+		c->named = ava_wire_get_le(c->payload + c->len - 8, 8);
+		pthread_mutex_lock(&s->lock);
+		r = ava_handle_table_claimable(s->handles, c->named, type);
+		pthread_mutex_unlock(&s->lock);
+		why = r == -EEXIST ? "the id is taken" : "the id is not the guest's";
+		r = r == 0 ? 0 : AVA_EPROTO;
+	}
+	if (r < 0) {
+		LOG(s, "closed: named call to %s refused: %s (seq %" PRIu64 ")",
+		    fn->name, why, h->seq);
+		c->named = 0;
+		return r;
+	}
+	c->len -= 8;
+	return 0;
+}
+
 /* The ASYNC call just answered in c->out failed: its thread hears of it
  * before its next REPLY, and the journal keeps the error with the call. */
 static void
@@ -268,11 +337,18 @@ note_async_failure(struct conn *c, const struct ava_frame_header *h,
 		   const struct ava_fn_desc *fn)
 {
 	struct ava_session *s = c->s;
-	if (fn->ret != AVA_RET_STATUS || c->out.len < 8)
-		return;
-	uint64_t ret = ava_wire_get_le(c->out.data, 8);
-	if ((int64_t)ret == s->api->success)
-		return;
+	uint64_t ret;
+	if (c->named != 0 && fn->ret != AVA_RET_STATUS) {
+		if (c->claimed)
+			return;
+		ret = named_error(c, fn);
+	} else {
+		if (fn->ret != AVA_RET_STATUS || c->out.len < 8)
+			return;
+		ret = ava_wire_get_le(c->out.data, 8);
+		if ((int64_t)ret == s->api->success)
+			return;
+	}
 	c->rec.deferred_error = (int64_t)ret;
 	struct ava_deferred d = { .thread = h->thread, .fn = h->fn,
 				  .seq = h->seq, .ret = ret };
@@ -339,8 +415,9 @@ payload_kept(const struct conn *c, const struct ava_fn_desc *fn,
 		return true;
 	return ava_state_wants(s->state, fn) &&
 	       (cut->len == 0 ||
-		!ava_transport_conn_bulk_within(c->conn, c->payload, c->len,
-						cut->off, cut->len));
+		(c->conn != NULL &&   /* none: a batch served apart */
+		 !ava_transport_conn_bulk_within(c->conn, c->payload, c->len,
+						 cut->off, cut->len)));
 }
 
 /* After a migration's switch-over, a synchronous call is not run here:
@@ -388,7 +465,13 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 		    fn == NULL ? h->fn : h->api, h->seq);
 		return AVA_ENOFN;
 	}
-	if (async && !(fn->flags & AVA_FN_ASYNC)) {
+	c->named = 0;
+	c->claimed = false;
+	c->payload = payload;
+	c->len = (size_t)h->len;
+	if ((h->flags & AVA_FRAME_NAMED) && take_name(c, h, fn) < 0)
+		return AVA_EPROTO;
+	if (async && !(fn->flags & AVA_FN_ASYNC) && c->named == 0) {
 		/* It has results, or it creates objects: the guest could
 		 * never learn them. */
 		LOG(s, "closed: queued call to %s, which is never async (seq %"
@@ -397,8 +480,6 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	}
 	c->ctx.thread = h->thread;
 	c->ctx.seq = h->seq;
-	c->payload = payload;
-	c->len = (size_t)h->len;
 	ava_buf_reset(&c->out);
 	/* The journal takes its view of the CALL before decoding rewrites
 	 * handle ids in place, and of the REPLY before it is sent. */
@@ -411,7 +492,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	}
 	struct ava_cut cut;
 	ava_state_cut(s->state, fn, payload, c->len, &cut);
-	if (payload_kept(c, fn, &cut))
+	if (c->conn != NULL && payload_kept(c, fn, &cut))
 		ava_transport_conn_bulk_inline(c->conn, payload, c->len);
 	ava_session_journal_call_begin(s->journal, &c->rec, fn, h->thread,
 				       payload, c->len, async);
@@ -435,6 +516,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 		pthread_mutex_unlock(&s->lock);
 	}
 	ava_call_finish(&c->call);
+	c->named = 0;   /* hop_to_wire() serves other paths too */
 	if (r < 0) {
 		LOG(s, "closed: %s in call to %s (seq %" PRIu64 ")",
 		    r == AVA_EPROTO ? "malformed arguments" : ava_strerror(r),
@@ -539,8 +621,8 @@ forward_batch(struct conn *c, struct ava_batch_reader br)
  * calls before it have run, wherever they came from, then serve its calls
  * in order.
  */
-static int
-serve_batch(struct conn *c)
+int
+session_serve_batch(struct conn *c)
 {
 	struct ava_session *s = c->s;
 	struct ava_batch_reader br;
@@ -623,7 +705,8 @@ session_conn_loop(struct conn *c)
 		if (r < 0)
 			return r;
 		if (c->in.h.type == AVA_MSG_BATCH)
-			r = serve_batch(c);
+			r = c->source ? session_batch_apart(c)
+				      : session_serve_batch(c);
 		else if (c->in.h.type == AVA_MSG_CALL)
 			r = serve_call(c, &c->in.h, c->in.payload.data, false);
 		else if (c->in.h.type == AVA_MSG_CALLBACK && !c->callbacks)

@@ -11,10 +11,15 @@ from the same build of the same program; a clone shares its source's),
 took a value of the same size and kind in one of the last two kinds it
 took. The kernel's own record learns from every call that succeeded,
 queued or not; the function's, only from calls that ran at once. A launch
-without an event may be queued when the kernel launched that way (same
+may be queued when the kernel launched that way (same
 queue, sizes and offsets) since its arguments last took a new kind, or
 another kernel of its function did, with the same arguments set, of the
-same kinds. The journal must say "async" exactly where the rule says so:
+same kinds; with an event out, the guest names the event. Creations
+are queued (named) as doc/architecture.md says: clCreateKernel of a
+function the same build already made a kernel of, clCloneKernel, and
+clCreateBuffer without host memory, one access flag at most, no larger
+than a plain buffer its context made. The journal must say "async"
+exactly where the rule says so:
 a call the guest could have queued and did not costs a round trip, and
 one it queued without knowing would hide its error.
 
@@ -142,10 +147,40 @@ def main():
     function = {}    # kernel -> (program, build, name), or None
     kern = {}        # kernel -> Kernel
     shared = {}      # function -> Function
+    names = set()    # (program, build, name) made by clCreateKernel
+    plain = {}       # context -> largest buffer made without host memory
     wrong = []
     count = {"clSetKernelArg": [0, 0], "clEnqueueNDRangeKernel": [0, 0]}
+    made = {"clCreateKernel": [0, 0], "clCloneKernel": [0, 0],
+            "clCreateBuffer": [0, 0]}
     for c in calls:
         fn, args = c["fn"], c.get("args", {})
+        if fn in made:
+            # Named creations: the guest queues what cannot fail.
+            if fn == "clCreateKernel":
+                prog = args["program"]
+                sig = (prog, builds.get(prog, 0), args["kernel_name"])
+                expect = sig in names
+                if c["ret"] != 0:
+                    names.add(sig)
+            elif fn == "clCloneKernel":
+                expect = True
+            else:
+                ctx, size = args["context"], args["size"]
+                flags = args["flags"]
+                expect = (args["host_ptr"] == "NULL" and 0 < size <=
+                          plain.get(ctx, 0) and
+                          flags in ("0", "CL_MEM_READ_WRITE",
+                                    "CL_MEM_READ_ONLY", "CL_MEM_WRITE_ONLY"))
+                if c["ret"] != 0 and not any(
+                        h in str(flags) for h in ("USE_HOST_PTR",
+                                                  "COPY_HOST_PTR",
+                                                  "ALLOC_HOST_PTR")):
+                    plain[ctx] = max(plain.get(ctx, 0), size)
+            if c["async"] != expect:
+                wrong.append(f"seq {c['seq']}: {fn}: async {c['async']}, "
+                             f"the rule says {expect}")
+            made[fn][0 if c["async"] else 1] += 1
         if fn in count and c["ret"] != 0:
             print(f"seq {c['seq']}: {fn} failed; this check needs a "
                   f"program whose calls all succeed")
@@ -178,10 +213,10 @@ def main():
                 shape = tuple(args[x] for x in (
                     "command_queue", "work_dim", "global_work_offset",
                     "global_work_size", "local_work_size"))
-                expect = args["event"] == "NULL" and (
-                    shape in k.shapes or
-                    (f and not k.untracked and
-                     fs.launched_as(shape, k.cur)))
+                # With an event out, the guest names the event.
+                expect = (shape in k.shapes or
+                          (f and not k.untracked and
+                           fs.launched_as(shape, k.cur)))
                 if not c["async"]:
                     k.launched(shape)
                     if f and not k.untracked:
@@ -191,12 +226,13 @@ def main():
                 wrong.append(f"seq {c['seq']}: {fn} {about}: async "
                              f"{c['async']}, the rule says {bool(expect)}")
             count[fn][0 if c["async"] else 1] += 1
-    for fn, (queued, sent) in count.items():
+    for fn, (queued, sent) in list(count.items()) + list(made.items()):
         print(f"{fn}: {queued} queued, {sent} sent at once")
     print(f"{len(wrong)} not as the rule says")
     for w in wrong[:10]:
         print("  " + w)
-    ok = not wrong and all(q > 0 for q, _ in count.values())
+    ok = not wrong and all(q > 0 for q, _ in
+                           list(count.values()) + list(made.values()))
     print(f"check queued as the rule says: {'ok' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -24,6 +24,14 @@
  *   foreign-handle    another session's ids                 -> invalid-object
  *   lying-sizes       ava's own calls with sizes that disagree
  *                     with their region, mapping or list     -> refused
+ *   named             queued creations that name their objects: the
+ *                     object answers to its name; one that fails is
+ *                     deferred, and its name stays unknown  -> as named
+ *   named-bad-K       one bad named creation, K from 0 (a name taken)
+ *                     to 8 (see named_bad[]): names that are taken,
+ *                     another session's, of another type or not the
+ *                     guest's; NAMED on a call that makes no one
+ *                     object, not queued, or without its name -> closed
  *
  * "closed": the server answers ERROR or closes the connection (no REPLY,
  * and no hang: every read has a timeout). "invalid-object": the call
@@ -464,6 +472,157 @@ case_foreign_handle(const char *addr)
 	return failures ? 1 : 0;
 }
 
+/* ---- named creations (doc/protocol.md, "Named creations") ------------- */
+
+/* A guest-named id for handle type `type` in the session of `any`, an id
+ * the server gave. */
+static uint64_t
+name_for(uint16_t type, uint64_t any, uint32_t n)
+{
+	return (uint64_t)ava_opencl_api.handles[type].tag << 56 |
+	       (any & (0xffffull << 40)) | (1ull << 23) | n;
+}
+
+/* Queue clCreateBuffer(size) under name; false if the connection went. */
+static bool
+named_buffer(struct raw_conn *c, uint64_t ctx, uint64_t size, uint64_t name,
+	     uint32_t flags)
+{
+	struct raw_arg a[] = { { .v = ctx }, { .v = CL_MEM_READ_WRITE },
+			       { .v = size }, { .p = NULL }, PRESENT };
+	uint8_t tail[8];
+	for (int i = 0; i < 8; i++)
+		tail[i] = (uint8_t)(name >> (8 * i));
+	return raw_send_call(c, FN(clCreateBuffer), a, flags, tail, 8);
+}
+
+static int
+case_named(const char *addr)
+{
+	struct session s;
+	uint64_t size = 0;
+	open_session(addr, &s);
+	uint32_t q = AVA_FRAME_ASYNC | AVA_FRAME_NAMED;
+	uint64_t good = name_for(AVA_OPENCL_H_cl_mem, s.mem, 1);
+	uint64_t bad = name_for(AVA_OPENCL_H_cl_mem, s.mem, 2);
+	if (!named_buffer(&s.c, s.ctx, 512, good, q) ||
+	    !named_buffer(&s.c, s.ctx, 0, bad, q)) {
+		raw_say("named: the connection went");
+		return 1;
+	}
+	/* The failed creation comes back first, before the next REPLY. */
+	uint8_t *p = NULL;
+	uint64_t len = 0;
+	struct raw_arg a[] = { { .v = good }, { .v = CL_MEM_SIZE }, { .v = 8 },
+			       PRESENT, PRESENT };
+	raw_send_call(&s.c, FN(clGetMemObjectInfo), a, 0, NULL, 0);
+	int t = raw_recv_frame(&s.c, &p, &len);
+	cl_int deferred = t == AVA_MSG_DEFERRED && len == 8
+			  ? (cl_int)raw_get_le(p, 8) : 0;
+	free(p);
+	expect("clCreateBuffer(0), named and queued: deferred", deferred,
+	       CL_INVALID_BUFFER_SIZE);
+	t = raw_recv_frame(&s.c, &p, &len);
+	free(p);
+	if (t != AVA_MSG_REPLY) {
+		raw_say("named: no REPLY after the DEFERRED: FAIL");
+		return 1;
+	}
+	expect("the named buffer", mem_size(&s.c, good, &size), CL_SUCCESS);
+	if (size != 512) {
+		raw_say("the named buffer: size %" PRIu64 ", want 512", size);
+		failures++;
+	}
+	expect("the name whose creation failed", mem_size(&s.c, bad, &size),
+	       CL_INVALID_MEM_OBJECT);
+	expect("clReleaseMemObject(named)",
+	       release(&s.c, FN(clReleaseMemObject), good), CL_SUCCESS);
+	expect("the named buffer, released", mem_size(&s.c, good, &size),
+	       CL_INVALID_MEM_OBJECT);
+	still_usable(&s);
+	bye(&s.c);
+	return failures ? 1 : 0;
+}
+
+static const char *named_bad[] = {
+	"a name taken", "another session's name", "a context's tag",
+	"no named bit", "NAMED on clGetMemObjectInfo", "NAMED without ASYNC",
+	"NAMED on clRetainMemObject", "a CALL without the name",
+	"a payload shorter than a name",
+};
+
+/* One bad named creation per session: the server closes it, with one
+ * line in its log. */
+static int
+case_named_bad(const char *addr, size_t k)
+{
+	const char **what = named_bad;
+	int bad = 0;
+	{
+		struct session s;
+		open_session(addr, &s);
+		uint32_t q = AVA_FRAME_ASYNC | AVA_FRAME_NAMED;
+		uint64_t n = name_for(AVA_OPENCL_H_cl_mem, s.mem, 7);
+		bool ok = true;
+		switch (k) {
+		case 0:
+			ok = named_buffer(&s.c, s.ctx, 64, n, q) &&
+			     named_buffer(&s.c, s.ctx, 64, n, q);
+			break;
+		case 1:
+			ok = named_buffer(&s.c, s.ctx, 64, n ^ (1ull << 40), q);
+			break;
+		case 2:
+			ok = named_buffer(&s.c, s.ctx, 64, name_for(
+				AVA_OPENCL_H_cl_context, s.mem, 7), q);
+			break;
+		case 3:
+			ok = named_buffer(&s.c, s.ctx, 64, n & ~(1ull << 23), q);
+			break;
+		case 4: {
+			struct raw_arg a[] = { { .v = s.mem }, { .v = CL_MEM_SIZE },
+					       { .v = 8 }, PRESENT, PRESENT };
+			uint8_t tail[8] = { 1 };
+			ok = raw_send_call(&s.c, FN(clGetMemObjectInfo), a, q,
+					   tail, 8);
+			break;
+		}
+		case 5:
+			ok = named_buffer(&s.c, s.ctx, 64, n, AVA_FRAME_NAMED);
+			break;
+		case 6: {
+			struct raw_arg a[] = { { .v = s.mem } };
+			ok = raw_send_call(&s.c, FN(clRetainMemObject), a, q,
+					   NULL, 0);
+			break;
+		}
+		case 7: {
+			struct raw_arg a[] = { { .v = s.ctx },
+					       { .v = CL_MEM_READ_WRITE },
+					       { .v = 64 }, { .p = NULL },
+					       PRESENT };
+			ok = raw_send_call(&s.c, FN(clCreateBuffer), a, q, NULL,
+					   0);
+			break;
+		}
+		default:
+			ok = raw_send_call(&s.c, FN(clUnloadCompiler), NULL, q,
+					   NULL, 0);
+			break;
+		}
+		if (!ok) {
+			raw_say("%s: the connection went before the call", what[k]);
+			return 1;
+		}
+		/* A valid call after it: the server must not answer it. */
+		struct raw_arg a[] = { { .v = s.mem }, { .v = CL_MEM_SIZE },
+				       { .v = 8 }, PRESENT, PRESENT };
+		raw_send_call(&s.c, FN(clGetMemObjectInfo), a, 0, NULL, 0);
+		bad += expect_closed(&s.c, what[k]);
+	}
+	return bad ? 1 : 0;
+}
+
 static uint64_t
 create_queue(struct raw_conn *c, uint64_t ctx, uint64_t device)
 {
@@ -569,6 +728,7 @@ static const struct {
 	{ "stale-handle", case_stale_handle },
 	{ "foreign-handle", case_foreign_handle },
 	{ "lying-sizes", case_lying_sizes },
+	{ "named", case_named },
 };
 
 int
@@ -581,6 +741,12 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (strcmp(argv[1], cases[i].name) == 0)
 			return cases[i].run(argv[2]);
+	for (size_t k = 0; k < sizeof(named_bad) / sizeof(named_bad[0]); k++) {
+		char name[32];
+		snprintf(name, sizeof(name), "named-bad-%zu", k);
+		if (strcmp(argv[1], name) == 0)
+			return case_named_bad(argv[2], k);
+	}
 	fprintf(stderr, "rawclient: unknown case %s\n", argv[1]);
 	return 99;
 }

@@ -31,6 +31,8 @@ raw_say(const char *fmt, ...)
 void
 raw_put(struct raw_out *o, const void *p, size_t n)
 {
+	if (n == 0)
+		return;   /* p may be NULL: an empty payload */
 	if (o->len + n > o->cap) {
 		o->cap = (o->len + n) * 2 + 64;
 		o->p = realloc(o->p, o->cap);
@@ -71,9 +73,9 @@ raw_get_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-void
-raw_header(struct raw_out *o, uint8_t type, uint32_t fn, uint64_t seq,
-	   uint64_t len)
+static void
+header_flags(struct raw_out *o, uint8_t type, uint32_t fn, uint32_t flags,
+	     uint64_t seq, uint64_t len)
 {
 	raw_put_le(o, AVA_PROTOCOL_MAGIC, 4);
 	raw_put_le(o, AVA_PROTOCOL_VERSION, 2);
@@ -81,10 +83,17 @@ raw_header(struct raw_out *o, uint8_t type, uint32_t fn, uint64_t seq,
 	raw_put_le(o, ava_opencl_api.api_id, 1);
 	raw_put_le(o, fn, 4);
 	raw_put_le(o, 0, 4);  /* thread */
-	raw_put_le(o, 0, 4);  /* flags */
+	raw_put_le(o, flags, 4);
 	raw_put_le(o, 0, 4);  /* reserved */
 	raw_put_le(o, seq, 8);
 	raw_put_le(o, len, 8);
+}
+
+void
+raw_header(struct raw_out *o, uint8_t type, uint32_t fn, uint64_t seq,
+	   uint64_t len)
+{
+	header_flags(o, type, fn, 0, seq, len);
 }
 
 /* ---- the connection ---------------------------------------------------- */
@@ -325,6 +334,34 @@ decode_reply(const struct ava_fn_desc *fn, const uint8_t *p, uint64_t len,
 	return at == len;
 }
 
+/* The CALL payload of function id's arguments, into body. */
+static void
+encode_call(const struct ava_fn_desc *fn, const struct raw_arg *args,
+	    struct raw_out *body)
+{
+	uint64_t ev[AVA_MAX_ARGS] = { 0 };
+	for (int i = 0; i < fn->nargs; i++)
+		ev[i] = is_pointer_kind(fn->args[i].kind) ?
+			(args[i].p != NULL || args[i].v != 0) : args[i].v;
+	for (int i = 0; i < fn->nargs; i++)
+		encode_arg(&fn->args[i], &args[i], ev, body);
+}
+
+bool
+raw_send_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
+	      uint32_t flags, const void *tail, size_t ntail)
+{
+	struct raw_out body = { 0 }, o = { 0 };
+	encode_call(raw_fn_desc(id), args, &body);
+	raw_put(&body, tail, ntail);
+	header_flags(&o, AVA_MSG_CALL, id, flags, c->seq++, body.len);
+	raw_put(&o, body.p, body.len);
+	bool ok = raw_send_all(c, o.p, o.len);
+	free(body.p);
+	free(o.p);
+	return ok;
+}
+
 /*
  * Call function `id` with args[0..nargs). Returns the answer's kind in
  * r->kind: AVA_MSG_REPLY (decoded into r), AVA_MSG_ERROR or 0 (closed).
@@ -335,15 +372,10 @@ raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 	 struct raw_reply *r)
 {
 	const struct ava_fn_desc *fn = raw_fn_desc(id);
-	uint64_t ev[AVA_MAX_ARGS] = { 0 };
 	struct raw_out body = { 0 }, o = { 0 };
 
 	memset(r, 0, sizeof(*r));
-	for (int i = 0; i < fn->nargs; i++)
-		ev[i] = is_pointer_kind(fn->args[i].kind) ?
-			(args[i].p != NULL || args[i].v != 0) : args[i].v;
-	for (int i = 0; i < fn->nargs; i++)
-		encode_arg(&fn->args[i], &args[i], ev, &body);
+	encode_call(fn, args, &body);
 	raw_header(&o, AVA_MSG_CALL, id, c->seq++, body.len);
 	raw_put(&o, body.p, body.len);
 	if (!raw_send_all(c, o.p, o.len)) {

@@ -103,6 +103,15 @@ void
 raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 	 struct raw_reply *r);
 
+/*
+ * Send a CALL of function id without waiting: flags (AVA_FRAME_*) in its
+ * header, and the ntail bytes at tail after its arguments (a named
+ * creation's id). Returns false if the connection is gone.
+ */
+bool
+raw_send_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
+	      uint32_t flags, const void *tail, size_t ntail);
+
 /* The returned status, and the error out-argument of a creating call. */
 cl_int
 raw_status(const struct raw_reply *r);
