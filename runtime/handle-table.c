@@ -154,6 +154,23 @@ ava_handle_table_find(const struct ava_handle_table *t, uint64_t real,
 	return 0;
 }
 
+/* Room in *v (*cap entries) for entry n. */
+static int
+grow(struct entry **v, uint32_t *cap, uint32_t n)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t c = *cap ? *cap * 2 : 64;
+	while (c <= n)
+		c *= 2;
+	struct entry *e = realloc(*v, (size_t)c * sizeof(*e));
+	if (e == NULL)
+		return -ENOMEM;
+	*v = e;
+	*cap = c;
+	return 0;
+}
+
 static int
 take_slot(struct ava_handle_table *t, uint32_t *out)
 {
@@ -164,14 +181,8 @@ take_slot(struct ava_handle_table *t, uint32_t *out)
 	}
 	if (t->n == AVA_HANDLE_NAMED)
 		return -ENOSPC;   /* the indexes above are the guest's */
-	if (t->n == t->cap) {
-		uint32_t cap = t->cap ? t->cap * 2 : 64;
-		struct entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
-		if (e == NULL)
-			return -ENOMEM;
-		t->e = e;
-		t->cap = cap;
-	}
+	if (grow(&t->e, &t->cap, t->n) < 0)
+		return -ENOMEM;
 	t->e[t->n].gen = 1;
 	*out = t->n++;
 	return 0;
@@ -312,14 +323,8 @@ named_insert(struct ava_handle_table *t, uint64_t id, uint16_t type,
 		i = t->nfree_head;
 		t->nfree_head = t->ne[i].next_free;
 	} else {
-		if (t->nn == t->ncap) {
-			uint32_t cap = t->ncap ? t->ncap * 2 : 64;
-			struct entry *e = realloc(t->ne, (size_t)cap * sizeof(*e));
-			if (e == NULL)
-				return -ENOMEM;
-			t->ne = e;
-			t->ncap = cap;
-		}
+		if (grow(&t->ne, &t->ncap, t->nn) < 0)
+			return -ENOMEM;
 		i = t->nn++;
 	}
 	int r = ava_u64map_put(&t->named, id, i);
@@ -368,19 +373,10 @@ ava_handle_table_bind(struct ava_handle_table *t, uint64_t id, uint16_t type,
 		return -EINVAL;
 	if (t->sealed || t->free_head != NO_FREE)
 		return -EBUSY;  /* binding comes before any intern */
-	while (t->n <= i) {
-		if (t->n == t->cap) {
-			uint32_t cap = t->cap ? t->cap * 2 : 64;
-			while (cap <= i)
-				cap *= 2;
-			struct entry *e = realloc(t->e, (size_t)cap * sizeof(*e));
-			if (e == NULL)
-				return -ENOMEM;
-			t->e = e;
-			t->cap = cap;
-		}
+	if (grow(&t->e, &t->cap, i) < 0)
+		return -ENOMEM;
+	while (t->n <= i)
 		t->e[t->n++] = (struct entry){ .gen = 1 };
-	}
 	struct entry *e = &t->e[i];
 	if (e->live)
 		return -EEXIST;
