@@ -764,17 +764,6 @@ may_queue(struct call *c)
 	return a != AVA_ASYNC_SEND;
 }
 
-/* The error out-argument's index, or -1. */
-static int
-errcode_arg(const struct ava_fn_desc *fn)
-{
-	for (int i = 0; i < fn->nargs; i++)
-		if (i == fn->errcode_arg ||
-		    (fn->args[i].flags & AVA_ARGF_ERRCODE))
-			return i;
-	return -1;
-}
-
 /*
  * A named creation, encoded in t->out: its id goes at the end, and the
  * object is made here, as a REPLY would have made it. The server gets an
@@ -805,7 +794,7 @@ static void
 named_results(struct call *c, struct ava_guest_obj *obj)
 {
 	const struct ava_api_desc *api = G.g->api;
-	int e = errcode_arg(c->fn);
+	int e = ava_marshal_errcode_arg(c->fn);
 	if (e >= 0 && c->v[e] == (uintptr_t)&c->errv)
 		c->v[e] = 0;
 	else if (e >= 0)
@@ -835,7 +824,7 @@ static int
 exchange(struct tconn *t, struct call *c)
 {
 	c->queued = may_queue(c);
-	int e = c->named ? errcode_arg(c->fn) : -1;
+	int e = c->named ? ava_marshal_errcode_arg(c->fn) : -1;
 	if (e >= 0 && c->v[e] == 0)
 		c->v[e] = (uintptr_t)&c->errv;
 	ava_buf_reset(&t->out);

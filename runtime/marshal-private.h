@@ -36,10 +36,6 @@ ava_marshal_elem(const struct ava_arg_desc *a);
 bool
 ava_marshal_when(const struct ava_arg_desc *a, const uint64_t *ev);
 
-/* The index of the function's error out-argument, or -1. */
-int
-ava_marshal_errcode_arg(const struct ava_fn_desc *fn);
-
 /*
  * Translate the handles inside an out-buffer of n bytes at p in place, per
  * the typed() rule that ev selects (none: nothing to do). to_wire: local

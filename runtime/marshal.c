@@ -209,7 +209,7 @@ ava_marshal_nameable(const struct ava_api_desc *api,
 			t = a->handle_type;
 			break;
 		case AVA_ARG_OUT_SCALAR:
-			if (i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE))
+			if (i != ava_marshal_errcode_arg(fn))
 				return false;
 			break;
 		case AVA_ARG_OUT_BUF:

@@ -124,6 +124,10 @@ uint8_t
 ava_marshal_traits(const struct ava_api_desc *api,
 		   const struct ava_fn_desc *fn);
 
+/* The index of the function's error out-argument, or -1. */
+int
+ava_marshal_errcode_arg(const struct ava_fn_desc *fn);
+
 /*
  * Whether a call of fn may carry a guest-named id for what it creates
  * (doc/protocol.md, "Named creations"): it creates exactly one object,

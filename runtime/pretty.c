@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "handle-table.h"
+#include "marshal.h"
 #include "pretty.h"
 #include "protocol.h"
 
@@ -67,20 +68,15 @@ ava_pretty_status(const struct ava_api_desc *api,
 {
 	if (fn->ret == AVA_RET_STATUS)
 		return ava_pretty_const(api, fn->ret_type, v);
-	for (int i = 0; i < fn->nargs; i++) {
-		const struct ava_arg_desc *a = &fn->args[i];
-		if ((i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE)) ||
-		    a->type == NULL)
-			continue;
-		char group[64];   /* "cl_int *" is of the group "cl_int" */
-		size_t n = strcspn(a->type, " *");
-		if (n >= sizeof(group))
-			return NULL;
-		memcpy(group, a->type, n);
-		group[n] = '\0';
-		return ava_pretty_const(api, group, v);
-	}
-	return NULL;
+	int e = ava_marshal_errcode_arg(fn);
+	const char *type = e >= 0 ? fn->args[e].type : NULL;
+	char group[64];   /* "cl_int *" is of the group "cl_int" */
+	size_t n = type != NULL ? strcspn(type, " *") : sizeof(group);
+	if (n >= sizeof(group))
+		return NULL;
+	memcpy(group, type, n);
+	group[n] = '\0';
+	return ava_pretty_const(api, group, v);
 }
 
 static const struct ava_handle_desc *

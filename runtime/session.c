@@ -272,23 +272,22 @@ answer_call(struct conn *c, const struct ava_fn_desc *fn)
 }
 
 /* A named creation that made nothing: the error its out-argument holds
- * (the guest always sends one), else the API's transport error. */
+ * in the REPLY just encoded (a refused call's too): the return value,
+ * then one word per out-argument, the error's among them. The guest
+ * always sends that argument with a named call. */
 static uint64_t
 named_error(const struct conn *c, const struct ava_fn_desc *fn)
 {
-	for (int i = 0; i < fn->nargs; i++) {
-		const struct ava_arg_desc *a = &fn->args[i];
-		if ((i != fn->errcode_arg && !(a->flags & AVA_ARGF_ERRCODE)) ||
-		    c->call.v[i] == 0)
-			continue;
-		int32_t e32 = 0;
-		int64_t e64 = 0;
-		if (a->scalar_size == 8) {
-			memcpy(&e64, (const void *)(uintptr_t)c->call.v[i], 8);
-			return (uint64_t)e64;
-		}
-		memcpy(&e32, (const void *)(uintptr_t)c->call.v[i], 4);
-		return (uint64_t)(int64_t)e32;
+	int e = ava_marshal_errcode_arg(fn);
+	size_t at = 8;
+	for (int i = 0; i < fn->nargs && e >= 0; i++) {
+		enum ava_arg_kind k = fn->args[i].kind;
+		if (k != AVA_ARG_OUT_SCALAR && k != AVA_ARG_OUT_HANDLE)
+			continue;   /* nameable: no other out-arguments */
+		if (i == e && c->out.len >= at + 8)
+			return (uint64_t)(int64_t)(int32_t)
+				ava_wire_get_le(c->out.data + at, 8);
+		at += 8;
 	}
 	return (uint64_t)c->s->api->transport_error;
 }

@@ -25,8 +25,9 @@
  *   lying-sizes       ava's own calls with sizes that disagree
  *                     with their region, mapping or list     -> refused
  *   named             queued creations that name their objects: the
- *                     object answers to its name; one that fails is
- *                     deferred, and its name stays unknown  -> as named
+ *                     object answers to its name; one that fails, or
+ *                     that the server refuses, is deferred with its
+ *                     error, and its name stays unknown      -> as named
  *   named-bad-K       one bad named creation, K from 0 (a name taken)
  *                     to 8 (see named_bad[]): names that are taken,
  *                     another session's, of another type or not the
@@ -505,23 +506,34 @@ case_named(const char *addr)
 	uint32_t q = AVA_FRAME_ASYNC | AVA_FRAME_NAMED;
 	uint64_t good = name_for(AVA_OPENCL_H_cl_mem, s.mem, 1);
 	uint64_t bad = name_for(AVA_OPENCL_H_cl_mem, s.mem, 2);
+	uint64_t refused = name_for(AVA_OPENCL_H_cl_mem, s.mem, 3);
 	if (!named_buffer(&s.c, s.ctx, 512, good, q) ||
-	    !named_buffer(&s.c, s.ctx, 0, bad, q)) {
+	    !named_buffer(&s.c, s.ctx, 0, bad, q) ||
+	    !named_buffer(&s.c, 0x1234567812345678ull, 64, refused, q)) {
 		raw_say("named: the connection went");
 		return 1;
 	}
-	/* The failed creation comes back first, before the next REPLY. */
+	/* The failed creations come back first, oldest first, before the
+	 * next REPLY: one the driver failed, one the server refused. */
 	uint8_t *p = NULL;
 	uint64_t len = 0;
 	struct raw_arg a[] = { { .v = good }, { .v = CL_MEM_SIZE }, { .v = 8 },
 			       PRESENT, PRESENT };
 	raw_send_call(&s.c, FN(clGetMemObjectInfo), a, 0, NULL, 0);
-	int t = raw_recv_frame(&s.c, &p, &len);
-	cl_int deferred = t == AVA_MSG_DEFERRED && len == 8
-			  ? (cl_int)raw_get_le(p, 8) : 0;
-	free(p);
-	expect("clCreateBuffer(0), named and queued: deferred", deferred,
-	       CL_INVALID_BUFFER_SIZE);
+	static const char *what[] = {
+		"clCreateBuffer(0), named and queued: deferred",
+		"clCreateBuffer(made-up context), named and queued: deferred",
+	};
+	static const cl_int want[] = { CL_INVALID_BUFFER_SIZE,
+				       CL_INVALID_CONTEXT };
+	int t;
+	for (int k = 0; k < 2; k++) {
+		t = raw_recv_frame(&s.c, &p, &len);
+		cl_int deferred = t == AVA_MSG_DEFERRED && len == 8
+				  ? (cl_int)raw_get_le(p, 8) : 0;
+		free(p);
+		expect(what[k], deferred, want[k]);
+	}
 	t = raw_recv_frame(&s.c, &p, &len);
 	free(p);
 	if (t != AVA_MSG_REPLY) {
@@ -535,6 +547,8 @@ case_named(const char *addr)
 	}
 	expect("the name whose creation failed", mem_size(&s.c, bad, &size),
 	       CL_INVALID_MEM_OBJECT);
+	expect("the name whose creation was refused",
+	       mem_size(&s.c, refused, &size), CL_INVALID_MEM_OBJECT);
 	expect("clReleaseMemObject(named)",
 	       release(&s.c, FN(clReleaseMemObject), good), CL_SUCCESS);
 	expect("the named buffer, released", mem_size(&s.c, good, &size),
