@@ -9,8 +9,10 @@
  * 2. Buffer commands: non-blocking writes at many offsets, fills, copies
  *    and a migration between reads, each read checked.
  * 3. Objects made and released in a loop (buffers, kernels, clones,
- *    events), and retains and releases of one object: the driver's
- *    reference count after them is the native one.
+ *    events), which the guest names and queues, then two it may not
+ *    (a larger buffer, a kernel of no function), and retains and
+ *    releases of one object: the driver's reference count after them
+ *    is the native one.
  * 4. A new kernel of a function other kernels set up: its arguments may
  *    be queued for what the function took.
  * 5. Queued calls between calls with events: the order holds.
@@ -181,6 +183,16 @@ churn(struct env *e)
 	}
 	printf("200 rounds of objects: first error %s\n", itest_err_name(bad));
 	printf("clFinish: %s\n", itest_err_name(clFinish(e->q)));
+	/* Creations the guest may not name: a buffer larger than any plain
+	 * one before, a kernel of a function the program lacks. */
+	cl_mem big = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE,
+				    2 * N * sizeof(cl_int), NULL, &err);
+	printf("a larger plain buffer: %s\n", itest_err_name(err));
+	if (big != NULL)
+		clReleaseMemObject(big);
+	cl_kernel none = clCreateKernel(e->prog, "nosuch", &err);
+	printf("clCreateKernel(nosuch): %s %s\n", itest_err_name(err),
+	       none == NULL ? "NULL" : "an object");
 	/* Retains and queued releases of objects no command holds: the
 	 * driver's counts are exact. */
 	cl_mem m = buffer(e, NULL);
