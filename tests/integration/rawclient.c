@@ -28,6 +28,12 @@
  *                     object answers to its name; one that fails, or
  *                     that the server refuses, is deferred with its
  *                     error, and its name stays unknown      -> as named
+ *   apart             (driven by mtest.py: RAWCLIENT_DIR names a
+ *                     directory) a session migrated while its guest,
+ *                     after the switch-over, sends the source two
+ *                     queued writes on two connections, the later one
+ *                     first: the destination must run both, in order,
+ *                     and answer a read behind them     -> the bytes
  *   named-bad-K       one bad named creation, K from 0 (a name taken)
  *                     to 8 (see named_bad[]): names that are taken,
  *                     another session's, of another type or not the
@@ -163,6 +169,7 @@ expect(const char *what, cl_int got, cl_int want)
 /* A fresh session with a context and a 4096-byte buffer, or exit 99. */
 struct session {
 	struct raw_conn c;
+	uint64_t id, token;
 	uint64_t platform, device, ctx, mem;
 };
 
@@ -172,10 +179,11 @@ open_session(const char *addr, struct session *s)
 	cl_int err = CL_SUCCESS;
 	if (!raw_conn_open(addr, &s->c))
 		exit(99);
-	if (!raw_hello(&s->c, ava_opencl_api.spec_hash, NULL)) {
+	if (!raw_hello(&s->c, ava_opencl_api.spec_hash, &s->id)) {
 		raw_say("HELLO was not welcomed");
 		exit(99);
 	}
+	s->token = raw_token();
 	s->platform = get_platform(&s->c);
 	s->device = s->platform ? get_device(&s->c, s->platform) : 0;
 	s->ctx = s->device ? create_context(&s->c, s->device) : 0;
@@ -649,6 +657,110 @@ create_queue(struct raw_conn *c, uint64_t ctx, uint64_t device)
 								       : 0;
 }
 
+/* ---- batches passed on by a migration's source ------------------------- */
+
+/* path in RAWCLIENT_DIR: made with text, or waited for (60 s at most). */
+static bool
+dir_file(const char *name, const char *text)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", getenv("RAWCLIENT_DIR"), name);
+	if (text != NULL) {
+		FILE *f = fopen(path, "w");
+		if (f == NULL)
+			return false;
+		fputs(text, f);
+		return fclose(f) == 0;
+	}
+	for (int i = 0; i < 6000; i++) {
+		if (access(path, F_OK) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* A queued clEnqueueWriteBuffer of 4 bytes at offset, numbered base. */
+static void
+queued_write(struct raw_conn *c, uint64_t base, uint64_t q, uint64_t mem,
+	     uint64_t offset, const char *bytes)
+{
+	struct raw_arg a[] = { { .v = q }, { .v = mem }, { .v = CL_TRUE },
+			       { .v = offset }, { .v = 4 },
+			       { .p = bytes, .n = 4 }, { .v = 0 },
+			       { .p = NULL }, { .v = 0 } };
+	struct raw_reply r;
+	raw_batch(c, base, true, FN(clEnqueueWriteBuffer), a, &r);
+	if (r.kind != AVA_MSG_REPLY)
+		raw_say("queued write at %" PRIu64 ": the connection went",
+			offset);
+}
+
+static int
+case_apart(const char *addr)
+{
+	uint32_t hash = ava_opencl_api.spec_hash;
+	if (getenv("RAWCLIENT_DIR") == NULL) {
+		raw_say("apart: RAWCLIENT_DIR is not set");
+		return 99;
+	}
+	struct session s;
+	struct raw_conn b, c;
+	open_session(addr, &s);
+	uint64_t q = create_queue(&s.c, s.ctx, s.device);
+	if (q == 0 || !raw_conn_open(addr, &b) ||
+	    !raw_hello_again(&b, hash, s.id, s.token, AVA_HELLO_GUEST, 0, 0)) {
+		raw_say("apart: set-up failed");
+		return 99;
+	}
+	char text[32];
+	snprintf(text, sizeof(text), "%" PRIu64 "\n", s.id);
+	if (!dir_file("ready", text) || !dir_file("moved", NULL)) {
+		raw_say("apart: the migration never came");
+		return 99;
+	}
+	/* Both connections were told MOVED, and neither has read it: the
+	 * source passes the writes on, the later-numbered one first. */
+	queued_write(&s.c, 1, q, s.mem, 4, "BBBB");
+	usleep(300000);
+	queued_write(&b, 0, q, s.mem, 0, "AAAA");
+	uint8_t *p = NULL;
+	uint64_t len = 0;
+	if (raw_recv_frame(&s.c, &p, &len) != AVA_MSG_MOVED || len < 17 ||
+	    len > 16 + 255) {
+		raw_say("apart: no MOVED from the source");
+		return 1;
+	}
+	char where[300];
+	snprintf(where, sizeof(where), "%.*s", (int)(len - 16), p + 16);
+	uint64_t id = raw_get_le(p, 8), token = raw_get_le(p + 8, 8);
+	free(p);
+	if (!raw_conn_open(where, &c) ||
+	    !raw_hello_again(&c, hash, id, token, AVA_HELLO_RESUME, 0, 0)) {
+		raw_say("apart: cannot resume at %s", where);
+		return 1;
+	}
+	/* Behind both writes: a read, fenced at 2 queued calls run. */
+	struct raw_arg a[] = { { .v = q }, { .v = s.mem }, { .v = CL_TRUE },
+			       { .v = 0 }, { .v = 8 }, PRESENT, { .v = 0 },
+			       { .p = NULL }, { .v = 0 } };
+	struct raw_reply r;
+	raw_batch(&c, 2, false, FN(clEnqueueReadBuffer), a, &r);
+	if (r.kind != AVA_MSG_REPLY) {
+		raw_say("apart: the destination did not answer the read: FAIL");
+		return 1;
+	}
+	expect("clEnqueueReadBuffer at the destination", raw_status(&r),
+	       CL_SUCCESS);
+	bool same = r.out[5] == 8 && memcmp(r.buf[5], "AAAABBBB", 8) == 0;
+	raw_say("both queued writes ran at the destination, in order: %s",
+		same ? "ok" : "FAIL");
+	close(b.fd);
+	close(s.c.fd);
+	bye(&c);
+	return failures || !same ? 1 : 0;
+}
+
 /* A packed rectangle whose size is not region[0] * region[1] * region[2]. */
 static cl_int
 rect_with_size(struct session *s, uint64_t q, uint32_t fn, uint64_t size)
@@ -743,6 +855,7 @@ static const struct {
 	{ "foreign-handle", case_foreign_handle },
 	{ "lying-sizes", case_lying_sizes },
 	{ "named", case_named },
+	{ "apart", case_apart },
 };
 
 int

@@ -195,6 +195,8 @@ raw_recv_frame(struct raw_conn *c, uint8_t **payload, uint64_t *len)
 	return type;
 }
 
+static uint64_t token;   /* the last WELCOME's */
+
 bool
 raw_hello(struct raw_conn *c, uint32_t spec_hash, uint64_t *session)
 {
@@ -213,8 +215,40 @@ raw_hello(struct raw_conn *c, uint32_t spec_hash, uint64_t *session)
 	ok = t == AVA_MSG_WELCOME && len >= 32;
 	if (ok && session != NULL)
 		*session = raw_get_le(p, 8);
+	if (ok)
+		token = raw_get_le(p + 8, 8);
 	free(p);
 	return ok;
+}
+
+uint64_t
+raw_token(void)
+{
+	return token;
+}
+
+bool
+raw_hello_again(struct raw_conn *c, uint32_t spec_hash, uint64_t session,
+		uint64_t tok, uint32_t kind, uint32_t thread, uint64_t answered)
+{
+	struct raw_out o = { 0 };
+	bool resume = kind == AVA_HELLO_RESUME;
+	raw_header(&o, AVA_MSG_HELLO, 0, 0, resume ? 40 : 32);
+	raw_put_le(&o, spec_hash, 4);
+	raw_put_le(&o, (uint64_t)getpid(), 4);
+	raw_put_le(&o, session, 8);
+	raw_put_le(&o, tok, 8);
+	raw_put_le(&o, kind, 4);
+	raw_put_le(&o, thread, 4);
+	if (resume)
+		raw_put_le(&o, answered, 8);
+	bool ok = raw_send_all(c, o.p, o.len);
+	free(o.p);
+	uint8_t *p = NULL;
+	uint64_t len = 0;
+	int t = ok ? raw_recv_frame(c, &p, &len) : -1;
+	free(p);
+	return t == AVA_MSG_WELCOME;
 }
 
 /* ---- generic calls ----------------------------------------------------- */
@@ -397,6 +431,47 @@ raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 out:
 	free(body.p);
 	free(o.p);
+}
+
+void
+raw_batch(struct raw_conn *c, uint64_t base, bool async, uint32_t id,
+	  const struct raw_arg *args, struct raw_reply *r)
+{
+	const struct ava_fn_desc *fn = raw_fn_desc(id);
+	struct raw_out body = { 0 }, batch = { 0 }, o = { 0 };
+	memset(r, 0, sizeof(*r));
+	encode_call(fn, args, &body);
+	raw_put_le(&batch, base, 8);
+	header_flags(&batch, AVA_MSG_CALL, id, async ? AVA_FRAME_ASYNC : 0,
+		     c->seq++, body.len);
+	raw_put(&batch, body.p, body.len);
+	raw_header(&o, AVA_MSG_BATCH, 0, 0, batch.len);
+	raw_put(&o, batch.p, batch.len);
+	bool sent = raw_send_all(c, o.p, o.len);
+	free(body.p);
+	free(batch.p);
+	free(o.p);
+	if (!sent || async) {
+		r->kind = sent ? AVA_MSG_REPLY : 0;
+		return;
+	}
+	uint8_t *p = NULL;
+	uint64_t len = 0;
+	int t;
+	while ((t = raw_recv_frame(c, &p, &len)) == AVA_MSG_MOVED ||
+	       t == AVA_MSG_DEFERRED) {
+		free(p);
+		p = NULL;
+	}
+	if (t < 0)
+		exit(1);
+	r->kind = t;
+	if (t == AVA_MSG_REPLY && !decode_reply(fn, p, len, r)) {
+		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name,
+			len);
+		exit(1);
+	}
+	free(p);
 }
 
 cl_int

@@ -85,9 +85,13 @@ raw_send_all(struct raw_conn *c, const void *p, size_t n);
 int
 raw_recv_frame(struct raw_conn *c, uint8_t **payload, uint64_t *len);
 
-/* HELLO with spec_hash; true if WELCOMEd (*session, if not NULL, set). */
+/* HELLO with spec_hash; true if WELCOMEd (*session, if not NULL, set;
+ * raw_token() then gives the session's token). */
 bool
 raw_hello(struct raw_conn *c, uint32_t spec_hash, uint64_t *session);
+
+uint64_t
+raw_token(void);
 
 /* The descriptor of function id; exits 99 if the table lacks it. */
 const struct ava_fn_desc *
@@ -111,6 +115,23 @@ raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 bool
 raw_send_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 	      uint32_t flags, const void *tail, size_t ntail);
+
+/*
+ * A BATCH of base `base` on c: one ASYNC call of function id when async,
+ * else only the synchronous call, whose answer comes back in r as from
+ * raw_call() (a fence: it runs once `base` queued calls have run).
+ */
+void
+raw_batch(struct raw_conn *c, uint64_t base, bool async, uint32_t id,
+	  const struct raw_arg *args, struct raw_reply *r);
+
+/* HELLO to join (kind AVA_HELLO_GUEST) or resume (AVA_HELLO_RESUME, for
+ * guest thread `thread`, which saw call `answered` answered) a session;
+ * true if WELCOMEd. */
+bool
+raw_hello_again(struct raw_conn *c, uint32_t spec_hash, uint64_t session,
+		uint64_t token, uint32_t kind, uint32_t thread,
+		uint64_t answered);
 
 /* The returned status, and the error out-argument of a creating call. */
 cl_int

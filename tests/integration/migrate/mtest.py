@@ -23,8 +23,13 @@ the native one byte for byte.
   pingpong   a running guest migrated A -> B -> A -> B mid-run;
              pingpong-shm the same over shm: with transfers.c, whose
              large transfers go through the shared heap.
+  apart      the raw client (--raw) sends the source, after the
+             switch-over, two queued writes on two connections, the
+             later-numbered first: the destination, which gets them
+             passed on in that order, must run both and answer a read
+             behind them.
 
-usage: mtest.py CASE --ava AVA --guest STENCIL --icd ICD
+usage: mtest.py CASE --ava AVA --guest STENCIL --icd ICD [--raw RAWCLIENT]
 """
 import argparse
 import os
@@ -375,6 +380,45 @@ def migrate(args, src, dst, session, guest_addr=None, expect_ok=True):
     return p
 
 
+def case_apart(args, tmp):
+    """The raw client's `apart` case: after the switch-over, queued writes
+    reach the source out of their order, on two connections; the
+    destination must run both (session_batch_apart())."""
+    if not args.raw:
+        fail("apart needs --raw RAWCLIENT")
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    d = os.path.join(tmp, "apart")
+    os.makedirs(d)
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    try:
+        g = subprocess.Popen([args.raw, "apart", a_addr],
+                             env=dict(os.environ, RAWCLIENT_DIR=d),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        wait_file(os.path.join(d, "ready"), g)
+        session = open(os.path.join(d, "ready")).read().strip()
+        p = migrate(args, a_addr, b_addr, session)
+        print(p.stdout.strip())
+        open(os.path.join(d, "moved"), "w").close()
+        try:
+            out, err = g.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            g.kill()
+            out, err = g.communicate()
+    finally:
+        a.stop()
+        b.stop()
+    print(out.strip())
+    if g.returncode != 0:
+        fail("apart: the raw guest failed (%d):\n%s\n%s\nb:\n%s"
+             % (g.returncode, out, err,
+                open(os.path.join(tmp, "b.log")).read()))
+    print("apart: writes passed on out of order both ran at the "
+          "destination")
+
+
 def case_migrate(args, tmp, b_env=None, label="migrate"):
     """Paused guest, migrated A -> B; then it goes on at B."""
     want = native(args.guest, tmp)
@@ -579,6 +623,7 @@ def main():
     ap.add_argument("--ava", required=True)
     ap.add_argument("--guest", required=True)
     ap.add_argument("--icd", required=True)
+    ap.add_argument("--raw", help="the raw client (case apart)")
     args = ap.parse_args()
     icd_dir = tempfile.mkdtemp(prefix="ava-mtest-icd-")
     shutil.copy(args.icd, os.path.join(icd_dir, "ava.icd"))
@@ -595,6 +640,8 @@ def main():
             case_stale(args, tmp)
         elif args.case == "migrate":
             case_migrate(args, tmp)
+        elif args.case == "apart":
+            case_apart(args, tmp)
         elif args.case == "migrate-device":
             case_migrate(args, tmp, {"POCL_DEVICES": "basic"},
                          "migrate-device")
