@@ -396,6 +396,31 @@ raw_send_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 	return ok;
 }
 
+/* The answer to a call of fn into r; past MOVED and DEFERRED frames
+ * first when skip. Exits 1 on a timeout or a malformed REPLY. */
+static void
+answer(struct raw_conn *c, const struct ava_fn_desc *fn, bool skip,
+       struct raw_reply *r)
+{
+	uint8_t *p = NULL;
+	uint64_t len = 0;
+	int t;
+	while ((t = raw_recv_frame(c, &p, &len)) >= 0 && skip &&
+	       (t == AVA_MSG_MOVED || t == AVA_MSG_DEFERRED)) {
+		free(p);
+		p = NULL;
+	}
+	if (t < 0)
+		exit(1);
+	r->kind = t;
+	if (t == AVA_MSG_REPLY && !decode_reply(fn, p, len, r)) {
+		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name,
+			len);
+		exit(1);
+	}
+	free(p);
+}
+
 /*
  * Call function `id` with args[0..nargs). Returns the answer's kind in
  * r->kind: AVA_MSG_REPLY (decoded into r), AVA_MSG_ERROR or 0 (closed).
@@ -416,18 +441,7 @@ raw_call(struct raw_conn *c, uint32_t id, const struct raw_arg *args,
 		r->kind = 0;
 		goto out;
 	}
-	uint8_t *p = NULL;
-	uint64_t len = 0;
-	int t = raw_recv_frame(c, &p, &len);
-	if (t < 0)
-		exit(1);
-	r->kind = t;
-	if (t == AVA_MSG_REPLY && !decode_reply(fn, p, len, r)) {
-		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name,
-			len);
-		exit(1);
-	}
-	free(p);
+	answer(c, fn, false, r);
 out:
 	free(body.p);
 	free(o.p);
@@ -455,23 +469,7 @@ raw_batch(struct raw_conn *c, uint64_t base, bool async, uint32_t id,
 		r->kind = sent ? AVA_MSG_REPLY : 0;
 		return;
 	}
-	uint8_t *p = NULL;
-	uint64_t len = 0;
-	int t;
-	while ((t = raw_recv_frame(c, &p, &len)) == AVA_MSG_MOVED ||
-	       t == AVA_MSG_DEFERRED) {
-		free(p);
-		p = NULL;
-	}
-	if (t < 0)
-		exit(1);
-	r->kind = t;
-	if (t == AVA_MSG_REPLY && !decode_reply(fn, p, len, r)) {
-		raw_say("%s: malformed REPLY of %" PRIu64 " bytes", fn->name,
-			len);
-		exit(1);
-	}
-	free(p);
+	answer(c, fn, true, r);
 }
 
 cl_int
