@@ -727,16 +727,19 @@ presence(const struct ava_fn_desc *fn, const uint64_t *v, uint64_t *pv)
 }
 
 /* Could this call name the object it creates: one object, and the
- * session's owner tag known (it is in every id the server gave)? */
+ * session's owner tag known (it is in every id the server gave)? Every
+ * synchronous call asks: the lock only for those that could. */
 static bool
 may_name(struct call *c)
 {
+	if (!ava_marshal_nameable(G.g->api, c->fn, &c->name_type,
+				  &c->name_arg) ||
+	    (c->name_arg >= 0 && c->v[c->name_arg] == 0))
+		return false;
 	pthread_mutex_lock(&G.lock);
 	bool owner = G.owner != 0;
 	pthread_mutex_unlock(&G.lock);
-	return owner && ava_marshal_nameable(G.g->api, c->fn, &c->name_type,
-					     &c->name_arg) &&
-	       (c->name_arg < 0 || c->v[c->name_arg] != 0);
+	return owner;
 }
 
 /* Should this call be queued rather than sent (guest-private.h)? A call

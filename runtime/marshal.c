@@ -191,7 +191,7 @@ ava_marshal_nameable(const struct ava_api_desc *api,
 {
 	if (fn->flags & (AVA_FN_UNSUPPORTED | AVA_FN_EMULATED | AVA_FN_PRIVATE))
 		return false;
-	int made = -2;
+	int made = -2, e = ava_marshal_errcode_arg(fn);
 	uint16_t t = 0;
 	if (fn->ret == AVA_RET_HANDLE && (fn->flags & AVA_FN_CREATES)) {
 		made = -1;
@@ -209,7 +209,7 @@ ava_marshal_nameable(const struct ava_api_desc *api,
 			t = a->handle_type;
 			break;
 		case AVA_ARG_OUT_SCALAR:
-			if (i != ava_marshal_errcode_arg(fn))
+			if (i != e)
 				return false;
 			break;
 		case AVA_ARG_OUT_BUF:
