@@ -32,7 +32,8 @@
 struct queue {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;     /* the flusher: a call was queued, or exit */
-	pthread_cond_t sent;     /* exit: the flusher's send is over */
+	pthread_cond_t sent;     /* exit: the flusher's send (or its
+				  * connection's opening) is over */
 	bool enabled;
 	bool all;                /* AVA_BATCH=all: unchecked */
 	struct ava_buf buf;      /* u64 base, then ASYNC frames */
@@ -40,10 +41,11 @@ struct queue {
 	uint32_t limit;          /* send at this many calls */
 	uint64_t since;          /* CLOCK_MONOTONIC ns: buf's oldest call */
 	uint64_t next;           /* calls handed to a connection so far */
-	bool started;            /* the flusher thread exists (under
+	bool started;            /* the flusher was started (under
 				  * start_flusher's lock) */
 	bool sleeping;           /* it waits with no deadline */
 	bool sending;            /* it writes a batch */
+	bool connecting;         /* it opens its connection */
 	bool closed;             /* process exit: it stops */
 	struct tconn *flusher;   /* its connection, once open */
 };
@@ -155,13 +157,25 @@ call_header(const struct tconn *t, const struct ava_fn_desc *fn, bool async,
  * sent it meanwhile. While calls keep coming it wakes once per deadline;
  * with nothing queued it sleeps until a call is queued, so an idle guest
  * costs no CPU.
+ *
+ * It opens its own connection first, off the application's threads: the
+ * join is a round trip through the server to the session's worker (about
+ * 1 ms on the project's VM), which the first queued call used to wait
+ * for. A failure is reported by ava_guest_conn_open() like any other (the
+ * guest is then dead); until the connection is up, a queue goes out with
+ * whichever call fills or synchronizes it.
  */
 static void *
 flusher(void *arg)
 {
-	struct tconn *t = arg;
+	struct tconn *t = NULL;
+	int r = ava_guest_conn_open(&t);
 	pthread_mutex_lock(&Q.lock);
-	while (!Q.closed) {
+	Q.connecting = false;
+	if (r == 0)
+		Q.flusher = t;
+	pthread_cond_broadcast(&Q.sent);
+	while (r == 0 && !Q.closed) {
 		if (Q.n == 0) {
 			Q.sleeping = true;
 			pthread_cond_wait(&Q.wake, &Q.lock);
@@ -178,51 +192,56 @@ flusher(void *arg)
 		uint64_t end = take_locked(t);
 		Q.sending = true;
 		pthread_mutex_unlock(&Q.lock);
-		int r = send_batch(t, end);
+		r = send_batch(t, end);
 		pthread_mutex_lock(&Q.lock);
 		Q.sending = false;
 		pthread_cond_broadcast(&Q.sent);
-		if (r < 0) {
+		if (r < 0)
 			ava_guest_lost(r);
-			break;
-		}
 	}
 	pthread_mutex_unlock(&Q.lock);
 	return NULL;
 }
 
 /*
- * Start the flusher, on the first call queued in the process. Its
- * connection is opened here, by the calling thread, so that a failure
- * is that call's, reported like any other. The flusher takes no
- * signals: they belong to the application's threads.
+ * Start the flusher, once per process: as soon as the session's first
+ * connection is up (ava_batch_start), or at the first queued call. The
+ * flusher takes no signals: they belong to the application's threads.
  */
-static int
+static void
 start_flusher(void)
 {
 	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
-	struct tconn *t;
-	int r = 0;
 	pthread_mutex_lock(&once);
-	if (!Q.started && (r = ava_guest_conn_open(&t)) == 0) {
+	if (!Q.started) {
 		sigset_t all, old;
 		pthread_t th;
+		Q.started = true;
+		pthread_mutex_lock(&Q.lock);
+		Q.connecting = true;
+		pthread_mutex_unlock(&Q.lock);
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		if (pthread_create(&th, NULL, flusher, t) == 0)
+		if (pthread_create(&th, NULL, flusher, NULL) == 0) {
 			pthread_detach(th);
-		else
+		} else {
+			pthread_mutex_lock(&Q.lock);
+			Q.connecting = false;
+			pthread_mutex_unlock(&Q.lock);
 			dprintf(STDERR_FILENO, "ava: cannot start the batch "
 				"flusher; queued calls go out with the next "
 				"synchronous call\n");
+		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_mutex_lock(&Q.lock);
-		Q.flusher = t;
-		pthread_mutex_unlock(&Q.lock);
-		Q.started = true;
 	}
 	pthread_mutex_unlock(&once);
-	return r;
+}
+
+void
+ava_batch_start(void)
+{
+	if (ava_batch_enabled())
+		start_flusher();
 }
 
 /* ---- queueing and sending --------------------------------------------- */
@@ -233,9 +252,7 @@ ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush,
 {
 	static _Thread_local bool seen;   /* the flusher started */
 	if (!seen) {
-		int r = start_flusher();
-		if (r < 0)
-			return r;
+		start_flusher();
 		seen = true;
 	}
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
@@ -339,7 +356,7 @@ ava_batch_exit(struct tconn *t)
 	pthread_mutex_lock(&Q.lock);
 	Q.closed = true;
 	pthread_cond_signal(&Q.wake);
-	while (Q.sending)
+	while (Q.sending || Q.connecting)
 		pthread_cond_wait(&Q.sent, &Q.lock);
 	if (t == NULL)
 		t = Q.flusher;

@@ -95,6 +95,11 @@ ava_guest_lost(int err);
 
 /* ---- batch.c ---------------------------------------------------------- */
 
+/* Start the batch flusher, which opens a connection of its own, if calls
+ * may be queued: called once the session's first connection is up. */
+void
+ava_batch_start(void);
+
 /* Whether calls may be queued at all (AVA_BATCH). */
 bool
 ava_batch_enabled(void);

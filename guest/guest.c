@@ -368,8 +368,10 @@ thread_conn(const struct ava_guest_api *g, struct tconn **out)
 	if ((*out = T) != NULL)
 		return 0;
 	int r = conn_open(g, true, out);
-	if (r == 0)
+	if (r == 0) {
 		T = *out;
+		ava_batch_start();   /* the flusher connects meanwhile */
+	}
 	return r;
 }
 
