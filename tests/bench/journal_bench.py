@@ -79,7 +79,7 @@ def parse(out):
 def run_once(ava, bench_args, journal, cpu=None):
     env = dict(os.environ)
     for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_JOURNAL_NO_URING"):
+              "AVA_JOURNAL_NO_URING", "MALLOC_PERTURB_"):   # see bench.py
         env.pop(k, None)
     cmd = [ava, "run"]
     if journal:

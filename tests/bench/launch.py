@@ -26,7 +26,7 @@ import sys
 def run(cmd, extra_env=None):
     env = dict(os.environ)
     for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_BATCH"):
+              "AVA_BATCH", "MALLOC_PERTURB_"):   # see bench.py
         env.pop(k, None)
     env.update(extra_env or {})
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

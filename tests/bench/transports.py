@@ -35,7 +35,8 @@ TRANSPORTS = ("unix", "shm", "tcp")
 def clean_env():
     env = dict(os.environ)
     for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_TRANSPORT", "AVA_SHM_SPIN_US", "AVA_SERVER_NO_URING"):
+              "AVA_TRANSPORT", "AVA_SHM_SPIN_US", "AVA_SERVER_NO_URING",
+              "MALLOC_PERTURB_"):   # see bench.py
         env.pop(k, None)
     return env
 
