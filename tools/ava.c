@@ -1,6 +1,7 @@
 /*
  * ava.c - the `ava` command line: one binary, one subcommand per job.
  */
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,19 @@ usage(FILE *f)
 		   " see ava(1).\n");
 }
 
+/* The library whose malloc this process (and so the vendor library its
+ * server loads) uses: meson's server_malloc, doc/performance.md. */
+static const char *
+allocator(void)
+{
+	void *(*volatile m)(size_t) = malloc;
+	Dl_info info;
+	if (dladdr((void *)m, &info) == 0 || info.dli_fname == NULL)
+		return "unknown";
+	const char *slash = strrchr(info.dli_fname, '/');
+	return slash != NULL ? slash + 1 : info.dli_fname;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -107,7 +121,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(name, "--version") == 0) {
-		printf("ava %s\n", AVA_VERSION);
+		printf("ava %s\nallocator: %s\n", AVA_VERSION, allocator());
 		return 0;
 	}
 	/* Servers this process starts take the operator's commands. */
