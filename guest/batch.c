@@ -360,9 +360,15 @@ ava_batch_exit(struct tconn *t)
 		pthread_cond_wait(&Q.sent, &Q.lock);
 	if (t == NULL)
 		t = Q.flusher;
+	uint32_t lost = t == NULL ? Q.n : 0;
 	uint64_t end = Q.n > 0 && t != NULL ? take_locked(t) : 0;
 	struct tconn *f = Q.flusher;
 	pthread_mutex_unlock(&Q.lock);
+	/* Only where the exiting thread never connected and the flusher
+	 * could not (it failed before it could report, out of memory). */
+	if (lost > 0)
+		dprintf(STDERR_FILENO, "ava: %" PRIu32 " queued calls were not "
+			"sent at exit: no connection to send them on\n", lost);
 	if (end > 0 && send_batch(t, end) < 0) {
 		/* The server is gone: nothing left to tell it. */
 	}
