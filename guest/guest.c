@@ -260,15 +260,16 @@ fail_refused(struct tconn *t)
 	     len ? (const char *)p->data + 4 : "no reason given");
 }
 
-/* HELLO/WELCOME on t; joins G's session if there is one. G.lock held. */
+/* HELLO/WELCOME on t, naming session (0: a new one) with its token;
+ * *welcome gets the session and token the server answered with. */
 static int
-hello(struct tconn *t)
+hello(struct tconn *t, uint64_t session, uint64_t token, uint64_t welcome[2])
 {
 	uint8_t w[32] = { 0 };
 	ava_wire_put_le(w, G.g->api->spec_hash, 4);
 	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
-	ava_wire_put_le(w + 8, G.session, 8);
-	ava_wire_put_le(w + 16, G.token, 8);
+	ava_wire_put_le(w + 8, session, 8);
+	ava_wire_put_le(w + 16, token, 8);
 	ava_buf_reset(&t->out);
 	ava_buf_put_bytes(&t->out, w, sizeof(w));
 	int r = send_frame(t, AVA_MSG_HELLO, 0);
@@ -280,9 +281,8 @@ hello(struct tconn *t)
 		return AVA_ESPEC;
 	if (t->in.h.type != AVA_MSG_WELCOME || t->in.h.len != 32)
 		return AVA_EPROTO;
-	G.session = ava_wire_get_le(t->in.payload.data, 8);
-	G.token = ava_wire_get_le(t->in.payload.data + 8, 8);
-	t->gen = atomic_load(&G.gen);
+	welcome[0] = ava_wire_get_le(t->in.payload.data, 8);
+	welcome[1] = ava_wire_get_le(t->in.payload.data + 8, 8);
 	ava_guest_heap_take(t->conn, ava_wire_get_le(t->in.payload.data + 24,
 						     8));
 	return 0;
@@ -300,24 +300,38 @@ init_locked(const struct ava_guest_api *g)
 	G.inited = true;
 }
 
-/* Open this thread's connection. G.lock held; a failure is reported by
- * the caller, after unlocking, from *why and the returned error. */
+/*
+ * Open t's connection to addr: the session's first (session 0: the
+ * server makes one, and G learns it), or one that joins session. The
+ * first is opened with G.lock held, so that a process makes one session;
+ * a join runs unlocked, so that threads connecting at once (and the
+ * batch flusher) do not wait for each other's round trips, and takes
+ * the generation that went with session (a move meanwhile makes the
+ * connection's first call follow it, as resume() does). A failure is
+ * reported by the caller from *why and the returned error.
+ */
 static int
-open_locked(struct tconn *t, bool thread, const char **why)
+open_conn(struct tconn *t, bool thread, const char *addr, uint64_t session,
+	  uint64_t token, uint64_t gen, const char **why)
 {
 	*why = "cannot connect to server";
-	int r = ava_transport_connect(G.addr, &t->conn);
+	int r = ava_transport_connect(addr, &t->conn);
 	if (r < 0)
 		return r;
 	*why = "cannot reach server";
-	bool first = G.session == 0;
-	if ((r = hello(t)) < 0)
+	uint64_t got[2];
+	if ((r = hello(t, session, token, got)) < 0)
 		return r;
+	if (session == 0) {   /* G.lock held */
+		G.session = got[0];
+		G.token = got[1];
+	}
+	t->gen = gen;
 	/* The session's first connection lives as long as the process:
 	 * closing it with its thread could end a session others still use.
 	 * Later ones close when their thread exits (the batch flusher's
 	 * when the process does). */
-	if (!first && thread)
+	if (session != 0 && thread)
 		pthread_setspecific(tconn_key, t);
 	return 0;
 }
@@ -341,9 +355,15 @@ conn_open(const struct ava_guest_api *g, bool thread, struct tconn **out)
 	pthread_mutex_lock(&G.lock);
 	if (!G.inited)
 		init_locked(g);
-	if (G.addr != NULL && G.addr[0] != '\0')
-		r = open_locked(t, thread, &why);
+	const char *addr = G.addr;   /* a moved-from one stays allocated */
+	uint64_t session = G.session, token = G.token;
+	uint64_t gen = atomic_load(&G.gen);
+	bool have = addr != NULL && addr[0] != '\0';
+	if (have && session == 0)
+		r = open_conn(t, thread, addr, 0, 0, gen, &why);
 	pthread_mutex_unlock(&G.lock);
+	if (have && session != 0)
+		r = open_conn(t, thread, addr, session, token, gen, &why);
 	if (r == 0) {
 		*out = t;
 		return 0;
