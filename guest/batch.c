@@ -42,7 +42,7 @@ struct queue {
 	uint64_t since;          /* CLOCK_MONOTONIC ns: buf's oldest call */
 	uint64_t next;           /* calls handed to a connection so far */
 	bool started;            /* the flusher was started (under
-				  * start_flusher's lock) */
+				  * ava_batch_start's lock) */
 	bool sleeping;           /* it waits with no deadline */
 	bool sending;            /* it writes a batch */
 	bool connecting;         /* it opens its connection */
@@ -204,14 +204,16 @@ flusher(void *arg)
 }
 
 /*
- * Start the flusher, once per process: as soon as the session's first
- * connection is up (ava_batch_start), or at the first queued call. The
- * flusher takes no signals: they belong to the application's threads.
+ * Start the flusher, once per process, as soon as a thread's connection
+ * is up: before any call can be queued. The flusher takes no signals:
+ * they belong to the application's threads.
  */
-static void
-start_flusher(void)
+void
+ava_batch_start(void)
 {
 	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	if (!ava_batch_enabled())
+		return;
 	pthread_mutex_lock(&once);
 	if (!Q.started) {
 		sigset_t all, old;
@@ -237,24 +239,13 @@ start_flusher(void)
 	pthread_mutex_unlock(&once);
 }
 
-void
-ava_batch_start(void)
-{
-	if (ava_batch_enabled())
-		start_flusher();
-}
-
 /* ---- queueing and sending --------------------------------------------- */
 
 int
 ava_batch_queue(struct tconn *t, const struct ava_fn_desc *fn, bool flush,
 		bool named)
 {
-	static _Thread_local bool seen;   /* the flusher started */
-	if (!seen) {
-		start_flusher();
-		seen = true;
-	}
+	/* The flusher was started with this thread's connection. */
 	struct ava_frame_header h = call_header(t, fn, true, ++t->seq);
 	if (named)
 		h.flags |= AVA_FRAME_NAMED;

@@ -96,7 +96,8 @@ ava_guest_lost(int err);
 /* ---- batch.c ---------------------------------------------------------- */
 
 /* Start the batch flusher, which opens a connection of its own, if calls
- * may be queued: called once the session's first connection is up. */
+ * may be queued: called as each thread's connection comes up, before it
+ * can queue anything (the first call does it; later ones return). */
 void
 ava_batch_start(void);
 
