@@ -16,6 +16,12 @@
  * the session moved after the map, perhaps before the copy reached the
  * buffer, so the write is made again where it went. A read's bytes were
  * right whenever it was.
+ *
+ * A non-blocking write of at least AVA_CL_SHARED_MIN bytes, to any
+ * buffer, is staged: copied here into a range of the heap, from which the
+ * server enqueues it (avaclStageBytes, avaclEnqueueWriteStaged). The
+ * server then never copies the bytes, as it must for a forwarded
+ * non-blocking write, whose bytes die with the call.
  */
 #include "opencl-mem.h"
 
@@ -41,6 +47,14 @@ note_unshared(cl_mem buffer)
 		rec->unshared = true;   /* a plain store: only ever set */
 }
 
+/* Does [where, where + size) lie in h, the heap the server named? */
+static bool
+in_heap(const struct ava_heap *h, cl_ulong heap, cl_ulong where, size_t size)
+{
+	return heap == ava_heap_id(h) && where <= ava_heap_size(h) &&
+	       size <= ava_heap_size(h) - where;
+}
+
 /* One transfer through the heap; *err is the call's answer if DONE. */
 static int
 transfer(bool write, cl_command_queue q, cl_mem buffer, size_t offset,
@@ -62,8 +76,7 @@ transfer(bool write, cl_command_queue q, cl_mem buffer, size_t offset,
 			note_unshared(buffer);
 		goto out;
 	}
-	bool here = heap == ava_heap_id(h) && where <= ava_heap_size(h) &&
-		    size <= ava_heap_size(h) - where;
+	bool here = in_heap(h, heap, where, size);
 	if (here && write)
 		memcpy(ava_heap_base(h) + where, ptr, size);
 	else if (here)
@@ -85,6 +98,35 @@ out:
 	return r;
 }
 
+/*
+ * A non-blocking write, staged: the server gives a range of the heap,
+ * the bytes are copied there, and the server enqueues the write from the
+ * range (avaclStageBytes, avaclEnqueueWriteStaged). false: not staged,
+ * for want of a heap or of room, or because the staged write was refused;
+ * the forwarded call then answers as natively. A refusal enqueued
+ * nothing, so nothing is written twice.
+ */
+static bool
+staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
+       const void *ptr, cl_uint nev, const cl_event *wl, cl_event *event,
+       cl_int *err)
+{
+	struct ava_heap *h = ava_guest_heap();
+	if (h == NULL)
+		return false;
+	cl_ulong heap = 0, where = 0, stage = 0;
+	bool done = false;
+	if (avaclStageBytes(size, &heap, &where, &stage) == CL_SUCCESS &&
+	    heap != 0 && in_heap(h, heap, where, size)) {
+		memcpy(ava_heap_base(h) + where, ptr, size);
+		*err = avaclEnqueueWriteStaged(q, buffer, offset, size, stage,
+					       nev, wl, event);
+		done = *err == CL_SUCCESS;
+	}
+	ava_heap_put(h);
+	return done;
+}
+
 static bool
 worth_it(cl_bool blocking, size_t size, const void *ptr, cl_event *event,
 	 cl_mem buffer)
@@ -104,6 +146,9 @@ ava_opencl_guest_hook_clEnqueueWriteBuffer(cl_command_queue q, cl_mem buffer,
 	if (worth_it(blocking, size, ptr, event, buffer) &&
 	    transfer(true, q, buffer, offset, size, (void *)ptr, nev, wl,
 		     &err) == SHARED_DONE)
+		return err;
+	if (!blocking && ptr != NULL && size >= AVA_CL_SHARED_MIN &&
+	    staged(q, buffer, offset, size, ptr, nev, wl, event, &err))
 		return err;
 	return ava_opencl_forward_clEnqueueWriteBuffer(q, buffer, blocking,
 						       offset, size, ptr, nev,

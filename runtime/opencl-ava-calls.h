@@ -147,6 +147,29 @@ avaclReleaseBuffer(cl_command_queue command_queue, cl_mem buffer,
 		   cl_ulong map_id, cl_ulong heap, cl_uint *found);
 
 /*
+ * A non-blocking clEnqueueWriteBuffer of at least AVA_CL_SHARED_MIN bytes
+ * over shm:, staged in the session's shared heap. avaclStageBytes gives
+ * a range of size bytes there: the heap's id (its inode), the range's
+ * offset and a stage id; heap 0 if there is no heap or no room. The
+ * guest copies the bytes in, then avaclEnqueueWriteStaged enqueues the
+ * write from the range, non-blocking, as clEnqueueWriteBuffer would; the
+ * range goes back to the heap when the command completes, or at once if
+ * the enqueue fails. A stage the server does not know (the session moved
+ * since), or smaller than size, gives CL_INVALID_VALUE and enqueues
+ * nothing: the guest then sends the write itself, which answers as it
+ * does natively.
+ */
+cl_int
+avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
+		cl_ulong *stage);
+
+cl_int
+avaclEnqueueWriteStaged(cl_command_queue command_queue, cl_mem buffer,
+			size_t offset, size_t size, cl_ulong stage,
+			cl_uint num_events_in_wait_list,
+			const cl_event *event_wait_list, cl_event *event);
+
+/*
  * clCreateSubDevices with the length of its property list spelled out:
  * num_properties entries, the last of them the terminating 0 (a list of
  * counts has its own terminator before that).

@@ -70,6 +70,24 @@ bool
 ava_cl_shared_in(cl_mem mem, const void *p, size_t size, uint64_t *heap,
 		 uint64_t *where);
 
+/* Ranges of the heap that hold a non-blocking write's bytes
+ * (avaclStageBytes, avaclEnqueueWriteStaged: opencl-ava-calls.h). */
+struct ava_cl_stage;
+
+/* A new stage of size bytes, known by *id until taken; false if there is
+ * no heap or no room. Then the heap's id and the range's offset. */
+bool
+ava_cl_stage_new(size_t size, uint64_t *heap, uint64_t *where,
+		 uint64_t *id);
+
+/* Take stage id for a write of size bytes from *at; NULL if there is no
+ * such stage or it is smaller. The taker frees it. */
+struct ava_cl_stage *
+ava_cl_stage_take(uint64_t id, size_t size, void **at);
+
+void
+ava_cl_stage_free(struct ava_cl_stage *st);
+
 /* The trampoline for a `remote` callback of function fn
  * (opencl-callbacks.c, session-callback.h); NULL if none. */
 void *

@@ -11,6 +11,9 @@
  * The application still sees the flags it asked for. The range goes back
  * to the heap when the implementation destroys the buffer.
  *
+ * The heap also holds the bytes of large non-blocking writes, from the
+ * guest's copy until the command completes ("staged writes", below).
+ *
  * Buffers the heap cannot hold (none yet, full, too small a buffer to
  * gain) are made as asked. So is one the implementation refuses to make
  * over the heap: the application then gets the answer it gets natively.
@@ -247,4 +250,77 @@ ava_cl_shared_direct(cl_command_queue q, cl_mem mem, bool write,
 	*heap = ava_heap_id(b->heap);
 	*where = b->off + origin + offset;
 	return true;
+}
+
+/* ---- staged writes ------------------------------------------------------ */
+
+/* A range of the heap that holds a non-blocking write's bytes, from the
+ * guest's copy until the command that reads them completes. */
+struct ava_cl_stage {
+	struct ava_heap *heap;  /* a reference */
+	uint64_t off, size;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct ava_u64map by_id;   /* stage id -> struct ava_cl_stage * */
+	uint64_t next;
+	bool init;
+} S = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+bool
+ava_cl_stage_new(size_t size, uint64_t *heap, uint64_t *where,
+		 uint64_t *id)
+{
+	struct ava_heap *h = ava_session_heap();
+	struct ava_cl_stage *st;
+	if (h == NULL || size == 0 || (st = calloc(1, sizeof(*st))) == NULL)
+		return false;
+	if (ava_heap_alloc(h, size, &st->off) < 0) {
+		free(st);
+		return false;
+	}
+	ava_heap_get(h);
+	st->heap = h;
+	st->size = size;
+	pthread_mutex_lock(&S.lock);
+	if (!S.init) {
+		ava_u64map_init(&S.by_id);
+		S.init = true;
+	}
+	*id = ++S.next;
+	bool kept = ava_u64map_put(&S.by_id, *id, (uint64_t)(uintptr_t)st) == 0;
+	pthread_mutex_unlock(&S.lock);
+	if (!kept) {
+		ava_cl_stage_free(st);
+		return false;
+	}
+	*heap = ava_heap_id(h);
+	*where = st->off;
+	return true;
+}
+
+struct ava_cl_stage *
+ava_cl_stage_take(uint64_t id, size_t size, void **at)
+{
+	uint64_t v = 0;
+	pthread_mutex_lock(&S.lock);
+	bool found = S.init && ava_u64map_get(&S.by_id, id, &v) &&
+		     size <= ((struct ava_cl_stage *)(uintptr_t)v)->size;
+	if (found)
+		ava_u64map_del(&S.by_id, id);
+	pthread_mutex_unlock(&S.lock);
+	if (!found)
+		return NULL;
+	struct ava_cl_stage *st = (struct ava_cl_stage *)(uintptr_t)v;
+	*at = ava_heap_base(st->heap) + st->off;
+	return st;
+}
+
+void
+ava_cl_stage_free(struct ava_cl_stage *st)
+{
+	ava_heap_free(st->heap, st->off, st->size);
+	ava_heap_put(st->heap);
+	free(st);
 }

@@ -43,6 +43,14 @@ struct ava_server_ctx {
 void
 ava_session_expect_next(unsigned us);
 
+/* From a call's implementation: run fn(arg) on this thread once the
+ * call's REPLY is sent (or could not be), before the next call and
+ * before a migration can stop the session; one per call. For work the
+ * guest need not wait for, such as letting the driver start a command
+ * whose worker would compete with the guest for a CPU. */
+void
+ava_session_after_reply(void (*fn)(void *), void *arg);
+
 /* The session's shared heap (shared-heap.h), or NULL while the session
  * has none: no guest over shm: yet, a journal, or AVA_SHM_HEAP_MIB=0.
  * Once there, it stays until the worker exits. */

@@ -451,6 +451,30 @@ ava_session_expect_next(unsigned us)
 	expect_us = us;
 }
 
+/* What the call being served asked to run once its REPLY is out. */
+static _Thread_local struct {
+	void (*fn)(void *);
+	void *arg;
+} after_reply;
+
+void
+ava_session_after_reply(void (*fn)(void *), void *arg)
+{
+	if (after_reply.fn != NULL)   /* one per call: run the older now */
+		after_reply.fn(after_reply.arg);
+	after_reply.fn = fn;
+	after_reply.arg = arg;
+}
+
+static void
+run_after_reply(void)
+{
+	void (*fn)(void *) = after_reply.fn;
+	after_reply.fn = NULL;
+	if (fn != NULL)
+		fn(after_reply.arg);
+}
+
 static int
 serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	   bool gated)
@@ -539,6 +563,9 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 			ava_transport_conn_expect(c->conn, expect_us);
 	}
 	expect_us = 0;
+	/* Whether or not the REPLY went out; before a migration may drain
+	 * the queues, which may wait for what this releases. */
+	run_after_reply();
 	if (!gated)
 		pthread_rwlock_unlock(&s->gate);
 	return r;

@@ -16,6 +16,10 @@
  * 4. A new kernel of a function other kernels set up: its arguments may
  *    be queued for what the function took.
  * 5. Queued calls between calls with events: the order holds.
+ * 6. Large non-blocking writes (over shm: ava stages them in the shared
+ *    heap): one that waits for a user event returns at once and writes
+ *    nothing until the event completes; one into part of a buffer that a
+ *    kernel then reads; one past the buffer's end, refused as natively.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -288,6 +292,95 @@ ordering(struct env *e)
 	clReleaseMemObject(my);
 }
 
+#define BIG (1u << 18)   /* ints: 1 MiB, above the guest's staging size */
+
+/* Does m hold want (n ints)? */
+static void
+read_check_big(struct env *e, cl_mem m, const cl_int *want, size_t n,
+	       const char *what)
+{
+	cl_int *got = malloc(n * sizeof(cl_int));
+	if (got == NULL)
+		exit(99);
+	cl_int err = clEnqueueReadBuffer(e->q, m, CL_TRUE, 0, n * sizeof(cl_int),
+					 got, 0, NULL, NULL);
+	printf("%s: read %s, digest %016" PRIx64 "\n", what,
+	       itest_err_name(err), itest_digest(got, n * sizeof(cl_int)));
+	itest_check(what, err == CL_SUCCESS &&
+		    memcmp(got, want, n * sizeof(cl_int)) == 0);
+	free(got);
+}
+
+static void
+large_writes(struct env *e)
+{
+	cl_int err, *x = malloc(BIG * sizeof(cl_int)),
+	       *want = malloc(BIG * sizeof(cl_int));
+	if (x == NULL || want == NULL)
+		exit(99);
+	for (cl_uint i = 0; i < BIG; i++)
+		x[i] = want[i] = (cl_int)((i * 7919u) % 1000003u) - 500000;
+	cl_mem m = clCreateBuffer(e->ctx, CL_MEM_READ_WRITE, BIG * sizeof(cl_int),
+				  NULL, &err);
+	cl_event u = clCreateUserEvent(e->ctx, &err);
+	printf("large: buffer and user event: %s\n", itest_err_name(err));
+	if (m == NULL || u == NULL)
+		exit(99);
+	/* It waits for u: the call must not. */
+	cl_event w;
+	printf("large: write after a user event: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
+				     x, 1, &u, &w)));
+	cl_int st = CL_COMPLETE;
+	clGetEventInfo(w, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(st), &st,
+		       NULL);
+	printf("large: the write waits for the user event: %s\n",
+	       st > CL_COMPLETE ? "yes" : "no");
+	itest_check("large write waits", st > CL_COMPLETE);
+	cl_command_type type = 0;
+	clGetEventInfo(w, CL_EVENT_COMMAND_TYPE, sizeof(type), &type, NULL);
+	printf("large: its event's command: %s\n",
+	       type == CL_COMMAND_WRITE_BUFFER ? "CL_COMMAND_WRITE_BUFFER"
+					       : "another");
+	printf("large: user event complete: %s\n", itest_err_name(
+		clSetUserEventStatus(u, CL_COMPLETE)));
+	printf("large: wait: %s\n", itest_err_name(clWaitForEvents(1, &w)));
+	read_check_big(e, m, want, BIG, "large write");
+	/* Part of the buffer, without an event, then a kernel over it. */
+	size_t half = BIG / 2;
+	for (cl_uint i = 0; i < half; i++)
+		x[i] = (cl_int)i - 7;
+	printf("large: write half at an offset: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, half * sizeof(cl_int),
+				     half * sizeof(cl_int), x, 0, NULL, NULL)));
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	cl_int a = 3, b = 1;
+	clSetKernelArg(k, 0, sizeof(m), &m);
+	clSetKernelArg(k, 1, sizeof(m), &m);
+	clSetKernelArg(k, 2, sizeof(a), &a);
+	clSetKernelArg(k, 3, sizeof(b), &b);
+	size_t g = BIG;
+	printf("large: kernel over it: %s\n", itest_err_name(
+		clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 0, NULL,
+				       NULL)));
+	for (cl_uint i = 0; i < BIG; i++) {
+		cl_int v = i < half ? want[i] : (cl_int)(i - half) - 7;
+		want[i] = a * v + v + b;
+	}
+	read_check_big(e, m, want, BIG, "large write, then a kernel");
+	/* Past the end: refused, and nothing written. */
+	printf("large: write past the end: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, sizeof(cl_int),
+				     BIG * sizeof(cl_int), x, 0, NULL, NULL)));
+	read_check_big(e, m, want, BIG, "after the refused write");
+	clReleaseKernel(k);
+	clReleaseEvent(w);
+	clReleaseEvent(u);
+	clReleaseMemObject(m);
+	free(x);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -311,6 +404,7 @@ main(void)
 	churn(&e);
 	siblings(&e);
 	ordering(&e);
+	large_writes(&e);
 	printf("release: %s %s %s\n", itest_err_name(clReleaseProgram(e.prog)),
 	       itest_err_name(clReleaseCommandQueue(e.q)),
 	       itest_err_name(clReleaseContext(e.ctx)));

@@ -23,7 +23,8 @@
  *   stale-handle      an id used after its release          -> invalid-object
  *   foreign-handle    another session's ids                 -> invalid-object
  *   lying-sizes       ava's own calls with sizes that disagree
- *                     with their region, mapping or list     -> refused
+ *                     with their region, mapping or list, and
+ *                     staged writes of stages never given    -> refused
  *   named             queued creations that name their objects: the
  *                     object answers to its name; one that fails, or
  *                     that the server refuses, is deferred with its
@@ -824,6 +825,24 @@ case_lying_sizes(const char *addr)
 	       unmap_with(&s, q, id, 32), CL_INVALID_VALUE);
 	expect("avaclEnqueueUnmapMemObject, 64 bytes back",
 	       unmap_with(&s, q, id, 64), CL_SUCCESS);
+	/* No heap over unix:, so no stage; and a stage never given enqueues
+	 * nothing. */
+	struct raw_arg sb[] = { { .v = 1u << 20 }, PRESENT, PRESENT, PRESENT };
+	raw_call(&s.c, FN(avaclStageBytes), sb, &r);
+	raw_must_reply(&r, "avaclStageBytes");
+	expect("avaclStageBytes", raw_status(&r), CL_SUCCESS);
+	expect("avaclStageBytes without a heap: heap 0",
+	       r.out[1] == 0 && r.out[3] == 0 ? 0 : -1, 0);
+	for (uint64_t stage = 0; stage < 2; stage++) {
+		struct raw_arg ws[] = { { .v = q }, { .v = s.mem }, { .v = 0 },
+			{ .v = 64 }, { .v = stage ? 12345 : 0 }, { .v = 0 },
+			{ .p = NULL }, { .v = 0 } };
+		raw_call(&s.c, FN(avaclEnqueueWriteStaged), ws, &r);
+		raw_must_reply(&r, "avaclEnqueueWriteStaged");
+		expect(stage ? "avaclEnqueueWriteStaged, a stage never given"
+			     : "avaclEnqueueWriteStaged, stage 0",
+		       raw_status(&r), CL_INVALID_VALUE);
+	}
 	static const intptr_t open_list[2] = { CL_DEVICE_PARTITION_EQUALLY, 1 };
 	struct raw_arg d[] = { { .v = s.device },
 		{ .p = open_list, .n = sizeof(open_list) }, { .v = 2 },
