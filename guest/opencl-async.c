@@ -56,6 +56,7 @@
 
 #include "guest-private.h"
 #include "guest.h"
+#include "opencl-mem.h"
 #include "u64map.h"
 
 #define KARGS_MAX 64   /* arguments tracked per kernel */
@@ -194,6 +195,17 @@ made_here(uint64_t id, struct made *out)
 		*out = (struct made){ i->ctx, i->flags, i->size };
 	pthread_mutex_unlock(&A.lock);
 	return made;
+}
+
+bool
+ava_cl_buffer_size(cl_mem m, size_t *size)
+{
+	struct made b;
+	uint64_t id = id_of(m, AVA_OPENCL_H_cl_mem);
+	if (id == 0 || !made_here(id, &b))
+		return false;
+	*size = b.size;
+	return true;
 }
 
 /* ---- checks ------------------------------------------------------------ */

@@ -75,6 +75,11 @@ ava_cl_mem_unlock(void);
 bool
 ava_cl_image_info(cl_mem image, size_t *elem, cl_mem_object_type *type);
 
+/* The size of buffer m, if this process made it with clCreateBuffer*
+ * (opencl-async.c); false if that is not known. */
+bool
+ava_cl_buffer_size(cl_mem m, size_t *size);
+
 /* Bytes one call may carry, leaving room for the rest of the frame. */
 bool
 ava_cl_fits_frame(size_t n);

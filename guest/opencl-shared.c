@@ -129,13 +129,18 @@ out:
  * range (avaclStageBytes, avaclEnqueueWriteStaged). false: not staged,
  * for want of a heap or of room, or because the staged write was refused;
  * the forwarded call then answers as natively. A refusal enqueued
- * nothing, so nothing is written twice.
+ * nothing, so nothing is written twice. A range that is outside a buffer
+ * of known size is not staged: the copy would be for nothing.
  */
 static bool
 staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
        const void *ptr, cl_uint nev, const cl_event *wl, cl_event *event,
        cl_int *err)
 {
+	size_t have;
+	if (ava_cl_buffer_size(buffer, &have) &&
+	    (offset > have || size > have - offset))
+		return false;
 	struct ava_heap *h = ava_guest_heap();
 	if (h == NULL)
 		return false;
