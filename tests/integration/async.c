@@ -249,21 +249,30 @@ siblings(struct env *e)
 	clReleaseMemObject(mx);
 }
 
+/* A kernel of axpb with its four arguments set: y = a * x + y + b. */
+static cl_kernel
+axpb(struct env *e, cl_mem y, cl_mem x, cl_int a, cl_int b)
+{
+	cl_int err;
+	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
+	clSetKernelArg(k, 0, sizeof(y), &y);
+	clSetKernelArg(k, 1, sizeof(x), &x);
+	clSetKernelArg(k, 2, sizeof(a), &a);
+	clSetKernelArg(k, 3, sizeof(b), &b);
+	return k;
+}
+
 static void
 ordering(struct env *e)
 {
 	/* x and y are the sources of non-blocking writes: they stay as they
 	 * are until the read; want is what y becomes. */
-	cl_int x[N], y[N], want[N], err;
+	cl_int x[N], y[N], want[N];
 	for (int i = 0; i < N; i++)
 		x[i] = y[i] = want[i] = i;
 	cl_mem mx = buffer(e, NULL), my = buffer(e, NULL);
-	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
 	cl_int a = 2, b = 1;
-	clSetKernelArg(k, 0, sizeof(my), &my);
-	clSetKernelArg(k, 1, sizeof(mx), &mx);
-	clSetKernelArg(k, 2, sizeof(a), &a);
-	clSetKernelArg(k, 3, sizeof(b), &b);
+	cl_kernel k = axpb(e, my, mx, a, b);
 	size_t g = N;
 	cl_event ev;
 	/* queued writes, a launch that waits with an event, queued ones */
@@ -353,12 +362,8 @@ large_writes(struct env *e)
 	printf("large: write half at an offset: %s\n", itest_err_name(
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, half * sizeof(cl_int),
 				     half * sizeof(cl_int), x, 0, NULL, NULL)));
-	cl_kernel k = clCreateKernel(e->prog, "axpb", &err);
 	cl_int a = 3, b = 1;
-	clSetKernelArg(k, 0, sizeof(m), &m);
-	clSetKernelArg(k, 1, sizeof(m), &m);
-	clSetKernelArg(k, 2, sizeof(a), &a);
-	clSetKernelArg(k, 3, sizeof(b), &b);
+	cl_kernel k = axpb(e, m, m, a, b);
 	size_t g = BIG;
 	printf("large: kernel over it: %s\n", itest_err_name(
 		clEnqueueNDRangeKernel(e->q, k, 1, NULL, &g, NULL, 0, NULL,
