@@ -37,6 +37,10 @@ struct obj {
 	uint32_t *calls;         /* kept calls that made or configured it */
 	uint32_t ncalls, cap;
 	bool dirty, substitute;
+	/* ava_state.clean when dirty_through() last found every object with
+	 * contents that these calls use dirty; 0: not since a call that uses
+	 * one was kept (dirty_through()). */
+	uint64_t through;
 };
 
 struct thread_seq {
@@ -54,6 +58,7 @@ struct ava_state {
 	struct kcall *calls;
 	size_t ncalls, capcalls, gc_at;
 	uint64_t serial;         /* of the last call kept */
+	uint64_t clean;          /* counts the dirty marks taken back, from 1 */
 	struct obj *objs;
 	size_t nobjs, capobjs;
 	struct ava_u64map byid;  /* id -> index into objs */
@@ -107,6 +112,8 @@ int
 ava_state_create(const struct ava_api_desc *api, struct ava_state **out)
 {
 	struct ava_state *st = calloc(1, sizeof(*st));
+	if (st != NULL)
+		st->clean = 1;
 	if (st == NULL || (st->want = calloc(api->nfns, 1)) == NULL ||
 	    (st->command = calloc(api->nfns, 1)) == NULL) {
 		if (st != NULL)
@@ -272,9 +279,13 @@ obj_get(struct ava_state *st, uint64_t id, bool add)
 	return o;
 }
 
+/* contents: the call uses an object with contents, which o's launches
+ * may now write (dirty_through()). */
 static int
-obj_add_call(struct obj *o, uint32_t call)
+obj_add_call(struct obj *o, uint32_t call, bool contents)
 {
+	if (contents)
+		o->through = 0;
 	if (o->ncalls == o->cap) {
 		uint32_t cap = o->cap ? 2 * o->cap : 4;
 		uint32_t *c = realloc(o->calls, cap * sizeof(*c));
@@ -300,28 +311,45 @@ has_state(const struct ava_state *st, uint64_t id)
 	return t != 0 && st->api->handles[t].state != NULL;
 }
 
-static void
+static bool
 mark_dirty(struct ava_state *st, uint64_t id)
 {
 	struct obj *o = obj_get(st, id, true);
 	if (o != NULL)
 		o->dirty = true;
+	return o != NULL;
 }
 
-/* A command that mutates through objects it names (a kernel launch
+/*
+ * A command that mutates through objects it names (a kernel launch
  * writes the buffers set as the kernel's arguments): every object with
- * contents that the kept calls of those objects read is dirty. */
+ * contents that the kept calls of those objects read is dirty.
+ *
+ * A launch loop would find the same buffers again each time, all dirty
+ * already: an object remembers (through) that its calls' objects were
+ * all marked, until a dirty mark is taken back anywhere (clean) or it
+ * keeps a call that uses an object with contents (keep()). A new scalar
+ * argument leaves it alone.
+ */
 static void
 dirty_through(struct ava_state *st, const struct ava_state_rec *r)
 {
 	for (uint32_t i = 0; i < r->nuses; i++) {
 		struct obj *o = obj_get(st, r->uses[i], false);
-		for (uint32_t j = 0; o != NULL && j < o->ncalls; j++) {
-			const struct kcall *k = &st->calls[o->calls[j]];
+		if (o == NULL || o->through == st->clean)
+			continue;
+		/* mark_dirty() may move the objects, not their calls. */
+		const uint32_t *calls = o->calls;
+		uint32_t n = o->ncalls;
+		bool all = true;
+		for (uint32_t j = 0; j < n; j++) {
+			const struct kcall *k = &st->calls[calls[j]];
 			for (uint32_t u = 0; u < k->nuses; u++)
 				if (has_state(st, k->uses[u]))
-					mark_dirty(st, k->uses[u]);
+					all &= mark_dirty(st, k->uses[u]);
 		}
+		if (all && (o = obj_get(st, r->uses[i], false)) != NULL)
+			o->through = st->clean;
 	}
 }
 
@@ -501,9 +529,12 @@ keep(struct ava_state *st, const struct ava_state_call *c, size_t cut_off,
 		memcpy(k->uses, uses, nuses * sizeof(uint64_t));
 	uint32_t idx = (uint32_t)st->ncalls++;
 	int r = 0;
+	bool contents = false;   /* it uses an object with contents */
+	for (uint32_t u = 0; u < nuses; u++)
+		contents |= has_state(st, uses[u]);
 	for (uint32_t j = 0; j < ncreated && r == 0; j++) {
 		struct obj *o = obj_get(st, created[j], true);
-		r = o == NULL ? -ENOMEM : obj_add_call(o, idx);
+		r = o == NULL ? -ENOMEM : obj_add_call(o, idx, contents);
 	}
 	const struct ava_fn_desc *fn = &st->api->fns[c->fn];
 	for (uint32_t j = 0; j < nwritten && r == 0; j++) {
@@ -511,7 +542,7 @@ keep(struct ava_state *st, const struct ava_state_call *c, size_t cut_off,
 		if (o == NULL)
 			return -ENOMEM;
 		supersede(st, o, k);
-		r = obj_add_call(o, idx);
+		r = obj_add_call(o, idx, contents);
 	}
 	if (r == 0 && ncreated == 0 && nwritten == 0 && fn->nargs > 0 &&
 	    fn->args[0].kind == AVA_ARG_HANDLE && c->call_len >= 8) {
@@ -519,7 +550,7 @@ keep(struct ava_state *st, const struct ava_state_call *c, size_t cut_off,
 		if (o == NULL)
 			return -ENOMEM;
 		supersede(st, o, k);
-		r = obj_add_call(o, idx);
+		r = obj_add_call(o, idx, contents);
 	}
 	return r;
 }
@@ -810,8 +841,10 @@ ava_state_take_dirty(struct ava_state *st, uint64_t id)
 {
 	struct obj *o = obj_get(st, id, false);
 	bool d = o != NULL && o->dirty;
-	if (o != NULL)
+	if (d) {
 		o->dirty = false;
+		st->clean++;   /* what dirty_through() remembered is stale */
+	}
 	return d;
 }
 
