@@ -419,6 +419,7 @@ call_reset(struct ava_call *c, const struct ava_api_desc *api,
 	size_t to = offsetof(struct ava_call, karg_id) + sizeof(c->karg_id);
 	memset((uint8_t *)c + from, 0, to - from);
 	c->owns = false;
+	c->queued = false;
 	c->traits = ava_marshal_traits(api, fn);
 	c->bulk = NULL;
 	c->bulk_used = 0;
@@ -632,7 +633,8 @@ ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 	if (outs)
 		read_outv(c);
 	bool ok = ava_marshal_succeeded(c->api, c->fn, ret, c->outv);
-	struct ava_bulk set = { .n = 0 };
+	struct ava_bulk set;   /* refs past n are never read: not zeroed */
+	set.n = 0;
 	int r = put_ret(c, ret, h, out);
 	for (int i = 0; outs && i < c->fn->nargs && r == 0; i++)
 		r = put_out(c, i, ok, h, &set, out);
@@ -640,7 +642,10 @@ ava_marshal_reply_encode(struct ava_call *c, uint64_t ret,
 		ava_marshal_refs(c->api, c->fn, c->ev, h);
 	if (r == 0)
 		r = ava_buf_error(out);
-	ava_marshal_stage(&set, out, r, NULL);   /* for the send of this REPLY */
+	/* For the send of this REPLY; a queued call's is never sent, and
+	 * the next REPLY stages its own. */
+	if (!c->queued)
+		ava_marshal_stage(&set, out, r, NULL);
 	return r;
 }
 

@@ -158,6 +158,8 @@ struct ava_call {   /* a new field: reset it in call_reset(); the arrays
 	uint64_t scratch[AVA_MAX_ARGS];  /* one-word out storage */
 	bool karg_id[AVA_MAX_ARGS];      /* IN_KARG sent as a handle id */
 	bool owns;                       /* some alloc[] is set */
+	bool queued;                     /* its REPLY is never sent (the
+					  * caller sets it after decoding) */
 	uint8_t traits;                  /* ava_marshal_traits(), AVA_TRAIT_* */
 	const struct ava_bulk *bulk;     /* the payload's holes, or NULL */
 	uint32_t bulk_used;              /* bit k: hole k is an argument's */

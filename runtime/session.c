@@ -246,6 +246,7 @@ run_call(struct conn *c)
 	struct ava_session *s = c->s;
 	tag_writes(c);
 	ava_marshal_call_override(&c->call);
+	c->call.queued = c->queued;
 	c->ctx.call = &c->call;
 	uint64_t ret = s->server->invoke(c->call.fn->id, c->call.v, &c->ctx);
 	/* The REPLY's handles and the state tracker's record, in one hold
@@ -490,6 +491,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	}
 	c->named = 0;
 	c->claimed = false;
+	c->queued = async;
 	c->payload = payload;
 	c->len = (size_t)h->len;
 	if ((h->flags & AVA_FRAME_NAMED) && take_name(c, h, fn) < 0)
