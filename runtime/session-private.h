@@ -69,6 +69,12 @@ struct ava_session {
 };
 
 /* One connection (one guest thread) and what serving it needs. */
+/* One CALL of a BATCH: its header and its payload, in the BATCH. */
+struct batch_frame {
+	struct ava_frame_header h;
+	uint8_t *p;
+};
+
 struct conn {
 	struct ava_session *s;
 	struct ava_conn *conn;
@@ -88,6 +94,8 @@ struct conn {
 	bool source;                 /* a migration's source, passing on
 				      * queued calls (session_batch_apart) */
 	struct ava_buf inline_cbs;   /* callbacks made inside the call */
+	struct batch_frame *frames;  /* the BATCH being served, parsed once */
+	size_t capframes;
 	struct conn *next;           /* in s->conns */
 };
 

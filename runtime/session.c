@@ -576,15 +576,19 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 /*
  * Check a BATCH's frames before anything runs: each a CALL within the
  * batch, all ASYNC but perhaps the last. *has_async: any ASYNC at all.
+ * The frames, parsed, go to c->frames (*n of them), so that serving them
+ * does not parse them again.
  */
 static int
-check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async)
+check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async,
+	    size_t *n)
 {
 	struct ava_frame_header h;
 	uint8_t *p;
 	bool sync_seen = false;
 	int r;
 	*has_async = false;
+	*n = 0;
 	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
 		if (sync_seen) {
 			LOG(c->s, "closed: a synchronous call inside a batch");
@@ -592,6 +596,18 @@ check_batch(struct conn *c, struct ava_batch_reader br, bool *has_async)
 		}
 		sync_seen = !(h.flags & AVA_FRAME_ASYNC);
 		*has_async |= !sync_seen;
+		if (*n == c->capframes) {
+			size_t cap = c->capframes ? 2 * c->capframes : 64;
+			struct batch_frame *f = realloc(c->frames,
+							cap * sizeof(*f));
+			if (f == NULL) {
+				LOG(c->s, "closed: no memory for a batch");
+				return -ENOMEM;
+			}
+			c->frames = f;
+			c->capframes = cap;
+		}
+		c->frames[(*n)++] = (struct batch_frame){ h, p };
 	}
 	if (r < 0)
 		LOG(c->s, "closed: malformed batch: %s", ava_strerror(r));
@@ -654,17 +670,16 @@ session_serve_batch(struct conn *c)
 {
 	struct ava_session *s = c->s;
 	struct ava_batch_reader br;
-	struct ava_frame_header h;
-	uint8_t *p;
 	uint64_t base;
 	bool has_async;
+	size_t n;
 	int r = ava_batch_begin(&br, c->in.payload.data, c->in.payload.len,
 				&base);
 	if (r < 0) {
 		LOG(s, "closed: malformed batch: no base");
 		return r;
 	}
-	if ((r = check_batch(c, br, &has_async)) < 0)
+	if ((r = check_batch(c, br, &has_async, &n)) < 0)
 		return r;
 	r = ava_session_async_fence(s->async, base, has_async);
 	if (r < 0 && s->moved != NULL)
@@ -687,8 +702,10 @@ session_serve_batch(struct conn *c)
 	 * not wait for it. Fences only ever wait for whole batches. */
 	uint64_t ran = 0;
 	bool gated = true;
-	while ((r = ava_batch_next(&br, &h, &p)) > 0) {
-		bool async = h.flags & AVA_FRAME_ASYNC;
+	r = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct ava_frame_header *h = &c->frames[i].h;
+		bool async = h->flags & AVA_FRAME_ASYNC;
 		if (!async && gated) {
 			if (ran > 0)
 				ava_session_async_ran(s->async, ran);
@@ -696,7 +713,7 @@ session_serve_batch(struct conn *c)
 			pthread_rwlock_unlock(&s->gate);
 			gated = false;
 		}
-		if ((r = serve_call(c, &h, p, gated)) < 0)
+		if ((r = serve_call(c, h, c->frames[i].p, gated)) < 0)
 			break;
 		ran += async;
 	}
@@ -787,6 +804,7 @@ session_conn_destroy(struct conn *c)
 	ava_buf_finish(&c->out);
 	ava_buf_finish(&c->inline_cbs);
 	ava_buf_finish(&c->in.payload);
+	free(c->frames);
 	ava_transport_conn_destroy(c->conn);
 	free(c);
 }
