@@ -68,13 +68,13 @@ struct ava_session {
 	uint32_t nrefused;
 };
 
-/* One connection (one guest thread) and what serving it needs. */
 /* One CALL of a BATCH: its header and its payload, in the BATCH. */
 struct batch_frame {
 	struct ava_frame_header h;
 	uint8_t *p;
 };
 
+/* One connection (one guest thread) and what serving it needs. */
 struct conn {
 	struct ava_session *s;
 	struct ava_conn *conn;
