@@ -243,7 +243,9 @@ enqueue_gated(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 {
 	cl_context ctx;
 	cl_event gate = NULL, all[GATED_WAIT_MAX + 1];
-	if (nev <= GATED_WAIT_MAX && (nev == 0 || wl != NULL) &&
+	/* A wait list the real call refuses (a count without a list, a list
+	 * without a count) stays as it is, so that it is refused. */
+	if (nev <= GATED_WAIT_MAX && (nev == 0) == (wl == NULL) &&
 	    clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof(ctx), &ctx,
 				  NULL) == CL_SUCCESS)
 		gate = clCreateUserEvent(ctx, NULL);
@@ -255,14 +257,13 @@ enqueue_gated(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 		memcpy(all + 1, wl, nev * sizeof(*wl));
 	cl_int err = clEnqueueWriteBuffer(q, buffer, CL_FALSE, offset, size,
 					  at, nev + 1, all, ev);
-	if (err != CL_SUCCESS) {
+	/* Refused: the guest sends the write as it is, which answers as
+	 * natively. */
+	if (err == CL_SUCCESS)
+		ava_session_after_reply(open_gate, gate);
+	else
 		clReleaseEvent(gate);
-		/* Refused: the answer is the application's own call's. */
-		return clEnqueueWriteBuffer(q, buffer, CL_FALSE, offset, size,
-					    at, nev, wl, ev);
-	}
-	ava_session_after_reply(open_gate, gate);
-	return CL_SUCCESS;
+	return err;
 }
 
 cl_int

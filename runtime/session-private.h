@@ -89,7 +89,6 @@ struct conn {
 	size_t len;                  /* or inside a BATCH there */
 	uint64_t named;              /* the id its new object takes, or 0 */
 	bool claimed;                /* and that object took it */
-	bool queued;                 /* it was queued: no REPLY goes out */
 	bool callbacks;              /* the guest's callback channel */
 	bool source;                 /* a migration's source, passing on
 				      * queued calls (session_batch_apart) */

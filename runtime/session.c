@@ -241,12 +241,12 @@ reply_ok(const struct ava_session *s, const struct ava_fn_desc *fn,
 /* The real call runs unlocked, so one guest thread blocking in the
  * driver does not stall the others. */
 static int
-run_call(struct conn *c)
+run_call(struct conn *c, bool queued)
 {
 	struct ava_session *s = c->s;
 	tag_writes(c);
 	ava_marshal_call_override(&c->call);
-	c->call.queued = c->queued;
+	c->call.queued = queued;
 	c->ctx.call = &c->call;
 	uint64_t ret = s->server->invoke(c->call.fn->id, c->call.v, &c->ctx);
 	/* The REPLY's handles and the state tracker's record, in one hold
@@ -260,7 +260,7 @@ run_call(struct conn *c)
 }
 
 static int
-answer_call(struct conn *c, const struct ava_fn_desc *fn)
+answer_call(struct conn *c, const struct ava_fn_desc *fn, bool queued)
 {
 	if (fn->flags & AVA_FN_UNSUPPORTED)
 		return ava_marshal_reply_reject(fn, fn->unsupported_error,
@@ -269,7 +269,7 @@ answer_call(struct conn *c, const struct ava_fn_desc *fn)
 	int r = decode(c, fn, &answered);
 	if (r < 0 || answered)
 		return r;
-	return run_call(c);
+	return run_call(c, queued);
 }
 
 /* A named creation that made nothing: the error its out-argument holds
@@ -491,7 +491,6 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	}
 	c->named = 0;
 	c->claimed = false;
-	c->queued = async;
 	c->payload = payload;
 	c->len = (size_t)h->len;
 	if ((h->flags & AVA_FRAME_NAMED) && take_name(c, h, fn) < 0)
@@ -527,7 +526,7 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	 * with its REPLY (session-callback.h). */
 	ava_buf_reset(&c->inline_cbs);
 	ava_session_callback_inline(async ? NULL : &c->inline_cbs);
-	int r = answer_call(c, fn);
+	int r = answer_call(c, fn, async);
 	ava_session_callback_inline(NULL);
 	if (r >= 0 && async)
 		note_async_failure(c, h, fn);

@@ -19,7 +19,8 @@
  * 6. Large non-blocking writes (over shm: ava stages them in the shared
  *    heap): one that waits for a user event returns at once and writes
  *    nothing until the event completes; one into part of a buffer that a
- *    kernel then reads; one past the buffer's end, refused as natively.
+ *    kernel then reads; ones with a wait list the call refuses, and one
+ *    past the buffer's end, refused as natively with nothing written.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -373,6 +374,15 @@ large_writes(struct env *e)
 		want[i] = a * v + v + b;
 	}
 	read_check_big(e, m, want, BIG, "large write, then a kernel");
+	/* Wait lists the call refuses: a count without a list, a list
+	 * without a count. */
+	printf("large: write, a count without a list: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
+				     x, 1, NULL, NULL)));
+	printf("large: write, a list without a count: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
+				     x, 0, &w, NULL)));
+	read_check_big(e, m, want, BIG, "after the refused writes");
 	/* Past the end: refused, and nothing written. */
 	printf("large: write past the end: %s\n", itest_err_name(
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, sizeof(cl_int),
