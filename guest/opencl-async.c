@@ -741,6 +741,7 @@ ava_guest_async_note(const struct ava_fn_desc *fn, const uint64_t *v,
 		note_made(obj, AVA_OPENCL_H_cl_command_queue, ctx, 0, 0);
 		break;
 	case AVA_OPENCL_FN_clCreateBuffer:
+	case AVA_OPENCL_FN_avaclCreateBufferStaged:
 		note_made(obj, AVA_OPENCL_H_cl_mem, ctx, v[1], (size_t)v[2]);
 		break;
 	case AVA_OPENCL_FN_clCreateBufferWithProperties:

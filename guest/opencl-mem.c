@@ -128,8 +128,12 @@ ava_opencl_guest_hook_clCreateBuffer(cl_context context, cl_mem_flags flags,
 				     size_t size, void *host_ptr,
 				     cl_int *errcode_ret)
 {
-	cl_mem mem = ava_opencl_forward_clCreateBuffer(context, flags, size,
-						       host_ptr, errcode_ret);
+	cl_mem mem = ava_cl_create_staged(context, flags, size, host_ptr,
+					  errcode_ret);
+	if (mem != NULL)
+		return mem;
+	mem = ava_opencl_forward_clCreateBuffer(context, flags, size,
+						host_ptr, errcode_ret);
 	remember_host_ptr(mem, flags, host_ptr, size);
 	return mem;
 }

@@ -80,6 +80,13 @@ ava_cl_image_info(cl_mem image, size_t *elem, cl_mem_object_type *type);
 bool
 ava_cl_buffer_size(cl_mem m, size_t *size);
 
+/* clCreateBuffer with CL_MEM_COPY_HOST_PTR, its bytes staged in the shared
+ * heap (opencl-shared.c); NULL if they were not (no heap, no room, too
+ * small, refused): the caller then sends the call as it is. */
+cl_mem
+ava_cl_create_staged(cl_context context, cl_mem_flags flags, size_t size,
+		     const void *host_ptr, cl_int *errcode_ret);
+
 /* Bytes one call may carry, leaving room for the rest of the frame. */
 bool
 ava_cl_fits_frame(size_t n);

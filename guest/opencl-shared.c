@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "guest-private.h"
 #include "opencl-ava-calls.h"
 #include "shared-heap.h"
 
@@ -123,6 +124,16 @@ out:
 	return r;
 }
 
+/* Is p a live handle of this type? A stage is only asked for calls whose
+ * handles the server will take: one given to a call the guest refuses
+ * itself would hold its range until the session ends. */
+static bool
+live(const void *p, uint16_t type)
+{
+	uint64_t id;
+	return p != NULL && ava_guest_object(p, &id) == type;
+}
+
 /*
  * A non-blocking write, staged: the server gives a range of the heap,
  * the bytes are copied there, and the server enqueues the write from the
@@ -138,8 +149,10 @@ staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
        cl_int *err)
 {
 	size_t have;
-	if (ava_cl_buffer_size(buffer, &have) &&
-	    (offset > have || size > have - offset))
+	if (!live(q, AVA_OPENCL_H_cl_command_queue) ||
+	    !live(buffer, AVA_OPENCL_H_cl_mem) ||
+	    (ava_cl_buffer_size(buffer, &have) &&
+	     (offset > have || size > have - offset)))
 		return false;
 	struct ava_heap *h = ava_guest_heap();
 	if (h == NULL)
@@ -155,6 +168,29 @@ staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 	}
 	ava_heap_put(h);
 	return done;
+}
+
+cl_mem
+ava_cl_create_staged(cl_context context, cl_mem_flags flags, size_t size,
+		     const void *host_ptr, cl_int *errcode_ret)
+{
+	const cl_mem_flags host = CL_MEM_COPY_HOST_PTR | CL_MEM_USE_HOST_PTR;
+	if ((flags & host) != CL_MEM_COPY_HOST_PTR || host_ptr == NULL ||
+	    size < AVA_CL_SHARED_MIN || !live(context, AVA_OPENCL_H_cl_context))
+		return NULL;
+	struct ava_heap *h = ava_guest_heap();
+	if (h == NULL)
+		return NULL;
+	cl_ulong heap = 0, where = 0, stage = 0;
+	cl_mem mem = NULL;
+	if (avaclStageBytes(size, &heap, &where, &stage) == CL_SUCCESS &&
+	    heap != 0 && in_heap(h, heap, where, size)) {
+		copy_in(ava_heap_base(h) + where, host_ptr, size);
+		mem = avaclCreateBufferStaged(context, flags, size, stage,
+					      errcode_ret);
+	}
+	ava_heap_put(h);
+	return mem;
 }
 
 static bool

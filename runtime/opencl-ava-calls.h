@@ -170,6 +170,23 @@ avaclEnqueueWriteStaged(cl_command_queue command_queue, cl_mem buffer,
 			const cl_event *event_wait_list, cl_event *event);
 
 /*
+ * A clCreateBuffer with CL_MEM_COPY_HOST_PTR (and not USE_HOST_PTR) of at
+ * least AVA_CL_SHARED_MIN bytes over shm:, its bytes staged by
+ * avaclStageBytes as for a write: the buffer is made over the stage's
+ * range, which it keeps until the implementation destroys it. The
+ * application's flags are kept for CL_MEM_FLAGS. A stage the server does
+ * not know, or smaller than size, gives CL_INVALID_VALUE and makes
+ * nothing, except while a session is rebuilt from a captured state: the
+ * buffer is then made on zeros, and the state's contents are written
+ * back after. A buffer the implementation refuses to make gives its
+ * error, and the stage is freed: the guest then sends clCreateBuffer
+ * itself, which answers as it does natively.
+ */
+cl_mem
+avaclCreateBufferStaged(cl_context context, cl_mem_flags flags, size_t size,
+			cl_ulong stage, cl_int *errcode_ret);
+
+/*
  * clCreateSubDevices with the length of its property list spelled out:
  * num_properties entries, the last of them the terminating 0 (a list of
  * counts has its own terminator before that).

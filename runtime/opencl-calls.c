@@ -293,6 +293,38 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 	return CL_SUCCESS;
 }
 
+cl_mem
+avaclCreateBufferStaged(cl_context context, cl_mem_flags flags, size_t size,
+			cl_ulong stage, cl_int *errcode_ret)
+{
+	cl_int e;
+	cl_int *err = errcode_ret != NULL ? errcode_ret : &e;
+	const cl_mem_flags host = CL_MEM_COPY_HOST_PTR | CL_MEM_USE_HOST_PTR;
+	void *at;
+	struct ava_cl_stage *st = NULL;
+	if ((flags & host) != CL_MEM_COPY_HOST_PTR || size == 0 ||
+	    (!ava_session_rebuilding() &&
+	     (st = ava_cl_stage_take(stage, size, &at)) == NULL)) {
+		*err = CL_INVALID_VALUE;
+		return NULL;
+	}
+	if (st != NULL)
+		return ava_cl_stage_adopt(st, context, flags, size, err);
+	/* A kept call run again: its stage is long gone, and the contents
+	 * are written back after it. */
+	void *zeros = calloc(1, size);
+	if (zeros == NULL) {
+		*err = CL_OUT_OF_HOST_MEMORY;
+		return NULL;
+	}
+	cl_mem mem = ava_cl_shared_create(context, NULL, false, flags, size,
+					  zeros, err);
+	if (mem == NULL)
+		mem = clCreateBuffer(context, flags, size, zeros, err);
+	free(zeros);
+	return mem;
+}
+
 /* The element size and type of an image; false if it is none. */
 static bool
 image_info(cl_mem image, size_t *elem, cl_mem_object_type *type)

@@ -85,6 +85,13 @@ ava_cl_stage_new(size_t size, uint64_t *heap, uint64_t *where,
 struct ava_cl_stage *
 ava_cl_stage_take(uint64_t id, size_t size, void **at);
 
+/* Make a buffer of size bytes over stage st's range, which passes to it
+ * (avaclCreateBufferStaged), with flags as the application's; NULL and
+ * *err on failure, the range then given back. st is gone either way. */
+cl_mem
+ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
+		   cl_mem_flags flags, size_t size, cl_int *err);
+
 void
 ava_cl_stage_free(struct ava_cl_stage *st);
 

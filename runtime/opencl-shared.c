@@ -80,6 +80,44 @@ give_back_range(cl_mem mem, void *data)
 	free(b);
 }
 
+/*
+ * Make b's buffer over its range, with the application's flags in
+ * b->flags. On failure the range goes back and b is freed: NULL, and *err
+ * says why (the implementation's answer, or CL_OUT_OF_HOST_MEMORY).
+ */
+static cl_mem
+make_over(struct shared *b, cl_context ctx, const cl_mem_properties *props,
+	  bool with_props, cl_int *err)
+{
+	uint8_t *at = ava_heap_base(b->heap) + b->off;
+	cl_mem_flags f = (b->flags & ~(cl_mem_flags)(CL_MEM_COPY_HOST_PTR |
+						     CL_MEM_ALLOC_HOST_PTR)) |
+			 CL_MEM_USE_HOST_PTR;
+	cl_int e = CL_OUT_OF_HOST_MEMORY;
+	b->mem = with_props
+		? clCreateBufferWithProperties(ctx, props, f, b->size, at, &e)
+		: clCreateBuffer(ctx, f, b->size, at, &e);
+	if (b->mem != NULL &&
+	    clSetMemObjectDestructorCallback(b->mem, give_back_range, b) !=
+	    CL_SUCCESS) {
+		clReleaseMemObject(b->mem);
+		b->mem = NULL;
+		e = CL_OUT_OF_HOST_MEMORY;
+	}
+	if (b->mem == NULL) {
+		ava_heap_free(b->heap, b->off, b->size);
+		ava_heap_put(b->heap);
+		free(b);
+		if (err != NULL)
+			*err = e;
+		return NULL;
+	}
+	table_put(b);
+	if (err != NULL)
+		*err = CL_SUCCESS;
+	return b->mem;
+}
+
 cl_mem
 ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
 		     bool with_props, cl_mem_flags flags, size_t size,
@@ -99,32 +137,15 @@ ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
 	b->heap = h;
 	b->size = size;
 	b->flags = flags;
-	uint8_t *at = ava_heap_base(h) + b->off;
 	if (flags & CL_MEM_COPY_HOST_PTR)
-		memcpy(at, host_ptr, size);
-	cl_mem_flags f = (flags & ~(cl_mem_flags)(CL_MEM_COPY_HOST_PTR |
-						  CL_MEM_ALLOC_HOST_PTR)) |
-			 CL_MEM_USE_HOST_PTR;
+		memcpy(ava_heap_base(h) + b->off, host_ptr, size);
+	/* Refused over the heap: the caller makes it as asked, which
+	 * answers as natively. */
 	cl_int e;
-	b->mem = with_props
-		? clCreateBufferWithProperties(ctx, props, f, size, at, &e)
-		: clCreateBuffer(ctx, f, size, at, &e);
-	if (b->mem != NULL &&
-	    clSetMemObjectDestructorCallback(b->mem, give_back_range, b) !=
-	    CL_SUCCESS) {
-		clReleaseMemObject(b->mem);
-		b->mem = NULL;
-	}
-	if (b->mem == NULL) {
-		ava_heap_free(h, b->off, b->size);
-		ava_heap_put(h);
-		free(b);
-		return NULL;
-	}
-	table_put(b);
-	if (err != NULL)
+	cl_mem mem = make_over(b, ctx, props, with_props, &e);
+	if (mem != NULL && err != NULL)
 		*err = CL_SUCCESS;
-	return b->mem;
+	return mem;
 }
 
 /* The heap buffer mem is, or is a sub-buffer of; NULL if none. */
@@ -315,6 +336,28 @@ ava_cl_stage_take(uint64_t id, size_t size, void **at)
 	struct ava_cl_stage *st = (struct ava_cl_stage *)(uintptr_t)v;
 	*at = ava_heap_base(st->heap) + st->off;
 	return st;
+}
+
+cl_mem
+ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
+		   cl_mem_flags flags, size_t size, cl_int *err)
+{
+	struct shared *b = calloc(1, sizeof(*b));
+	if (b == NULL || size != st->size) {
+		if (err != NULL)
+			*err = b == NULL ? CL_OUT_OF_HOST_MEMORY
+					 : CL_INVALID_VALUE;
+		free(b);
+		ava_cl_stage_free(st);
+		return NULL;
+	}
+	/* The stage's range and heap reference pass to the buffer. */
+	b->heap = st->heap;
+	b->off = st->off;
+	b->size = st->size;
+	b->flags = flags;
+	free(st);
+	return make_over(b, ctx, NULL, false, err);
 }
 
 void

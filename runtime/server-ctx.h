@@ -9,6 +9,7 @@
 #ifndef AVA_SERVER_CTX_H
 #define AVA_SERVER_CTX_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ava-generated.h"
@@ -50,6 +51,12 @@ ava_session_expect_next(unsigned us);
  * whose worker would compete with the guest for a CPU. */
 void
 ava_session_after_reply(void (*fn)(void *), void *arg);
+
+/* From a call's implementation: is the call a kept one, run again while
+ * a session is rebuilt from a captured state (restore, migration)? Its
+ * objects' contents are written back after it. */
+bool
+ava_session_rebuilding(void);
 
 /* The session's shared heap (shared-heap.h), or NULL while the session
  * has none: no guest over shm: yet, a journal, or AVA_SHM_HEAP_MIB=0.

@@ -45,6 +45,15 @@ struct ava_rebuild {
 	int err;
 };
 
+/* Set while a kept call runs again (server-ctx.h). */
+static _Thread_local bool rebuilding;
+
+bool
+ava_session_rebuilding(void)
+{
+	return rebuilding;
+}
+
 static uint16_t
 type_of_id(const struct ava_api_desc *api, uint64_t id)
 {
@@ -237,7 +246,9 @@ ava_rebuild_call(struct ava_rebuild *rb, const struct ava_state_call *k,
 	c->ctx.call = &c->call;
 	c->ctx.thread = k->thread;
 	c->ctx.seq = k->seq;
+	rebuilding = true;
 	uint64_t ret = s->server->invoke(fn->id, c->call.v, &c->ctx);
+	rebuilding = false;
 	ava_buf_reset(&c->out);
 	r = ava_marshal_reply_encode(&c->call, ret, &c->hops, &c->out);
 	ava_call_finish(&c->call);

@@ -843,6 +843,22 @@ case_lying_sizes(const char *addr)
 			     : "avaclEnqueueWriteStaged, stage 0",
 		       raw_status(&r), CL_INVALID_VALUE);
 	}
+	/* A buffer made over a stage never given, or without
+	 * COPY_HOST_PTR: nothing is made. */
+	for (int k = 0; k < 2; k++) {
+		struct raw_arg cs[] = { { .v = s.ctx },
+			{ .v = k ? CL_MEM_READ_WRITE
+				 : CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR },
+			{ .v = 1u << 20 }, { .v = 12345 }, PRESENT };
+		raw_call(&s.c, FN(avaclCreateBufferStaged), cs, &r);
+		raw_must_reply(&r, "avaclCreateBufferStaged");
+		expect(k ? "avaclCreateBufferStaged without COPY_HOST_PTR"
+			 : "avaclCreateBufferStaged, a stage never given",
+		       raw_errcode(&r, FN(avaclCreateBufferStaged)),
+		       CL_INVALID_VALUE);
+		expect("avaclCreateBufferStaged refused: no buffer",
+		       r.ret == 0 ? 0 : -1, 0);
+	}
 	static const intptr_t open_list[2] = { CL_DEVICE_PARTITION_EQUALLY, 1 };
 	struct raw_arg d[] = { { .v = s.device },
 		{ .p = open_list, .n = sizeof(open_list) }, { .v = 2 },

@@ -2,8 +2,9 @@
  * transfers.c - a guest of large blocking transfers for migration over
  * shm:, where they go through the session's shared heap (doc/protocol.md,
  * "Shared buffers"): every step writes a 1 MiB buffer, folds it into a
- * second one with a kernel, and reads the second back, so that a
- * migration lands between a transfer's map and its copy as often as not.
+ * second one (made with its first contents) with a kernel, and reads the
+ * second back, so that a migration lands between a transfer's map and its
+ * copy as often as not.
  *
  * usage: transfers STEPS
  * Prints the digest of what it read back, step after step, which must
@@ -52,11 +53,14 @@ main(int argc, char **argv)
 		return 99;
 	cl_mem a = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
 	CHECK(err);
-	cl_mem acc = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+	/* Made with its contents: over shm: they are staged in the heap
+	 * (avaclCreateBufferStaged), and a migration makes the buffer again
+	 * on zeros before it writes them back. */
+	for (size_t i = 0; i < WORDS; i++)
+		in[i] = (uint32_t)i * 7u + 1u;
+	cl_mem acc = clCreateBuffer(ctx, CL_MEM_READ_WRITE |
+				    CL_MEM_COPY_HOST_PTR, bytes, in, &err);
 	CHECK(err);
-	uint32_t zero = 0;
-	CHECK(clEnqueueFillBuffer(q, acc, &zero, sizeof(zero), 0, bytes, 0,
-				  NULL, NULL));
 	CHECK(clSetKernelArg(fold, 0, sizeof(cl_mem), &a));
 	CHECK(clSetKernelArg(fold, 1, sizeof(cl_mem), &acc));
 	size_t global = WORDS;
