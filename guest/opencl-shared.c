@@ -21,7 +21,9 @@
  * buffer, is staged: copied here into a range of the heap, from which the
  * server enqueues it (avaclStageBytes, avaclEnqueueWriteStaged). The
  * server then never copies the bytes, as it must for a forwarded
- * non-blocking write, whose bytes die with the call.
+ * non-blocking write, whose bytes die with the call. A buffer of that
+ * size made with CL_MEM_COPY_HOST_PTR is staged alike, and made over the
+ * stage's range (avaclCreateBufferStaged).
  */
 #include "opencl-mem.h"
 
@@ -134,6 +136,23 @@ live(const void *p, uint16_t type)
 	return p != NULL && ava_guest_object(p, &id) == type;
 }
 
+/* Stage size bytes from src: true once they are copied into the range
+ * avaclStageBytes gave (*stage); false for want of a heap or of room. */
+static bool
+stage_in(const void *src, size_t size, cl_ulong *stage)
+{
+	struct ava_heap *h = ava_guest_heap();
+	if (h == NULL)
+		return false;
+	cl_ulong heap = 0, where = 0;
+	bool ok = avaclStageBytes(size, &heap, &where, stage) == CL_SUCCESS &&
+		  heap != 0 && in_heap(h, heap, where, size);
+	if (ok)
+		copy_in(ava_heap_base(h) + where, src, size);
+	ava_heap_put(h);
+	return ok;
+}
+
 /*
  * A non-blocking write, staged: the server gives a range of the heap,
  * the bytes are copied there, and the server enqueues the write from the
@@ -149,25 +168,16 @@ staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
        cl_int *err)
 {
 	size_t have;
+	cl_ulong stage;
 	if (!live(q, AVA_OPENCL_H_cl_command_queue) ||
 	    !live(buffer, AVA_OPENCL_H_cl_mem) ||
 	    (ava_cl_buffer_size(buffer, &have) &&
-	     (offset > have || size > have - offset)))
+	     (offset > have || size > have - offset)) ||
+	    !stage_in(ptr, size, &stage))
 		return false;
-	struct ava_heap *h = ava_guest_heap();
-	if (h == NULL)
-		return false;
-	cl_ulong heap = 0, where = 0, stage = 0;
-	bool done = false;
-	if (avaclStageBytes(size, &heap, &where, &stage) == CL_SUCCESS &&
-	    heap != 0 && in_heap(h, heap, where, size)) {
-		copy_in(ava_heap_base(h) + where, ptr, size);
-		*err = avaclEnqueueWriteStaged(q, buffer, offset, size, stage,
-					       nev, wl, event);
-		done = *err == CL_SUCCESS;
-	}
-	ava_heap_put(h);
-	return done;
+	*err = avaclEnqueueWriteStaged(q, buffer, offset, size, stage, nev, wl,
+				       event);
+	return *err == CL_SUCCESS;
 }
 
 cl_mem
@@ -175,22 +185,13 @@ ava_cl_create_staged(cl_context context, cl_mem_flags flags, size_t size,
 		     const void *host_ptr, cl_int *errcode_ret)
 {
 	const cl_mem_flags host = CL_MEM_COPY_HOST_PTR | CL_MEM_USE_HOST_PTR;
+	cl_ulong stage;
 	if ((flags & host) != CL_MEM_COPY_HOST_PTR || host_ptr == NULL ||
-	    size < AVA_CL_SHARED_MIN || !live(context, AVA_OPENCL_H_cl_context))
+	    size < AVA_CL_SHARED_MIN || !live(context, AVA_OPENCL_H_cl_context) ||
+	    !stage_in(host_ptr, size, &stage))
 		return NULL;
-	struct ava_heap *h = ava_guest_heap();
-	if (h == NULL)
-		return NULL;
-	cl_ulong heap = 0, where = 0, stage = 0;
-	cl_mem mem = NULL;
-	if (avaclStageBytes(size, &heap, &where, &stage) == CL_SUCCESS &&
-	    heap != 0 && in_heap(h, heap, where, size)) {
-		copy_in(ava_heap_base(h) + where, host_ptr, size);
-		mem = avaclCreateBufferStaged(context, flags, size, stage,
-					      errcode_ret);
-	}
-	ava_heap_put(h);
-	return mem;
+	return avaclCreateBufferStaged(context, flags, size, stage,
+				       errcode_ret);
 }
 
 static bool
