@@ -175,7 +175,7 @@ avaclEnqueueWriteStaged(cl_command_queue command_queue, cl_mem buffer,
  * avaclStageBytes as for a write: the buffer is made over the stage's
  * range, which it keeps until the implementation destroys it. The
  * application's flags are kept for CL_MEM_FLAGS. A stage the server does
- * not know, or smaller than size, gives CL_INVALID_VALUE and makes
+ * not know, or of another size, gives CL_INVALID_VALUE and makes
  * nothing, except while a session is rebuilt from a captured state: the
  * buffer is then made on zeros, and the state's contents are written
  * back after. A buffer the implementation refuses to make gives its
