@@ -70,8 +70,9 @@ bool
 ava_cl_shared_in(cl_mem mem, const void *p, size_t size, uint64_t *heap,
 		 uint64_t *where);
 
-/* Ranges of the heap that hold a non-blocking write's bytes
- * (avaclStageBytes, avaclEnqueueWriteStaged: opencl-ava-calls.h). */
+/* Ranges of the heap that hold a non-blocking write's bytes, or a new
+ * buffer's (avaclStageBytes, avaclEnqueueWriteStaged,
+ * avaclCreateBufferStaged: opencl-ava-calls.h). */
 struct ava_cl_stage;
 
 /* A new stage of size bytes, known by *id until taken; false if there is
@@ -80,8 +81,8 @@ bool
 ava_cl_stage_new(size_t size, uint64_t *heap, uint64_t *where,
 		 uint64_t *id);
 
-/* Take stage id for a write of size bytes from *at; NULL if there is no
- * such stage or it is smaller. The taker frees it. */
+/* Take stage id for size bytes from *at; NULL if there is no such stage
+ * or it is smaller. The taker frees it (or adopts it). */
 struct ava_cl_stage *
 ava_cl_stage_take(uint64_t id, size_t size, void **at);
 

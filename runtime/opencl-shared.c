@@ -12,7 +12,9 @@
  * to the heap when the implementation destroys the buffer.
  *
  * The heap also holds the bytes of large non-blocking writes, from the
- * guest's copy until the command completes ("staged writes", below).
+ * guest's copy until the command completes ("staged writes", below); a
+ * large buffer made with its contents is made over the range they were
+ * staged in (ava_cl_stage_adopt).
  *
  * Buffers the heap cannot hold (none yet, full, too small a buffer to
  * gain) are made as asked. So is one the implementation refuses to make
@@ -276,7 +278,8 @@ ava_cl_shared_direct(cl_command_queue q, cl_mem mem, bool write,
 /* ---- staged writes ------------------------------------------------------ */
 
 /* A range of the heap that holds a non-blocking write's bytes, from the
- * guest's copy until the command that reads them completes. */
+ * guest's copy until the command that reads them completes, or a new
+ * buffer's, until the buffer takes the range over. */
 struct ava_cl_stage {
 	struct ava_heap *heap;  /* a reference */
 	uint64_t off, size;

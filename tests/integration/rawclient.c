@@ -24,7 +24,8 @@
  *   foreign-handle    another session's ids                 -> invalid-object
  *   lying-sizes       ava's own calls with sizes that disagree
  *                     with their region, mapping or list, and
- *                     staged writes of stages never given    -> refused
+ *                     staged writes and buffers of stages
+ *                     never given                            -> refused
  *   named             queued creations that name their objects: the
  *                     object answers to its name; one that fails, or
  *                     that the server refuses, is deferred with its
