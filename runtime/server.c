@@ -55,6 +55,8 @@ struct server {
 	pid_t spare;            /* the spare worker, until it is given a
 				 * connection or dies; 0: none */
 	char spare_name[64];    /* its handoff socket (abstract) */
+	bool spare_failed;      /* one died on its own: none is forked again */
+	bool ready_said;        /* cfg->ready_fd is closed */
 	bool stop;
 	bool uring;             /* ring is set up */
 	bool draining;          /* uring_finish(): re-arm nothing */
@@ -161,11 +163,20 @@ static void
 forget(struct server *s, pid_t pid, int status)
 {
 	if (pid == s->spare) {
+		/* The server reaps the spares it kills itself (shutdown,
+		 * give_spare()) elsewhere: this one died on its own (a crash
+		 * in the vendor library, the OOM killer), and would perhaps
+		 * die again if forked again. */
 		s->spare = 0;
-		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+		s->spare_failed = true;
+		if (WIFSIGNALED(status))
 			fprintf(stderr, "ava server: the spare worker died: %s; "
 				"sessions start without it\n",
 				strsignal(WTERMSIG(status)));
+		else
+			fprintf(stderr, "ava server: the spare worker exited "
+				"(%d); sessions start without it\n",
+				WEXITSTATUS(status));
 		return;
 	}
 	for (size_t i = 0; i < s->nw; i++) {
@@ -218,6 +229,8 @@ say_done(uint64_t session, int code)
 	}
 }
 
+static void refill_spare(struct server *s);
+
 static void
 reap(struct server *s)
 {
@@ -226,6 +239,7 @@ reap(struct server *s)
 	read_done(s);   /* keeps the pipe from filling */
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		forget(s, pid, status);
+	refill_spare(s);
 }
 
 static void
@@ -301,9 +315,24 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
  * any that comes while the spare is gone, is forked as usual, so the
  * spare never stands in for more than one. A spare nobody took is killed
  * at shutdown, and dies with its server.
+ *
+ * A standing server keeps one with --spare (keep_spare): a new spare is
+ * forked whenever the last worker has exited (refill_spare()), so guests
+ * that come one after another (a developer's runs, CI's replays) each
+ * find the vendor library loaded. A spare that dies on its own is not
+ * replaced.
  */
 
 static void (*warm_fn)(void);
+
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
 
 void
 ava_server_set_warm(void (*warm)(void))
@@ -323,15 +352,22 @@ spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(0);
-	/* Not ours: the server announces ready through it. */
-	if (s->cfg->ready_fd >= 0)
+	/* Not ours: the server announces ready through it (a spare forked
+	 * later finds it closed, its number perhaps reused). */
+	if (s->cfg->ready_fd >= 0 && !s->ready_said)
 		close(s->cfg->ready_fd);
 	char *addr = strdup(ava_transport_listener_addr(s->ls[0]));
 	become_worker(s);
 	if (addr == NULL)
 		_exit(1);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (warm_fn != NULL)
 		warm_fn();
+	if (s->cfg->verbose && s->cfg->keep_spare)
+		fprintf(stderr, "ava server: spare worker (pid %d) ready, its "
+			"vendor library loaded in %ld ms\n", (int)getpid(),
+			elapsed_ms(&t0));
 	uint8_t msg[8];
 	struct ava_conn *c;
 	int r;
@@ -379,6 +415,18 @@ start_spare(struct server *s)
 		spare_main(s, hl, parent);
 	ava_transport_listener_abandon(hl);
 	s->spare = pid > 0 ? pid : 0;
+}
+
+/* `ava server --spare`: once no worker is left, the next session gets a
+ * spare too. Not while one runs: on a small host the spare's loading
+ * would take CPU from that session's start, which it cannot speed up. */
+static void
+refill_spare(struct server *s)
+{
+	if (!s->cfg->keep_spare || s->spare > 0 || s->spare_failed ||
+	    s->stop || s->nw > 0)
+		return;
+	start_spare(s);
 }
 
 /* Hand c to the spare as session's worker; false (c untouched) if there
@@ -722,15 +770,6 @@ announce_ready(int fd)
 /* How long workers get to finish their calls and journals on shutdown. */
 #define WORKER_STOP_MS 5000
 
-static long
-elapsed_ms(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 +
-	       (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Sleep until a signal's byte reaches the self-pipe (SIGCHLD: a worker
  * exited) or a worker says it is done, ms at most (-1: no limit); empty
  * the self-pipe. */
@@ -858,6 +897,7 @@ ava_server_run_api(const struct ava_server_config *cfg,
 		start_spare(&s);
 		announce_bound(&s);
 		announce_ready(cfg->ready_fd);
+		s.ready_said = true;
 		r = accept_loop(&s);
 	}
 	shutdown_workers(&s);

@@ -41,6 +41,8 @@ struct ava_server_config {
 	bool spare;                 /* fork one worker ahead, which loads the
 				     * vendor library before the first guest
 				     * connects (`ava run`'s private server) */
+	bool keep_spare;            /* and fork another whenever no worker
+				     * is left (`ava server --spare`) */
 };
 
 /*

@@ -19,7 +19,7 @@ server_usage(FILE *f)
 	fprintf(f,
 		"usage: ava server [--listen ADDR]... [--journal DIR]"
 		" [--journal-mode full|state|off] [--sync none|batch|strict]\n"
-		"                  [--config FILE] [--verbose]\n"
+		"                  [--config FILE] [--spare] [--verbose]\n"
 		"\n"
 		"  --listen ADDR       accept guests at ADDR (unix:PATH, shm:PATH or\n"
 		"                      tcp:HOST:PORT; port 0: any free port, printed);\n"
@@ -32,6 +32,9 @@ server_usage(FILE *f)
 		"  --config FILE       operator policy file (quotas, sharing)\n"
 		"  --secret FILE       shared secret that `ava checkpoint` and `ava\n"
 		"                      restore` must prove (needed for tcp:)\n"
+		"  --spare             keep one worker ready, its vendor library\n"
+		"                      loaded, for the next guest (forked at start\n"
+		"                      and whenever no session is left)\n"
 		"  --verbose           log every session's start and end\n");
 }
 
@@ -60,13 +63,14 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 		{ "sync", required_argument, NULL, 'y' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "secret", required_argument, NULL, 'k' },
+		{ "spare", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool mode_set = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "l:j:m:y:c:k:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:j:m:y:c:k:svh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (cfg->nlisten == MAX_LISTEN) {
@@ -93,6 +97,10 @@ parse_server_options(int argc, char **argv, struct ava_server_config *cfg,
 		case 'y':
 			if (!tool_parse_sync(optarg, &cfg->journal_sync))
 				return AVA_EXIT_USAGE;
+			break;
+		case 's':
+			cfg->spare = true;
+			cfg->keep_spare = true;
 			break;
 		case 'v':
 			cfg->verbose = true;
