@@ -2,8 +2,9 @@
 """e2e.py - whole programs end to end: native, through `ava run`, and
 through `ava run` with the journal in full mode, in this same invocation.
 
-Usage: e2e.py [--ava AVA] [--before AVA2] [--rounds N] [--short-reps K]
-              [--dir D] [--breakdown] [--itest PROG]... E2E [E2E ARGS...]
+Usage: e2e.py [--ava AVA] [--before AVA2] [--standing ICD] [--rounds N]
+              [--short-reps K] [--dir D] [--breakdown] [--itest PROG]...
+              E2E [E2E ARGS...]
 
 E2E is tests/bench/e2e.c's program (a batch of tiled matrix products, about
 2 s natively on a 2-CPU VM); each --itest PROG is a short integration
@@ -19,7 +20,13 @@ With --breakdown, the short programs also run as `AVA run --transport unix`
 extra time goes. With --before AVA2 (another build's `ava`, say the
 previous commit's), the short programs also run as `AVA2 run --` ("ava
 before"), interleaved with the rest, so that a change's before and after
-share the machine's noise.
+share the machine's noise. With --standing ICD (the guest library's ICD
+file, build/guest/ava.icd), one `AVA server --spare` is started for the
+whole invocation, and the short programs also run as its guests ("ava
+standing"): the program alone, with OCL_ICD_VENDORS=ICD and AVA_SERVER
+set, as on a host whose operator runs the server, so neither `ava run`
+nor the server's start is in their time, and their first call finds
+PoCL loaded in the spare.
 
 Every run is timed as a whole process, from spawning to exit, so ava's
 start-up (forking its server, PoCL's initialisation in the server, the
@@ -56,6 +63,8 @@ MODES = ("native", "ava", "journal")
 BREAKDOWN = ("ava unix", "ava no batch")
 # --before: the same, through another build's `ava`.
 BEFORE = ("ava before",)
+# --standing: the program as the guest of a server already running.
+STANDING = ("ava standing",)
 # MALLOC_PERTURB_, which `meson test` sets for every test, makes glibc
 # fill each allocation and each free: with the journal's large staging
 # buffers that alone cost 50-60 ms per process here, which no user pays.
@@ -99,8 +108,28 @@ class Runner:
         self.env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
         self.journal_bytes = []
 
+    def start_standing(self, icd):
+        """`ava server --spare` on shm: under base, for "ava standing"."""
+        sock = os.path.join(self.base, "standing.sock")
+        self.standing_env = dict(self.env, OCL_ICD_VENDORS=icd,
+                                 AVA_SERVER=f"shm:{sock}")
+        self.server = subprocess.Popen(
+            [self.ava, "server", "--spare", "--listen", f"shm:{sock}"],
+            stdin=subprocess.DEVNULL, env=self.env)
+        end = time.monotonic() + 30
+        while not os.path.exists(sock):
+            if self.server.poll() is not None or time.monotonic() > end:
+                raise RuntimeError("the standing server did not start")
+            time.sleep(0.01)
+
+    def stop_standing(self):
+        if getattr(self, "server", None) is not None:
+            self.server.terminate()
+            self.server.wait(timeout=30)
+            self.server = None
+
     def wrap(self, mode, cmd):
-        if mode == "native":
+        if mode in ("native", "ava standing"):
             return cmd, None
         if mode in ("ava", "ava no batch"):
             return [self.ava, "run", "--"] + cmd, None
@@ -117,7 +146,7 @@ class Runner:
         """(rc, stdout, stderr, seconds) of one run of cmd in mode."""
         full, jdir = self.wrap(mode, cmd)
         env = dict(self.env, AVA_BATCH="0") if mode == "ava no batch" \
-            else self.env
+            else self.standing_env if mode == "ava standing" else self.env
         t0 = time.perf_counter()
         try:
             p = subprocess.run(full, stdin=subprocess.DEVNULL,
@@ -340,6 +369,7 @@ def main():
     ap = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1])
     ap.add_argument("--ava")
     ap.add_argument("--before")
+    ap.add_argument("--standing")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--short-reps", type=int, default=10)
     ap.add_argument("--dir")
@@ -355,14 +385,19 @@ def main():
         modes += BEFORE
     if a.ava and a.breakdown:
         modes += BREAKDOWN
+    if a.ava and a.standing:
+        modes += STANDING
     base = a.dir or tempfile.mkdtemp(prefix="ava-e2e-")
     bench = Bench(Runner(a.ava, base, a.before), modes)
     print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs, "
           f"{platform.machine()}; load average before: {load()}")
     print(f"modes: {', '.join(modes)}; journal DIRs under {base}")
     try:
+        if a.ava and a.standing:
+            bench.r.start_standing(os.path.abspath(a.standing))
         fixed, wall = measure(a, bench)
     finally:
+        bench.r.stop_standing()
         if a.dir is None:
             shutil.rmtree(base, ignore_errors=True)
     if wall is None:
