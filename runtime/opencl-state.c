@@ -18,6 +18,7 @@
 #include "ava-error.h"
 #include "opencl-server-private.h"
 #include "session-state.h"
+#include "wire.h"
 
 /* A command: it takes a queue and hands out an event. */
 static bool
@@ -44,15 +45,6 @@ cl_fail(cl_int err, char *why, size_t nwhy, const char *what)
 	return AVA_EDEAD;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 +
-	       (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* A marker per queue, waited for with a deadline: clFinish could wait
  * forever on a command gated by a user event nobody will set. */
 static int
@@ -74,7 +66,7 @@ quiesce(const uint64_t *reals, size_t n, int timeout_ms, char *why,
 					     sizeof(st), &st, NULL);
 			if (err != CL_SUCCESS || st <= CL_COMPLETE)
 				break;
-			if (ms_since(&t0) > timeout_ms) {
+			if (ava_ms_since(&t0) > timeout_ms) {
 				clReleaseEvent(ev);
 				snprintf(why, nwhy, "a device queue did not "
 					 "drain within %d ms (a command waits "

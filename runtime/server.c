@@ -325,15 +325,6 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
 
 static void (*warm_fn)(void);
 
-static long
-elapsed_ms(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 +
-	       (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 void
 ava_server_set_warm(void (*warm)(void))
 {
@@ -367,7 +358,7 @@ spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
 	if (s->cfg->verbose && s->cfg->keep_spare)
 		fprintf(stderr, "ava server: spare worker (pid %d) ready, its "
 			"vendor library loaded in %ld ms\n", (int)getpid(),
-			elapsed_ms(&t0));
+			ava_ms_since(&t0));
 	uint8_t msg[8];
 	struct ava_conn *c;
 	int r;
@@ -832,7 +823,7 @@ shutdown_workers(struct server *s)
 		read_done(s);
 		if (all_done(s))
 			break;
-		long ms = elapsed_ms(&t0);
+		long ms = ava_ms_since(&t0);
 		if (!killed && ms > WORKER_STOP_MS) {
 			/* A call stuck in the driver: end it the hard way. */
 			for (size_t i = 0; i < s->nw; i++) {

@@ -282,3 +282,12 @@ ava_deadline_in(struct timespec *ts, long ms)
 		ts->tv_nsec -= 1000000000L;
 	}
 }
+
+long
+ava_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 +
+	       (now.tv_nsec - t0->tv_nsec) / 1000000;
+}

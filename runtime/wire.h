@@ -256,4 +256,8 @@ struct timespec;
 void
 ava_deadline_in(struct timespec *ts, long ms);
 
+/* Milliseconds of CLOCK_MONOTONIC since t0, which that clock gave. */
+long
+ava_ms_since(const struct timespec *t0);
+
 #endif
