@@ -18,17 +18,12 @@ import platform
 import subprocess
 import sys
 
-from rounds import interleaved
+from rounds import clean_env, interleaved
 
 
 def run(cmd, cpu=None):
     """Run cmd; with cpu, it and all its children run on that CPU alone."""
-    env = dict(os.environ)
-    # MALLOC_PERTURB_ (meson test sets it) slows glibc's malloc, which no
-    # user pays, and not the server's allocator: it would flatter ava.
-    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "MALLOC_PERTURB_"):
-        env.pop(k, None)
+    env = clean_env()
     pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        env=env, timeout=550, preexec_fn=pin)

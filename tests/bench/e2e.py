@@ -58,6 +58,8 @@ import sys
 import tempfile
 import time
 
+from rounds import clean_env
+
 MODES = ("native", "ava", "journal")
 # --breakdown: where a short program's extra time goes (doc/performance.md).
 BREAKDOWN = ("ava unix", "ava no batch")
@@ -65,12 +67,6 @@ BREAKDOWN = ("ava unix", "ava no batch")
 BEFORE = ("ava before",)
 # --standing: the program as the guest of a server already running.
 STANDING = ("ava standing",)
-# MALLOC_PERTURB_, which `meson test` sets for every test, makes glibc
-# fill each allocation and each free: with the journal's large staging
-# buffers that alone cost 50-60 ms per process here, which no user pays.
-CLEAN_ENV = ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-             "AVA_TRANSPORT", "AVA_BATCH", "AVA_JOURNAL_NO_URING",
-             "MALLOC_PERTURB_")
 
 
 def load():
@@ -105,7 +101,8 @@ class Runner:
     def __init__(self, ava, base, before=None):
         self.ava, self.base, self.seq = ava, base, 0
         self.before = before
-        self.env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+        self.env = clean_env("AVA_TRANSPORT", "AVA_BATCH",
+                             "AVA_JOURNAL_NO_URING")
         self.journal_bytes = []
 
     def start_standing(self, icd):

@@ -35,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 
+from rounds import clean_env
+
 
 def load():
     try:
@@ -77,10 +79,7 @@ def parse(out):
 
 
 def run_once(ava, bench_args, journal, cpu=None):
-    env = dict(os.environ)
-    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_JOURNAL_NO_URING", "MALLOC_PERTURB_"):   # see bench.py
-        env.pop(k, None)
+    env = clean_env("AVA_JOURNAL_NO_URING")
     cmd = [ava, "run"]
     if journal:
         env["AVA_JOURNAL_STATS"] = "1"

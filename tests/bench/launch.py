@@ -22,12 +22,11 @@ import platform
 import subprocess
 import sys
 
+from rounds import clean_env
+
 
 def run(cmd, extra_env=None):
-    env = dict(os.environ)
-    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_BATCH", "MALLOC_PERTURB_"):   # see bench.py
-        env.pop(k, None)
+    env = clean_env("AVA_BATCH")
     env.update(extra_env or {})
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        env=env, timeout=550)

@@ -4,7 +4,23 @@ meets the machine's noise in both places), keeping each figure's median:
 what the bench scripts do against a shared VM whose load moves between
 one run and the next (doc/performance.md).
 """
+import os
 import statistics
+
+# What every benchmark's runs are freed of: a guest's pointers to a
+# server (each run chooses its own), and MALLOC_PERTURB_, which `meson
+# test` sets and which makes glibc fill every allocation and free: no
+# user pays that, and ava's server, on its own allocator, would not,
+# which would flatter ava (50-60 ms per process with the journal's
+# staging buffers).
+CLEAN_ENV = ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
+             "MALLOC_PERTURB_")
+
+
+def clean_env(*extra):
+    """os.environ without CLEAN_ENV and the names in extra."""
+    drop = CLEAN_ENV + extra
+    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def interleaved(names, rounds, run_one, progress=None):

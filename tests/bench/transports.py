@@ -27,25 +27,21 @@ import subprocess
 import sys
 import time
 
-from rounds import interleaved
+from rounds import clean_env, interleaved
 
 TRANSPORTS = ("unix", "shm", "tcp")
 
 
-def clean_env():
-    env = dict(os.environ)
-    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
-              "AVA_TRANSPORT", "AVA_SHM_SPIN_US", "AVA_SERVER_NO_URING",
-              "MALLOC_PERTURB_"):   # see bench.py
-        env.pop(k, None)
-    return env
+def run_env():
+    return clean_env("AVA_TRANSPORT", "AVA_SHM_SPIN_US",
+                     "AVA_SERVER_NO_URING")
 
 
 def run(cmd, cpu=None):
     """Run cmd; with cpu, it and all its children run on that CPU alone."""
     pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=clean_env(), timeout=550, preexec_fn=pin)
+                       env=run_env(), timeout=550, preexec_fn=pin)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -102,7 +98,7 @@ def exe(pid):
 def idle_cost(cmd, guest_exe, seconds):
     """(guest ms, server ms) of CPU over `seconds` of idling, or None."""
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=clean_env(),
+                         stderr=subprocess.PIPE, env=run_env(),
                          start_new_session=True)
     try:
         if not select.select([p.stdout], [], [], 60)[0] or \
