@@ -355,7 +355,7 @@ spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (warm_fn != NULL)
 		warm_fn();
-	if (s->cfg->verbose && s->cfg->keep_spare)
+	if (s->cfg->verbose)
 		fprintf(stderr, "ava server: spare worker (pid %d) ready, its "
 			"vendor library loaded in %ld ms\n", (int)getpid(),
 			ava_ms_since(&t0));
