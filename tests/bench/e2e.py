@@ -104,6 +104,7 @@ class Runner:
         self.env = clean_env("AVA_TRANSPORT", "AVA_BATCH",
                              "AVA_JOURNAL_NO_URING")
         self.journal_bytes = []
+        self.server = self.standing_env = None   # start_standing()
 
     def start_standing(self, icd):
         """`ava server --spare` on shm: under base, for "ava standing"."""
@@ -120,7 +121,7 @@ class Runner:
             time.sleep(0.01)
 
     def stop_standing(self):
-        if getattr(self, "server", None) is not None:
+        if self.server is not None:
             self.server.terminate()
             self.server.wait(timeout=30)
             self.server = None
