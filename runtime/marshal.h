@@ -144,8 +144,7 @@ ava_marshal_nameable(const struct ava_api_desc *api,
  * One decoded call and the storage behind it. Pointers in v point into the
  * CALL payload (which must outlive the call) or into storage owned here.
  */
-struct ava_call {   /* a new field: reset it in call_reset(); the arrays
-		     * v to karg_id stay together, in this order */
+struct ava_call {   /* a new field: reset it in call_reset() */
 	const struct ava_api_desc *api;
 	const struct ava_fn_desc *fn;
 	uint64_t v[AVA_MAX_ARGS];
