@@ -251,7 +251,7 @@ static int
 expr_values(const struct ava_fn_desc *fn, const uint64_t *v,
 	    const struct ava_handle_ops *h, uint64_t *ev)
 {
-	memset(ev, 0, AVA_MAX_ARGS * sizeof(*ev));
+	ava_marshal_zero_slots(ev, fn->nargs);
 	for (int i = 0; i < fn->nargs; i++) {
 		const struct ava_arg_desc *a = &fn->args[i];
 		if (a->kind == AVA_ARG_SCALAR)
@@ -279,7 +279,15 @@ ava_marshal_call_encode(const struct ava_api_desc *api,
 {
 	if (fn->nargs > AVA_MAX_ARGS)
 		return -EINVAL;
-	struct enc e = { .api = api, .fn = fn, .set.n = 0, .st.ref = -1 };
+	/* Not e = { ... }, which would zero set's refs, a `rep stos` for
+	 * every call (ava_marshal_zero_slots()); only set.n of them count. */
+	struct enc e;
+	e.api = api;
+	e.fn = fn;
+	e.set.payload = NULL;
+	e.set.len = 0;
+	e.set.n = 0;
+	e.st = (struct ava_marshal_streams){ .ref = -1 };
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
 	bool defer = ops && __atomic_load_n(&defer_bulk, __ATOMIC_RELAXED) &&
 		     ops->ready();
@@ -403,7 +411,7 @@ ava_marshal_reply_decode(const struct ava_api_desc *api,
 	const struct ava_marshal_bulk_ops *ops = ava_marshal_bulk();
 	struct rdec d = { .base = p, .set = ops ? ops->received(p, n) : NULL };
 	ava_reader_init(&d.rd, p, n);
-	memset(outv, 0, AVA_MAX_ARGS * sizeof(*outv));
+	ava_marshal_zero_slots(outv, fn->nargs);
 	int r = ava_reader_u64(&d.rd, ret);
 	if (r == 0 && fn->ret == AVA_RET_HANDLE)
 		r = get_handle(h, fn->ret_handle_type, *ret,
