@@ -35,11 +35,12 @@
 struct ava_bulk;
 
 /*
- * Zero a call's n argument slots, one store each. Compilers make a
- * memset of them, even of a variable size, into a `rep stos`, whose
- * start-up cost more than the few stores a call has arguments for: it
- * was a third of the guest's encoder's time and of the server's decoder's
- * in the launch-heavy benchmark. The empty asm keeps the loop a loop.
+ * Zero a call's n argument slots, one store each, not all AVA_MAX_ARGS.
+ * GCC made such a memset, even of a variable size, into a `rep stos`,
+ * whose start-up costs more than the few stores a call has arguments
+ * for: 42 % of ava_guest_call()'s samples in the launch-heavy benchmark,
+ * 36 % of the server's decoder's (doc/performance.md). The empty asm
+ * keeps the compiler from making the loop a memset again.
  */
 static inline void
 ava_marshal_zero_slots(uint64_t *slot, int n)
