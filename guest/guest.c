@@ -1006,7 +1006,7 @@ uint64_t
 ava_guest_call(const struct ava_guest_api *g, uint32_t fn_id, uint64_t *v)
 {
 	/* Not in the initializer, whose zeroing of both (256 bytes, a
-	 * `rep stos`) was half of this function's time per launch
+	 * `rep stos`) took 42 % of this function's samples per launch
 	 * (ava_marshal_zero_slots()). */
 	uint64_t ev[AVA_MAX_ARGS], outv[AVA_MAX_ARGS];
 	struct call c = { .fn = ava_api_fn(g->api, fn_id), .v = v, .ev = ev,

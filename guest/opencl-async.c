@@ -313,19 +313,12 @@ static struct shape
 make_shape(uint64_t queue, cl_uint dim, const size_t *offset,
 	   const size_t *global, const size_t *local)
 {
-	/* Every byte set, the unused dimensions' to 0 for same_shape()'s
-	 * memcmp, without the initializer's `rep stos` (once per launch;
-	 * see ava_marshal_zero_slots()). */
-	struct shape s;
-	s.queue = queue;
-	s.dim = dim;
-	s.local = local != NULL;
-	s.offset = offset != NULL;
-	for (cl_uint d = 0; d < 3; d++) {
-		bool used = d < dim;
-		s.g[d] = used ? global[d] : 0;
-		s.l[d] = used && local ? local[d] : 0;
-		s.o[d] = used && offset ? offset[d] : 0;
+	struct shape s = { .queue = queue, .dim = dim, .local = local != NULL,
+			   .offset = offset != NULL };
+	for (cl_uint d = 0; d < dim && d < 3; d++) {
+		s.g[d] = global[d];
+		s.l[d] = local ? local[d] : 0;
+		s.o[d] = offset ? offset[d] : 0;
 	}
 	return s;
 }
