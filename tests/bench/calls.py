@@ -86,8 +86,9 @@ def run_once(cmd, log):
                        stderr=subprocess.PIPE, text=True)
     t1 = time.monotonic() * 1e3
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: "
-                           f"{p.stderr.strip()[-300:]}")
+        said = p.stderr.strip()[-300:]
+        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}" +
+                           (f": {said}" if said else ""))
     return parse_log(log, t0, t1)
 
 
