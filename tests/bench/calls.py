@@ -22,9 +22,9 @@ run`'s start); a call's row is its time summed over the run, "big" for
 transfers of 1 MiB or more; "(own code)" is the program's time between
 its calls; "(after exit)" from the program's exit to the command's end
 (for ava, the private server's stop). The library is put into the
-program only (through env(1) in both columns), never into ava's server. The runs are
-freed of MALLOC_PERTURB_ and of any server set in the environment
-(rounds.py).
+program only (through env(1) in both columns), never into ava's
+server. The runs are freed of MALLOC_PERTURB_ and of any server set in
+the environment (rounds.py).
 
 Timing never fails: exit 0 once every run logged its calls, 1 if a run
 failed or logged nothing.
