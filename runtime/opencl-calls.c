@@ -197,12 +197,69 @@ avaclReleaseBuffer(cl_command_queue q, cl_mem buffer, cl_ulong map_id,
 	return *found ? unmap(q, &m, 0, NULL, NULL) : CL_SUCCESS;
 }
 
+/*
+ * Staged writes whose range no callback will free (clSetEventCallback
+ * refused it): kept here with their command's event, and freed by the
+ * next avaclStageBytes once the command is over. The call cannot wait
+ * for the command itself: its gate opens only after the reply, and it
+ * may wait for a user event that the guest sets after this call.
+ */
+struct late_stage {
+	cl_event ev;
+	struct ava_cl_stage *st;
+	struct late_stage *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct late_stage *list;
+} Late = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Without memory to keep it, the range stays taken until the session
+ * ends: lost room in the heap, never bytes. */
+static void
+late_add(cl_event ev, struct ava_cl_stage *st)
+{
+	struct late_stage *l = malloc(sizeof(*l));
+	if (l == NULL)
+		return;
+	clRetainEvent(ev);
+	*l = (struct late_stage){ .ev = ev, .st = st };
+	pthread_mutex_lock(&Late.lock);
+	l->next = Late.list;
+	Late.list = l;
+	pthread_mutex_unlock(&Late.lock);
+}
+
+static void
+late_sweep(void)
+{
+	pthread_mutex_lock(&Late.lock);
+	for (struct late_stage **p = &Late.list; *p != NULL;) {
+		struct late_stage *l = *p;
+		/* Not known to be over: kept, as the command may yet read. */
+		cl_int st = CL_QUEUED;
+		if (clGetEventInfo(l->ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
+				   sizeof(st), &st, NULL) != CL_SUCCESS ||
+		    st > CL_COMPLETE) {
+			p = &l->next;
+			continue;
+		}
+		*p = l->next;
+		clReleaseEvent(l->ev);
+		ava_cl_stage_free(l->st);
+		free(l);
+	}
+	pthread_mutex_unlock(&Late.lock);
+}
+
 cl_int
 avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 		cl_ulong *stage)
 {
 	uint64_t h, w, id;
 	*heap = *where = *stage = 0;
+	late_sweep();
 	if (ava_cl_stage_new(size, &h, &w, &id)) {
 		*heap = h;
 		*where = w;
@@ -282,10 +339,8 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 		return err;
 	}
 	if (clSetEventCallback(ev, CL_COMPLETE, stage_done, st) !=
-	    CL_SUCCESS) {
-		clWaitForEvents(1, &ev);
-		ava_cl_stage_free(st);
-	}
+	    CL_SUCCESS)
+		late_add(ev, st);
 	if (event != NULL)
 		*event = ev;
 	else
