@@ -141,10 +141,9 @@ ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
 	b->flags = flags;
 	if (flags & CL_MEM_COPY_HOST_PTR)
 		memcpy(ava_heap_base(h) + b->off, host_ptr, size);
-	/* Refused over the heap: the caller makes it as asked, which
-	 * answers as natively. */
-	cl_int e;
-	cl_mem mem = make_over(b, ctx, props, with_props, &e);
+	/* Refused over the heap (NULL, err untouched): the caller makes it
+	 * as asked, which answers as natively. */
+	cl_mem mem = make_over(b, ctx, props, with_props, NULL);
 	if (mem != NULL && err != NULL)
 		*err = CL_SUCCESS;
 	return mem;

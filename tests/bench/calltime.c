@@ -161,13 +161,13 @@ WRAP(cl_int, clEnqueueWriteBufferRect,
       const size_t *ho, const size_t *r, size_t brp, size_t bsp, size_t hrp,
       size_t hsp, const void *p, cl_uint ne, const cl_event *w,
       cl_event *ev), (q, m, b, bo, ho, r, brp, bsp, hrp, hsp, p, ne, w, ev),
-     r[0] * r[1] * r[2])
+     r != NULL ? r[0] * r[1] * r[2] : 0)
 WRAP(cl_int, clEnqueueReadBufferRect,
      (cl_command_queue q, cl_mem m, cl_bool b, const size_t *bo,
       const size_t *ho, const size_t *r, size_t brp, size_t bsp, size_t hrp,
       size_t hsp, void *p, cl_uint ne, const cl_event *w, cl_event *ev),
      (q, m, b, bo, ho, r, brp, bsp, hrp, hsp, p, ne, w, ev),
-     r[0] * r[1] * r[2])
+     r != NULL ? r[0] * r[1] * r[2] : 0)
 WRAP(cl_int, clEnqueueCopyBuffer,
      (cl_command_queue q, cl_mem s, cl_mem d, size_t so, size_t dof,
       size_t n, cl_uint ne, const cl_event *w, cl_event *ev),
