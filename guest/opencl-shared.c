@@ -180,6 +180,46 @@ staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 	return *err == CL_SUCCESS;
 }
 
+/*
+ * A non-blocking write without a wait list, into a buffer in the heap
+ * that the guest may write directly, while its queue is idle
+ * (avaclAcquireIdle): copied straight into the buffer, once, as a
+ * blocking write is. Staged, the bytes would be copied twice, the second
+ * time into the buffer on the driver's thread, which the command waiting
+ * for the write then waits for too. An event asked for is a one-byte
+ * write of the same byte, enqueued after: a real write's event, complete
+ * once the bytes are there. false: not written here (the queue is busy,
+ * the buffer is elsewhere, or the session moved before the release); the
+ * write is then staged or forwarded, and bytes written here are written
+ * again.
+ */
+static bool
+direct(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
+       const void *ptr, cl_event *event, cl_int *err)
+{
+	struct ava_heap *h = ava_guest_heap();
+	if (h == NULL)
+		return false;
+	cl_ulong heap = 0, where = 0;
+	cl_uint found = 0;
+	bool done = avaclAcquireIdle(q, buffer, offset, size, &heap,
+				     &where) == CL_SUCCESS &&
+		    heap != 0 && in_heap(h, heap, where, size);
+	if (done) {
+		copy_in(ava_heap_base(h) + where, ptr, size);
+		done = avaclReleaseBuffer(q, buffer, 0, heap, &found) ==
+		       CL_SUCCESS && found;
+	}
+	ava_heap_put(h);
+	if (!done)
+		return false;
+	*err = event == NULL ? CL_SUCCESS
+			     : ava_opencl_forward_clEnqueueWriteBuffer(
+				       q, buffer, CL_FALSE, offset, 1, ptr, 0,
+				       NULL, event);
+	return true;
+}
+
 cl_mem
 ava_cl_create_staged(cl_context context, cl_mem_flags flags, size_t size,
 		     const void *host_ptr, cl_int *errcode_ret)
@@ -215,7 +255,9 @@ ava_opencl_guest_hook_clEnqueueWriteBuffer(cl_command_queue q, cl_mem buffer,
 		     &err) == SHARED_DONE)
 		return err;
 	if (!blocking && ptr != NULL && size >= AVA_CL_SHARED_MIN &&
-	    staged(q, buffer, offset, size, ptr, nev, wl, event, &err))
+	    ((nev == 0 && wl == NULL && !known_unshared(buffer) &&
+	      direct(q, buffer, offset, size, ptr, event, &err)) ||
+	     staged(q, buffer, offset, size, ptr, nev, wl, event, &err)))
 		return err;
 	return ava_opencl_forward_clEnqueueWriteBuffer(q, buffer, blocking,
 						       offset, size, ptr, nev,

@@ -147,6 +147,21 @@ avaclReleaseBuffer(cl_command_queue command_queue, cl_mem buffer,
 		   cl_ulong map_id, cl_ulong heap, cl_uint *found);
 
 /*
+ * For a non-blocking write of size bytes at offset, without a wait list:
+ * if buffer's storage is a range of the shared heap that the guest may
+ * write directly (as avaclAcquireBuffer's CPU-device case), the queue
+ * has no profiling, and its commands are all over within a short wait,
+ * *heap and *where name the range, as avaclAcquireBuffer gives them;
+ * otherwise *heap is 0 (the write is then staged or forwarded). Nothing
+ * is mapped: the guest copies, then calls avaclReleaseBuffer with
+ * map_id 0, and if the application asked for the write's event, sends a
+ * one-byte write of the same byte for it.
+ */
+cl_int
+avaclAcquireIdle(cl_command_queue command_queue, cl_mem buffer,
+		 size_t offset, size_t size, cl_ulong *heap, cl_ulong *where);
+
+/*
  * A non-blocking clEnqueueWriteBuffer of at least AVA_CL_SHARED_MIN bytes
  * over shm:, staged in the session's shared heap. avaclStageBytes gives
  * a range of size bytes there: the heap's id (its inode), the range's

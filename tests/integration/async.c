@@ -17,10 +17,12 @@
  *    be queued for what the function took.
  * 5. Queued calls between calls with events: the order holds.
  * 6. Large non-blocking writes (over shm: ava stages them in the shared
- *    heap): one that waits for a user event returns at once and writes
- *    nothing until the event completes; one into part of a buffer that a
- *    kernel then reads; ones with a wait list the call refuses, and one
- *    past the buffer's end, refused as natively with nothing written.
+ *    heap, or writes them straight into an idle queue's buffer): one
+ *    that waits for a user event returns at once and writes nothing
+ *    until the event completes, nor does one without a wait list queued
+ *    behind it; one into part of a buffer that a kernel then reads;
+ *    ones with a wait list the call refuses, and one past the buffer's
+ *    end, refused as natively with nothing written.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -321,6 +323,51 @@ read_check_big(struct env *e, cl_mem m, const cl_int *want, size_t n,
 	free(got);
 }
 
+/*
+ * Two large writes into m while the queue waits for a user event: the
+ * first waits for it, the second has no wait list but queues behind the
+ * first, so it must not write before it (over shm: ava writes a large
+ * write into an idle queue's buffer straight away, and must see that
+ * this queue is not idle). m ends with the second's bytes, want, which
+ * it held before.
+ */
+static void
+behind_user_event(struct env *e, cl_mem m, const cl_int *want)
+{
+	cl_int err, *first = malloc(BIG * sizeof(cl_int)),
+	       *second = malloc(BIG * sizeof(cl_int));
+	if (first == NULL || second == NULL)
+		exit(99);
+	for (cl_uint i = 0; i < BIG; i++)
+		first[i] = (cl_int)(i * 3u) + 11;
+	memcpy(second, want, BIG * sizeof(cl_int));
+	cl_event u = clCreateUserEvent(e->ctx, &err), w1, w2;
+	printf("behind: user event: %s\n", itest_err_name(err));
+	if (u == NULL)
+		exit(99);
+	printf("behind: write after the user event: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
+				     first, 1, &u, &w1)));
+	printf("behind: write without a wait list: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
+				     second, 0, NULL, &w2)));
+	cl_int st = CL_COMPLETE;
+	clGetEventInfo(w2, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(st), &st,
+		       NULL);
+	printf("behind: the second write waits too: %s\n",
+	       st > CL_COMPLETE ? "yes" : "no");
+	itest_check("second write waits", st > CL_COMPLETE);
+	printf("behind: user event complete: %s\n", itest_err_name(
+		clSetUserEventStatus(u, CL_COMPLETE)));
+	printf("behind: wait: %s\n", itest_err_name(clWaitForEvents(1, &w2)));
+	read_check_big(e, m, want, BIG, "the second write last");
+	clReleaseEvent(w1);
+	clReleaseEvent(w2);
+	clReleaseEvent(u);
+	free(first);
+	free(second);
+}
+
 static void
 large_writes(struct env *e)
 {
@@ -356,6 +403,7 @@ large_writes(struct env *e)
 		clSetUserEventStatus(u, CL_COMPLETE)));
 	printf("large: wait: %s\n", itest_err_name(clWaitForEvents(1, &w)));
 	read_check_big(e, m, want, BIG, "large write");
+	behind_user_event(e, m, want);
 	/* Part of the buffer, without an event, then a kernel over it. */
 	size_t half = BIG / 2;
 	for (cl_uint i = 0; i < half; i++)

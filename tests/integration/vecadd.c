@@ -2,8 +2,9 @@
  * vecadd.c - vector add and scaled add over several sizes.
  *
  * Exercises the common path: buffers written blocking and non-blocking
- * (the latter chained to the kernel through an event wait list), scalar
- * and handle kernel arguments, a global work offset, and a blocking read.
+ * (the latter chained to the kernel through an event wait list, its
+ * event a write's), scalar and handle kernel arguments, a global work
+ * offset, and a blocking read.
  * Every result is checked against the host and printed as a digest.
  */
 #include <inttypes.h>
@@ -85,6 +86,13 @@ run_size(struct env *e, size_t n)
 	printf("%s clEnqueueWriteBuffer(b, non-blocking): %s\n", tag,
 	       itest_err_name(clEnqueueWriteBuffer(e->q, mb, CL_FALSE, 0,
 						   bytes, b, 0, NULL, &wev)));
+	cl_command_type wtype = 0;
+	if (wev != NULL)
+		clGetEventInfo(wev, CL_EVENT_COMMAND_TYPE, sizeof(wtype), &wtype,
+			       NULL);
+	printf("%s its event's command: %s\n", tag,
+	       wtype == CL_COMMAND_WRITE_BUFFER ? "CL_COMMAND_WRITE_BUFFER"
+						: "another");
 	printf("%s clSetKernelArg(vadd): %s %s %s\n", tag,
 	       itest_err_name(clSetKernelArg(e->vadd, 0, sizeof(ma), &ma)),
 	       itest_err_name(clSetKernelArg(e->vadd, 1, sizeof(mb), &mb)),

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""direct.py - over shm:, large writes into an idle queue's buffer go
+straight into the buffer's storage in the shared heap (doc/protocol.md,
+"Shared buffers"): the server never writes their bytes itself.
+
+Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM
+
+The program (itest-vecadd) runs natively, then through `ava run`, with
+writelog.c's library preloaded into both it and ava's server, which logs
+each clEnqueueWriteBuffer as "COMM SIZE BLOCKING EVENT". Checks:
+
+1. The transcript through ava is the native one.
+2. The server made no write of AVA_CL_SHARED_MIN bytes or more: the
+   program's large writes, blocking and not, all went into the heap.
+3. For each large non-blocking write whose event the program asked for,
+   the server made a one-byte non-blocking write with an event: the
+   write's event is a real write's.
+
+Exit status: 0 pass, 1 a check failed, 99 the set-up failed.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+SHARED_MIN = 256 * 1024   # AVA_CL_SHARED_MIN, runtime/opencl-ava-calls.h
+failures = 0
+
+
+def check(what, ok, detail=""):
+    global failures
+    print(f"check {what}: {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures += 1
+        if detail:
+            print("  " + detail.replace("\n", "\n  "))
+
+
+def run(cmd, shim, log):
+    env = dict(os.environ)
+    for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
+              "MALLOC_PERTURB_"):
+        env.pop(k, None)
+    env.update({"LD_PRELOAD": shim, "AVA_TEST_WRITE_LOG": log})
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=120)
+    if p.returncode != 0:
+        print(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr.decode()}")
+        sys.exit(99)
+    with open(log) as f:
+        writes = [line.split() for line in f]
+    if any(len(w) != 4 for w in writes):
+        print(f"{log}: a line is not 'COMM SIZE BLOCKING EVENT'")
+        sys.exit(99)
+    return p.stdout.decode(), [(w[0], int(w[1]), w[2] == "1", w[3] == "1")
+                               for w in writes]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ava", required=True)
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("--prog", required=True)
+    a = ap.parse_args()
+    # /proc/PID/comm: the name, cut at 15 bytes
+    comm = os.path.basename(a.prog)[:15]
+    with tempfile.TemporaryDirectory() as tmp:
+        native, _ = run([a.prog], a.shim, os.path.join(tmp, "native.log"))
+        out, writes = run([a.ava, "run", "--", a.prog], a.shim,
+                          os.path.join(tmp, "ava.log"))
+    prog = [w for w in writes if w[0] == comm]
+    server = [w for w in writes if w[0] != comm]
+    big_nb_events = sum(1 for _, size, blocking, ev in prog
+                        if size >= SHARED_MIN and not blocking and ev)
+    if big_nb_events == 0 or not server:
+        print(f"set-up: {a.prog} made no large non-blocking write with an "
+              "event, or the server logged no write at all")
+        sys.exit(99)
+    check("transcript through ava is native's", out == native,
+          f"native:\n{native}\nava:\n{out}")
+    big = [w for w in server if w[1] >= SHARED_MIN]
+    check("the server wrote no large write's bytes itself", not big,
+          "server writes: " + ", ".join(f"{s} bytes" for _, s, _, _ in big))
+    one = sum(1 for _, size, blocking, ev in server
+              if size == 1 and not blocking and ev)
+    check(f"a one-byte write for each of the {big_nb_events} large "
+          "non-blocking writes with an event", one == big_nb_events,
+          f"{one} one-byte writes")
+    print(f"{len(prog)} writes by the program, {len(server)} by the server")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
