@@ -261,45 +261,48 @@ avaclReleaseBuffer(cl_command_queue q, cl_mem buffer, cl_ulong map_id,
 }
 
 /*
- * Staged writes whose range no callback will free (clSetEventCallback
- * refused it): kept here with their command's event, and freed by the
- * next avaclStageBytes once the command is over. The call cannot wait
- * for the command itself: its gate opens only after the reply, and it
- * may wait for a user event that the guest sets after this call.
+ * Host storage that a non-blocking write reads (a stage, a copy of the
+ * received bytes) and that no callback will free, because the
+ * implementation refused clSetEventCallback: kept here with the write's
+ * event, and freed by a later ava_cl_late_sweep() once the command is
+ * over. The call cannot wait for the command itself: a staged write's
+ * gate opens only after the reply, and any write may wait for a user
+ * event that the guest sets after this call.
  */
-struct late_stage {
+struct late {
 	cl_event ev;
-	struct ava_cl_stage *st;
-	struct late_stage *next;
+	void (*done)(void *);
+	void *data;
+	struct late *next;
 };
 
 static struct {
 	pthread_mutex_t lock;
-	struct late_stage *list;
+	struct late *list;
 } Late = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Without memory to keep it, the range stays taken until the session
- * ends: lost room in the heap, never bytes. */
-static void
-late_add(cl_event ev, struct ava_cl_stage *st)
+/* Without memory to keep it, the storage stays taken until the session
+ * ends: lost memory, never bytes. */
+void
+ava_cl_late_add(cl_event ev, void (*done)(void *), void *data)
 {
-	struct late_stage *l = malloc(sizeof(*l));
+	struct late *l = malloc(sizeof(*l));
 	if (l == NULL)
 		return;
 	clRetainEvent(ev);
-	*l = (struct late_stage){ .ev = ev, .st = st };
+	*l = (struct late){ .ev = ev, .done = done, .data = data };
 	pthread_mutex_lock(&Late.lock);
 	l->next = Late.list;
 	Late.list = l;
 	pthread_mutex_unlock(&Late.lock);
 }
 
-static void
-late_sweep(void)
+void
+ava_cl_late_sweep(void)
 {
 	pthread_mutex_lock(&Late.lock);
-	for (struct late_stage **p = &Late.list; *p != NULL;) {
-		struct late_stage *l = *p;
+	for (struct late **p = &Late.list; *p != NULL;) {
+		struct late *l = *p;
 		/* Not known to be over: kept, as the command may yet read. */
 		cl_int st = CL_QUEUED;
 		if (clGetEventInfo(l->ev, CL_EVENT_COMMAND_EXECUTION_STATUS,
@@ -310,7 +313,7 @@ late_sweep(void)
 		}
 		*p = l->next;
 		clReleaseEvent(l->ev);
-		ava_cl_stage_free(l->st);
+		l->done(l->data);
 		free(l);
 	}
 	pthread_mutex_unlock(&Late.lock);
@@ -322,7 +325,7 @@ avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 {
 	uint64_t h, w, id;
 	*heap = *where = *stage = 0;
-	late_sweep();
+	ava_cl_late_sweep();
 	if (ava_cl_stage_new(size, &h, &w, &id)) {
 		*heap = h;
 		*where = w;
@@ -333,10 +336,16 @@ avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 
 /* The stage's range goes back once the command is over (CL_COMPLETE
  * callbacks also run when it fails). */
+static void
+stage_free(void *st)
+{
+	ava_cl_stage_free(st);
+}
+
 static void CL_CALLBACK
 stage_done(cl_event ev, cl_int status, void *data)
 {
-	ava_cl_stage_free(data);
+	stage_free(data);
 }
 
 #define GATED_WAIT_MAX 63   /* a longer wait list: the write is not gated */
@@ -403,7 +412,7 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 	}
 	if (clSetEventCallback(ev, CL_COMPLETE, stage_done, st) !=
 	    CL_SUCCESS)
-		late_add(ev, st);
+		ava_cl_late_add(ev, stage_free, st);
 	if (event != NULL)
 		*event = ev;
 	else

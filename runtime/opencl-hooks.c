@@ -434,6 +434,7 @@ ava_opencl_server_hook_clEnqueueWriteBuffer(const uint64_t *v,
 	if ((blocking || ptr == NULL || size == 0) && !stream)
 		return (uint64_t)(int64_t)clEnqueueWriteBuffer(q, buf, blocking,
 			offset, size, ptr, nwait, wait, event);
+	ava_cl_late_sweep();
 	void *copy = malloc(size);
 	if (copy == NULL)
 		return (uint64_t)(int64_t)CL_OUT_OF_HOST_MEMORY;
@@ -448,11 +449,10 @@ ava_opencl_server_hook_clEnqueueWriteBuffer(const uint64_t *v,
 		free(copy);
 		return (uint64_t)(int64_t)err;
 	}
-	/* CL_COMPLETE callbacks also run when the command fails. */
-	if (clSetEventCallback(ev, CL_COMPLETE, free_staged, copy) != CL_SUCCESS) {
-		clWaitForEvents(1, &ev);
-		free(copy);
-	}
+	/* CL_COMPLETE callbacks also run when the command fails. Refused,
+	 * the copy is freed by a later write once the command is over. */
+	if (clSetEventCallback(ev, CL_COMPLETE, free_staged, copy) != CL_SUCCESS)
+		ava_cl_late_add(ev, free, copy);
 	if (event != NULL)
 		*event = ev;
 	else

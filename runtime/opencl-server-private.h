@@ -70,6 +70,16 @@ bool
 ava_cl_shared_in(cl_mem mem, const void *p, size_t size, uint64_t *heap,
 		 uint64_t *where);
 
+/* Run done(data) once ev's command is over, where the implementation
+ * refused clSetEventCallback: from a later ava_cl_late_sweep(), which
+ * runs it for the commands over by then (opencl-calls.c). For the host
+ * storage a non-blocking write reads, which the call cannot wait for. */
+void
+ava_cl_late_add(cl_event ev, void (*done)(void *), void *data);
+
+void
+ava_cl_late_sweep(void);
+
 /* Ranges of the heap that hold a non-blocking write's bytes, or a new
  * buffer's (avaclStageBytes, avaclEnqueueWriteStaged,
  * avaclCreateBufferStaged: opencl-ava-calls.h). */

@@ -15,7 +15,8 @@
  *    is the native one.
  * 4. A new kernel of a function other kernels set up: its arguments may
  *    be queued for what the function took.
- * 5. Queued calls between calls with events: the order holds.
+ * 5. Queued calls between calls with events: the order holds; a small
+ *    non-blocking write that waits for a user event set after it.
  * 6. Large non-blocking writes (over shm: ava stages them in the shared
  *    heap, or writes them straight into an idle queue's buffer): one
  *    that waits for a user event returns at once and writes nothing
@@ -304,6 +305,35 @@ ordering(struct env *e)
 	clReleaseMemObject(my);
 }
 
+/*
+ * A small non-blocking write that waits for a user event, set after it:
+ * the write's call must not wait for its command (over ava, where the
+ * implementation refuses the callback that frees the server's copy of
+ * the bytes, the copy is freed later instead).
+ */
+static void
+small_behind_user_event(struct env *e)
+{
+	cl_int x[N], want[N], err;
+	for (int i = 0; i < N; i++)
+		x[i] = want[i] = 3 * i - 100;
+	cl_mem m = buffer(e, NULL);
+	cl_event u = clCreateUserEvent(e->ctx, &err), w;
+	printf("small: user event: %s\n", itest_err_name(err));
+	if (u == NULL)
+		exit(99);
+	printf("small: write after the user event: %s\n", itest_err_name(
+		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, sizeof(x), x, 1, &u,
+				     &w)));
+	printf("small: user event complete: %s\n", itest_err_name(
+		clSetUserEventStatus(u, CL_COMPLETE)));
+	printf("small: wait: %s\n", itest_err_name(clWaitForEvents(1, &w)));
+	read_check(e, m, want, "small write after a user event");
+	clReleaseEvent(w);
+	clReleaseEvent(u);
+	clReleaseMemObject(m);
+}
+
 #define BIG (1u << 18)   /* ints: 1 MiB, above the guest's staging size */
 
 /* Does m hold want (n ints)? */
@@ -467,6 +497,7 @@ main(void)
 	churn(&e);
 	siblings(&e);
 	ordering(&e);
+	small_behind_user_event(&e);
 	large_writes(&e);
 	printf("release: %s %s %s\n", itest_err_name(clReleaseProgram(e.prog)),
 	       itest_err_name(clReleaseCommandQueue(e.q)),
