@@ -160,7 +160,9 @@ stage_in(const void *src, size_t size, cl_ulong *stage)
  * for want of a heap or of room, or because the staged write was refused;
  * the forwarded call then answers as natively. A refusal enqueued
  * nothing, so nothing is written twice. A range that is outside a buffer
- * of known size is not staged: the copy would be for nothing.
+ * of known size is not staged, nor is a wait list that the call refuses
+ * (a count without a list, a list without a count, an entry that is no
+ * live event): the copy would be for nothing.
  */
 static bool
 staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
@@ -169,6 +171,11 @@ staged(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 {
 	size_t have;
 	cl_ulong stage;
+	if ((nev == 0) != (wl == NULL))
+		return false;
+	for (cl_uint i = 0; i < nev; i++)
+		if (!live(wl[i], AVA_OPENCL_H_cl_event))
+			return false;
 	if (!live(q, AVA_OPENCL_H_cl_command_queue) ||
 	    !live(buffer, AVA_OPENCL_H_cl_mem) ||
 	    (ava_cl_buffer_size(buffer, &have) &&
