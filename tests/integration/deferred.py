@@ -26,19 +26,12 @@ import subprocess
 import sys
 import tempfile
 
+import checks
+from checks import check
+
 FAILED = re.compile(r"^ava: (\S+) \(queued, thread (\d+) call (\d+)\) "
                     r"failed with (\S+) \((-?\d+)\); the thread's next "
                     r"synchronizing call returns it$")
-failures = 0
-
-
-def check(what, ok, detail=""):
-    global failures
-    print(f"check {what}: {'ok' if ok else 'FAIL'}")
-    if not ok:
-        failures += 1
-        if detail:
-            print("  " + detail.replace("\n", "\n  "))
 
 
 def run(cmd, env=None):
@@ -161,7 +154,7 @@ def main():
         reuse(a.ava, a.prog)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failures else 0
+    return 1 if checks.failures else 0
 
 
 if __name__ == "__main__":

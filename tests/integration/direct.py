@@ -24,17 +24,10 @@ import subprocess
 import sys
 import tempfile
 
+import checks
+from checks import check
+
 SHARED_MIN = 256 * 1024   # AVA_CL_SHARED_MIN, runtime/opencl-ava-calls.h
-failures = 0
-
-
-def check(what, ok, detail=""):
-    global failures
-    print(f"check {what}: {'ok' if ok else 'FAIL'}")
-    if not ok:
-        failures += 1
-        if detail:
-            print("  " + detail.replace("\n", "\n  "))
 
 
 def run(cmd, shim, log):
@@ -88,7 +81,7 @@ def main():
           "non-blocking writes with an event", one == big_nb_events,
           f"{one} one-byte writes")
     print(f"{len(prog)} writes by the program, {len(server)} by the server")
-    return 1 if failures else 0
+    return 1 if checks.failures else 0
 
 
 if __name__ == "__main__":
