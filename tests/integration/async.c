@@ -353,6 +353,17 @@ read_check_big(struct env *e, cl_mem m, const cl_int *want, size_t n,
 	free(got);
 }
 
+/* Has w's command not run yet? Printed after line, checked as what. */
+static void
+still_waits(cl_event w, const char *line, const char *what)
+{
+	cl_int st = CL_COMPLETE;
+	clGetEventInfo(w, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(st), &st,
+		       NULL);
+	printf("%s: %s\n", line, st > CL_COMPLETE ? "yes" : "no");
+	itest_check(what, st > CL_COMPLETE);
+}
+
 /*
  * Two large writes into m while the queue waits for a user event: the
  * first waits for it, the second has no wait list but queues behind the
@@ -381,12 +392,8 @@ behind_user_event(struct env *e, cl_mem m, const cl_int *want)
 	printf("behind: write without a wait list: %s\n", itest_err_name(
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
 				     second, 0, NULL, &w2)));
-	cl_int st = CL_COMPLETE;
-	clGetEventInfo(w2, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(st), &st,
-		       NULL);
-	printf("behind: the second write waits too: %s\n",
-	       st > CL_COMPLETE ? "yes" : "no");
-	itest_check("second write waits", st > CL_COMPLETE);
+	still_waits(w2, "behind: the second write waits too",
+		    "second write waits");
 	printf("behind: user event complete: %s\n", itest_err_name(
 		clSetUserEventStatus(u, CL_COMPLETE)));
 	printf("behind: wait: %s\n", itest_err_name(clWaitForEvents(1, &w2)));
@@ -418,12 +425,8 @@ large_writes(struct env *e)
 	printf("large: write after a user event: %s\n", itest_err_name(
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
 				     x, 1, &u, &w)));
-	cl_int st = CL_COMPLETE;
-	clGetEventInfo(w, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(st), &st,
-		       NULL);
-	printf("large: the write waits for the user event: %s\n",
-	       st > CL_COMPLETE ? "yes" : "no");
-	itest_check("large write waits", st > CL_COMPLETE);
+	still_waits(w, "large: the write waits for the user event",
+		    "large write waits");
 	cl_command_type type = 0;
 	clGetEventInfo(w, CL_EVENT_COMMAND_TYPE, sizeof(type), &type, NULL);
 	printf("large: its event's command: %s\n",
