@@ -188,7 +188,7 @@ avaclAcquireBuffer(cl_command_queue q, cl_mem buffer, cl_bool write,
 /*
  * Are q's commands all over? A marker without a wait list completes once
  * every command before it has. On the project's PoCL a marker enqueued
- * into an idle queue is CL_RUNNING at once, and CL_COMPLETE 25 to 60 us
+ * into an idle queue is CL_RUNNING at once, and CL_COMPLETE 16 to 60 us
  * later, when the driver's worker has seen it; behind any command not
  * yet over (a kernel, a write, one that waits for a user event the guest
  * sets later) it is CL_QUEUED. So a queued marker answers "busy" without
