@@ -335,17 +335,18 @@ avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 }
 
 /* The stage's range goes back once the command is over (CL_COMPLETE
- * callbacks also run when it fails). */
+ * callbacks also run when it fails), or, where the callback is refused,
+ * from ava_cl_late_sweep(). */
+static void CL_CALLBACK
+stage_done(cl_event ev, cl_int status, void *data)
+{
+	ava_cl_stage_free(data);
+}
+
 static void
 stage_free(void *st)
 {
 	ava_cl_stage_free(st);
-}
-
-static void CL_CALLBACK
-stage_done(cl_event ev, cl_int status, void *data)
-{
-	stage_free(data);
 }
 
 #define GATED_WAIT_MAX 63   /* a longer wait list: the write is not gated */
