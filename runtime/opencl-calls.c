@@ -20,9 +20,11 @@
 #include <time.h>
 
 #include "opencl-ava-calls.h"
+#include "opencl-desc.h"
 #include "opencl-layout.h"
 #include "opencl-server-private.h"
 #include "server-ctx.h"
+#include "shared-heap.h"
 
 struct mapping {
 	cl_ulong id;
@@ -139,20 +141,89 @@ unmap(cl_command_queue q, struct mapping *m, cl_uint nev, const cl_event *wl,
 	return CL_SUCCESS;
 }
 
+/*
+ * With a journal, the guest's copies into and out of the heap are no
+ * calls, so a direct transfer is recorded as the plain calls that do the
+ * same (doc/journal.md, "Transfers through the shared heap"): a read as
+ * the read, at its acquire, when the buffer's bytes are final; a write
+ * as the write, at its release, once the guest has copied, in its
+ * acquire's place in the journal's order; between the two, this thread
+ * keeps the write's range. An acquire, a release or a stage that the
+ * guest must follow with the plain call (no heap for it, or a journal)
+ * records nothing, and the plain call takes its place. A transfer that
+ * would map is not made with a journal: the guest forwards it, and the
+ * journal sees its bytes.
+ */
+static _Thread_local struct {
+	cl_mem buffer;
+	cl_bool blocking;
+	size_t offset, size;
+	const uint8_t *at;
+} pending;
+
+/* The heap's bytes at where, in the heap named heap. */
+static const uint8_t *
+heap_at(uint64_t heap, uint64_t where)
+{
+	struct ava_heap *h = ava_session_heap();
+	return h != NULL && ava_heap_id(h) == heap ? ava_heap_base(h) + where
+						   : NULL;
+}
+
+/* clEnqueueRead/WriteBuffer(q, buffer, blocking, offset, size, ptr, 0,
+ * NULL, NULL), whose ptr's bytes are at. */
+static void
+journal_transfer(bool write, cl_command_queue q, cl_mem buffer,
+		 cl_bool blocking, size_t offset, size_t size,
+		 const uint8_t *at, cl_int ret)
+{
+	uint64_t v[AVA_MAX_ARGS] = { (uintptr_t)q, (uintptr_t)buffer,
+				     blocking, offset, size };
+	ava_session_journal_as(write ? AVA_OPENCL_FN_clEnqueueWriteBuffer
+				     : AVA_OPENCL_FN_clEnqueueReadBuffer,
+			       v, 5, at, size, ret);
+}
+
+/* A direct transfer's acquire, journaled: a read is recorded now, a
+ * write's range kept for its release. */
+static void
+journal_acquire(bool write, cl_command_queue q, cl_mem buffer,
+		cl_bool blocking, size_t offset, size_t size, uint64_t heap,
+		uint64_t where, cl_int ret)
+{
+	const uint8_t *at = heap_at(heap, where);
+	pending.buffer = NULL;
+	if (at == NULL)
+		return;
+	if (!write || ret != CL_SUCCESS) {
+		journal_transfer(write, q, buffer, blocking, offset, size, at,
+				 ret);
+		return;
+	}
+	ava_session_journal_hold();
+	pending = (__typeof__(pending)){ buffer, blocking, offset, size, at };
+}
+
 cl_int
 avaclAcquireBuffer(cl_command_queue q, cl_mem buffer, cl_bool write,
 		   size_t offset, size_t size, cl_ulong *heap, cl_ulong *where,
 		   cl_ulong *map_id, cl_uint nev, const cl_event *wl)
 {
+	bool journaled = ava_session_journaled();
 	*heap = *where = *map_id = 0;
-	if (!ava_cl_shared(buffer))
+	if (!ava_cl_shared(buffer)) {
+		ava_session_journal_hold();
 		return CL_SUCCESS;
+	}
 	uint64_t dh, dw;
 	if (nev == 0 &&
 	    ava_cl_shared_direct(q, buffer, write, offset, size, &dh, &dw)) {
 		/* The queue's commands done, the buffer's storage is the
 		 * range itself: nothing to map. */
 		cl_int e = clFinish(q);
+		if (journaled)
+			journal_acquire(write, q, buffer, CL_TRUE, offset, size,
+					dh, dw, e);
 		if (e != CL_SUCCESS)
 			return e;
 		*heap = dh;
@@ -162,6 +233,10 @@ avaclAcquireBuffer(cl_command_queue q, cl_mem buffer, cl_bool write,
 		if (write)
 			ava_session_expect_next((unsigned)(size / 1000u > 1 ?
 							   size / 1000u : 1));
+		return CL_SUCCESS;
+	}
+	if (journaled) {
+		ava_session_journal_hold();
 		return CL_SUCCESS;
 	}
 	cl_int err;
@@ -237,10 +312,15 @@ avaclAcquireIdle(cl_command_queue q, cl_mem buffer, size_t offset,
 				  &props, NULL) != CL_SUCCESS ||
 	    (props & CL_QUEUE_PROFILING_ENABLE) ||
 	    !ava_cl_shared_direct(q, buffer, true, offset, size, &dh, &dw) ||
-	    !queue_idle(q, size))
+	    !queue_idle(q, size)) {
+		ava_session_journal_hold();
 		return CL_SUCCESS;
+	}
 	*heap = dh;
 	*where = dw;
+	if (ava_session_journaled())
+		journal_acquire(true, q, buffer, CL_FALSE, offset, size, dh, dw,
+				CL_SUCCESS);
 	ava_session_expect_next((unsigned)(size / 1000u > 1 ? size / 1000u
 							    : 1));
 	return CL_SUCCESS;
@@ -254,6 +334,18 @@ avaclReleaseBuffer(cl_command_queue q, cl_mem buffer, cl_ulong map_id,
 	if (map_id == 0) {   /* a direct transfer: was it into our heap? */
 		*found = heap != 0 && heap == ava_cl_shared_heap_id() &&
 			 ava_cl_shared(buffer);
+		if (!ava_session_journaled())
+			return CL_SUCCESS;
+		/* A write the journal has no range for is not taken: the
+		 * guest sends it again as a call. */
+		*found = *found && pending.buffer == buffer;
+		if (*found)
+			journal_transfer(true, q, buffer, pending.blocking,
+					 pending.offset, pending.size,
+					 pending.at, CL_SUCCESS);
+		else
+			ava_session_journal_hold();
+		pending.buffer = NULL;
 		return CL_SUCCESS;
 	}
 	*found = map_take(buffer, map_id, &m);
@@ -326,6 +418,13 @@ avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 	uint64_t h, w, id;
 	*heap = *where = *stage = 0;
 	ava_cl_late_sweep();
+	/* With a journal, a staged write would be a call whose bytes the
+	 * journal does not see: none is given, and the guest sends the
+	 * write with its bytes. */
+	if (ava_session_journaled()) {
+		ava_session_journal_hold();
+		return CL_SUCCESS;
+	}
 	if (ava_cl_stage_new(size, &h, &w, &id)) {
 		*heap = h;
 		*where = w;

@@ -58,8 +58,32 @@ ava_session_after_reply(void (*fn)(void *), void *arg);
 bool
 ava_session_rebuilding(void);
 
+/* From a call's implementation: is the session's journal recording? */
+bool
+ava_session_journaled(void);
+
+/*
+ * From a call's implementation that moved bytes through the shared heap,
+ * where the journal cannot see them: have the journal record, in the
+ * call's place, the call fn_id that does the same, with arguments v (the
+ * real objects for handles, 0 for NULL), every pointer argument absent
+ * but buf, whose bytes are [bytes, bytes + len) once the call is over,
+ * (buf -1: none), and its return value ret (session-journal.h, struct
+ * ava_journal_as). Without a journal it does nothing.
+ */
+void
+ava_session_journal_as(uint32_t fn_id, const uint64_t *v, int buf,
+		       const void *bytes, uint64_t len, int64_t ret);
+
+/* From a call's implementation: the journal records nothing for this
+ * call, and the next call on this thread takes its place in the
+ * journal's order: the plain call the guest then sends, or the call
+ * that ends a transfer, which names what the two did (as above). */
+void
+ava_session_journal_hold(void);
+
 /* The session's shared heap (shared-heap.h), or NULL while the session
- * has none: no guest over shm: yet, a journal, or AVA_SHM_HEAP_MIB=0.
+ * has none: no guest over shm: yet, or AVA_SHM_HEAP_MIB=0.
  * Once there, it stays until the worker exits. */
 struct ava_heap;
 

@@ -177,9 +177,13 @@ ava_session_journal_call_begin(struct ava_session_journal *sj,
 			      AVA_MARSHAL_MAX_SPANS, &rec->nin) != 0)
 		return;
 	rec->in_call = true;
-	rec->seq = __atomic_add_fetch(&sj->next_seq, 1, __ATOMIC_RELAXED);
-	rec->start_ns = realtime_ns();
-	rec->t0 = monotonic_ns();
+	if (!rec->held) {
+		rec->seq = __atomic_add_fetch(&sj->next_seq, 1,
+					      __ATOMIC_RELAXED);
+		rec->start_ns = realtime_ns();
+		rec->t0 = monotonic_ns();
+	}
+	rec->held = false;
 	ava_session_fault_enter(rec);
 }
 
@@ -201,6 +205,36 @@ fail(struct ava_session_journal *sj, uint64_t seq, int err)
 			seq, ava_strerror(err));
 }
 
+/* Append rec, whose skeletons and spans are filled, to the journal. */
+static int
+append(struct ava_session_journal *sj, struct ava_journal_rec *rec,
+       uint32_t fn_id, uint64_t duration)
+{
+	for (uint32_t i = 0; i < rec->nin; i++)
+		rec->payloads[i] = (struct ava_journal_buf){ rec->in[i].data,
+							     rec->in[i].len };
+	for (uint32_t i = 0; i < rec->nout; i++)
+		rec->digests[i] = ava_journal_digest(rec->out[i].data,
+						     rec->out[i].len);
+	/* The return value as the guest saw it: an id, never a pointer. */
+	int64_t ret = (int64_t)ava_wire_get_le(rec->outs.data, 8);
+	struct ava_journal_entry e = {
+		.session = sj->jsession, .seq = rec->seq, .thread = rec->thread,
+		.fn = fn_id, .args = rec->args.data,
+		.args_len = rec->args.len, .payloads = rec->payloads,
+		.npayloads = rec->nin, .ret = ret, .outs = rec->outs.data,
+		.outs_len = rec->outs.len, .digests = rec->digests,
+		.ndigests = rec->nout, .start_ns = rec->start_ns,
+		.duration_ns = duration, .async = rec->async,
+		.deferred_error = rec->deferred_error,
+		.tags = rec->tags, .ntags = rec->ntags,
+	};
+	int err = ava_journal_append(sj->j, &e, 0);
+	if (err != 0)
+		fail(sj, rec->seq, err);
+	return err;
+}
+
 int
 ava_session_journal_call_end(struct ava_session_journal *sj,
 			     struct ava_journal_rec *rec, uint8_t *reply,
@@ -218,29 +252,115 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 		fail(sj, rec->seq, err);
 		return err;
 	}
-	for (uint32_t i = 0; i < rec->nin; i++)
-		rec->payloads[i] = (struct ava_journal_buf){ rec->in[i].data,
-							     rec->in[i].len };
-	for (uint32_t i = 0; i < rec->nout; i++)
-		rec->digests[i] = ava_journal_digest(rec->out[i].data,
-						     rec->out[i].len);
-	/* The return value as the guest saw it: an id, never a pointer. */
-	int64_t ret = (int64_t)ava_wire_get_le(rec->outs.data, 8);
-	struct ava_journal_entry e = {
-		.session = sj->jsession, .seq = rec->seq, .thread = rec->thread,
-		.fn = rec->fn->id, .args = rec->args.data,
-		.args_len = rec->args.len, .payloads = rec->payloads,
-		.npayloads = rec->nin, .ret = ret, .outs = rec->outs.data,
-		.outs_len = rec->outs.len, .digests = rec->digests,
-		.ndigests = rec->nout, .start_ns = rec->start_ns,
-		.duration_ns = duration, .async = rec->async,
-		.deferred_error = rec->deferred_error,
-		.tags = rec->tags, .ntags = rec->ntags,
-	};
-	err = ava_journal_append(sj->j, &e, 0);
-	if (err != 0)
+	return append(sj, rec, rec->fn->id, duration);
+}
+
+/* A call's in-kinds, absent but for as->buf: the words a CALL payload of
+ * as->fn has, split (marshal-split.h), with as->buf's bytes as the only
+ * span. */
+static void
+skeleton_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
+{
+	const struct ava_fn_desc *fn = as->fn;
+	ava_buf_reset(&rec->args);
+	rec->nin = 0;
+	for (unsigned i = 0; i < fn->nargs && i < AVA_MAX_ARGS; i++) {
+		bool mine = (int)i == as->buf;
+		switch (fn->args[i].kind) {
+		case AVA_ARG_SCALAR:
+		case AVA_ARG_HANDLE:
+			ava_buf_put_u64(&rec->args, as->v[i]);
+			break;
+		case AVA_ARG_IN_BUF:
+		case AVA_ARG_INOUT_BUF:
+			ava_buf_put_u64(&rec->args, mine ? as->len
+							 : AVA_WIRE_NULL);
+			if (mine)
+				rec->in[rec->nin++] = (struct ava_span){
+					as->bytes, as->len };
+			break;
+		case AVA_ARG_IN_STRING:
+		case AVA_ARG_IN_HANDLES:
+		case AVA_ARG_IN_PROPS:
+		case AVA_ARG_IN_BUFS:
+			ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
+			break;
+		case AVA_ARG_IN_KARG:   /* NULL, and not a handle */
+			ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
+			ava_buf_put_u64(&rec->args, 0);
+			break;
+		case AVA_ARG_USERDATA:
+			ava_buf_put_u64(&rec->args, 0);
+			break;
+		default:   /* out-kinds and callbacks: a presence flag */
+			ava_buf_put_u64(&rec->args, mine || as->v[i] != 0);
+			break;
+		}
+	}
+}
+
+/* Its REPLY, split: ret, then every out-kind empty but as->buf's bytes
+ * (those only if the call succeeded, as the marshaller sends them). */
+static void
+reply_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
+{
+	const struct ava_fn_desc *fn = as->fn;
+	ava_buf_reset(&rec->outs);
+	rec->nout = 0;
+	ava_buf_put_u64(&rec->outs, (uint64_t)as->ret);
+	for (unsigned i = 0; i < fn->nargs && i < AVA_MAX_ARGS; i++) {
+		switch (fn->args[i].kind) {
+		case AVA_ARG_OUT_BUF:
+		case AVA_ARG_INOUT_BUF:
+			if ((int)i == as->buf && as->ok) {
+				ava_buf_put_u64(&rec->outs, as->len);
+				rec->out[rec->nout++] = (struct ava_span){
+					as->bytes, as->len };
+				break;
+			}
+			/* fall through */
+		case AVA_ARG_OUT_SCALAR:
+		case AVA_ARG_OUT_HANDLE:
+		case AVA_ARG_OUT_HANDLES:
+			ava_buf_put_u64(&rec->outs, 0);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int
+ava_session_journal_call_as(struct ava_session_journal *sj,
+			    struct ava_journal_rec *rec,
+			    const struct ava_journal_as *as)
+{
+	if (sj == NULL || !rec->in_call || is_dead(sj))
+		return 0;
+	rec->in_call = false;
+	ava_session_fault_leave(rec);
+	uint64_t duration = monotonic_ns() - rec->t0;
+	skeleton_as(as, rec);
+	reply_as(as, rec);
+	int err = ava_buf_error(&rec->args);
+	if (err == 0)
+		err = ava_buf_error(&rec->outs);
+	if (err != 0) {
 		fail(sj, rec->seq, err);
-	return err;
+		return err;
+	}
+	return append(sj, rec, as->fn->id, duration);
+}
+
+void
+ava_session_journal_call_hold(struct ava_session_journal *sj,
+			      struct ava_journal_rec *rec)
+{
+	if (sj == NULL || !rec->in_call || is_dead(sj))
+		return;
+	rec->in_call = false;
+	rec->held = true;
+	ava_session_fault_leave(rec);
 }
 
 /*

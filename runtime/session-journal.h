@@ -34,6 +34,8 @@ struct ava_session_journal;
 /* One call being recorded: per connection thread, reused for each call. */
 struct ava_journal_rec {
 	bool in_call;              /* call_begin split the payload */
+	bool held;                 /* the next call records in this one's
+				    * place (ava_session_journal_call_hold) */
 	const struct ava_fn_desc *fn;
 	uint32_t thread;
 	uint64_t seq;
@@ -98,6 +100,48 @@ int
 ava_session_journal_call_end(struct ava_session_journal *sj,
 			     struct ava_journal_rec *rec, uint8_t *reply,
 			     size_t rlen);
+
+/*
+ * A call that moved bytes through the shared heap (doc/protocol.md,
+ * "Shared buffers") is recorded as the plain call that does the same
+ * (doc/journal.md, "Transfers through the shared heap"): fn with
+ * arguments v, scalars as they are and handles as ids (0: NULL), every
+ * pointer argument absent (an out-argument present if its v is nonzero)
+ * except argument buf, whose bytes are [bytes, bytes + len): an
+ * in-buffer's go with the call, an out-buffer's are the reply's (as a
+ * digest, in the record), and only if ok (the call succeeded). ret is
+ * the value the call returned.
+ */
+struct ava_journal_as {
+	const struct ava_fn_desc *fn;
+	uint64_t v[AVA_MAX_ARGS];
+	int buf;
+	const void *bytes;
+	uint64_t len;
+	int64_t ret;
+	bool ok;
+};
+
+/*
+ * After the call, in place of ava_session_journal_call_end(): record as
+ * in the call's place, with its sequence number, thread and times.
+ * Returns as ava_session_journal_call_end().
+ */
+int
+ava_session_journal_call_as(struct ava_session_journal *sj,
+			    struct ava_journal_rec *rec,
+			    const struct ava_journal_as *as);
+
+/*
+ * After the call, in place of ava_session_journal_call_end(): record
+ * nothing yet. The next call through rec takes this one's place in the
+ * journal, its sequence number and start, and records what the two did
+ * together (ava_session_journal_call_as()): a transfer whose bytes the
+ * guest copies between two calls.
+ */
+void
+ava_session_journal_call_hold(struct ava_session_journal *sj,
+			      struct ava_journal_rec *rec);
 
 /* Record how the session ended, flush and close. Accepts NULL. With
  * AVA_JOURNAL_STATS=1 in the environment, first log one line of the

@@ -32,20 +32,9 @@ ava_session_heap(void)
 	return __atomic_load_n(&heap, __ATOMIC_ACQUIRE);
 }
 
-/* Not with a journal, which must see every byte a call moves: the
- * guest's copies into the heap are no calls. */
-static bool
-heap_allowed(const struct ava_session *s)
-{
-	return s->cfg->journal_dir == NULL ||
-	       s->cfg->journal_mode == AVA_JOURNAL_OFF;
-}
-
 void
 session_heap_prepare(struct ava_session *s)
 {
-	if (!heap_allowed(s))
-		return;
 	pthread_mutex_lock(&heap_lock);
 	if (!heap_tried) {
 		heap_tried = true;
@@ -67,7 +56,7 @@ session_heap_prepare(struct ava_session *s)
 static uint64_t
 offer_heap(struct conn *c)
 {
-	if (!heap_allowed(c->s) || !ava_transport_conn_passes_fds(c->conn))
+	if (!ava_transport_conn_passes_fds(c->conn))
 		return 0;
 	session_heap_prepare(c->s);
 	struct ava_heap *h = ava_session_heap();

@@ -452,6 +452,93 @@ ava_session_expect_next(unsigned us)
 	expect_us = us;
 }
 
+/* The call being served on this thread, and what the journal records
+ * for it: the call itself, or the call its implementation named
+ * (ava_session_journal_as()). */
+static _Thread_local struct {
+	const struct ava_session *s;
+	bool other, hold;
+	uint32_t fn;
+	uint64_t v[AVA_MAX_ARGS];
+	int buf;
+	const void *bytes;
+	uint64_t len;
+	int64_t ret;
+} instead;
+
+bool
+ava_session_journaled(void)
+{
+	return instead.s != NULL && instead.s->journal != NULL;
+}
+
+void
+ava_session_journal_as(uint32_t fn_id, const uint64_t *v, int buf,
+		       const void *bytes, uint64_t len, int64_t ret)
+{
+	if (!ava_session_journaled())
+		return;
+	instead.other = true;
+	instead.fn = fn_id;
+	memcpy(instead.v, v, sizeof(instead.v));
+	instead.buf = buf;
+	instead.bytes = bytes;
+	instead.len = len;
+	instead.ret = ret;
+}
+
+void
+ava_session_journal_hold(void)
+{
+	if (ava_session_journaled())
+		instead.hold = true;
+}
+
+/*
+ * Record the call c served, or what its implementation named in its
+ * place: handles become ids, and the objects the named call writes are
+ * tagged for the state mode. A named call the API lacks, or a handle
+ * with no id, records the call as it was, which a replay then reports.
+ */
+static void
+journal_call_end(struct conn *c)
+{
+	struct ava_session *s = c->s;
+	struct ava_journal_as as = { .fn = ava_api_fn(s->api, instead.fn),
+				     .buf = instead.buf,
+				     .bytes = instead.bytes,
+				     .len = instead.len, .ret = instead.ret };
+	bool named = instead.other && as.fn != NULL &&
+		     as.fn->nargs <= AVA_MAX_ARGS;
+	if (instead.hold) {
+		ava_session_journal_call_hold(s->journal, &c->rec);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; named && i < as.fn->nargs; i++) {
+		const struct ava_arg_desc *a = &as.fn->args[i];
+		as.v[i] = instead.v[i];
+		if (a->kind == AVA_ARG_HANDLE && instead.v[i] != 0)
+			named = ava_handle_table_find(s->handles, instead.v[i],
+						      a->handle_type,
+						      &as.v[i]) == 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!named) {
+		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
+					     c->out.len);
+		return;
+	}
+	c->rec.ntags = 0;   /* the served call's are not the named call's */
+	for (unsigned i = 0; i < as.fn->nargs; i++)
+		if (as.fn->args[i].kind == AVA_ARG_HANDLE &&
+		    (as.fn->args[i].flags & AVA_ARGF_WRITES))
+			ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_WRITTEN,
+					    as.v[i]);
+	as.ok = as.fn->ret != AVA_RET_STATUS || as.ret == s->api->success;
+	ava_session_journal_call_as(s->journal, &c->rec, &as);
+}
+
 /* What the call being served asked to run once its REPLY is out. */
 static _Thread_local struct {
 	void (*fn)(void *);
@@ -526,13 +613,15 @@ serve_call(struct conn *c, const struct ava_frame_header *h, uint8_t *payload,
 	 * with its REPLY (session-callback.h). */
 	ava_buf_reset(&c->inline_cbs);
 	ava_session_callback_inline(async ? NULL : &c->inline_cbs);
+	instead.s = s;
+	instead.other = instead.hold = false;
 	int r = answer_call(c, fn, async);
+	instead.s = NULL;
 	ava_session_callback_inline(NULL);
 	if (r >= 0 && async)
 		note_async_failure(c, h, fn);
 	if (r >= 0)
-		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
-					     c->out.len);
+		journal_call_end(c);
 	if (c->srec.fn != NULL) {   /* refused, or not run: not ended */
 		pthread_mutex_lock(&s->lock);
 		ava_state_rec_end(s->state, &c->srec,

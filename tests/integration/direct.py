@@ -3,7 +3,7 @@
 straight into the buffer's storage in the shared heap (doc/protocol.md,
 "Shared buffers"): the server never writes their bytes itself.
 
-Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM
+Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM [--journal]
 
 The program (itest-vecadd) runs natively, then through `ava run`, with
 writelog.c's library preloaded into both it and ava's server, which logs
@@ -15,6 +15,18 @@ each clEnqueueWriteBuffer as "COMM SIZE BLOCKING EVENT". Checks:
 3. For each large non-blocking write whose event the program asked for,
    the server made a one-byte non-blocking write with an event: the
    write's event is a real write's.
+
+With --journal, the run through ava is journaled (`--journal DIR`), and
+the heap's transfers are recorded as the plain calls (doc/journal.md,
+"Transfers through the shared heap"). Also:
+
+4. The journal has a clEnqueueWriteBuffer of each large write's size for
+   each large write of the program, and no call of ava's own heap
+   (avacl...Buffer, avaclStageBytes) at all; its calls are numbered
+   1..N without a gap.
+5. `ava replay` of the journal gives every result as recorded: the large
+   reads' bytes (digests) and what the kernels computed from the large
+   writes' bytes.
 
 Exit status: 0 pass, 1 a check failed, 99 the set-up failed.
 """
@@ -50,18 +62,56 @@ def run(cmd, shim, log):
                                for w in writes]
 
 
+def check_journal(ava, jdir, prog):
+    dump = subprocess.run([ava, "journal", "dump", jdir],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=120)
+    if dump.returncode != 0:
+        print(f"ava journal dump: exit {dump.returncode}\n"
+              f"{dump.stderr.decode()}")
+        sys.exit(99)
+    calls = [line.split(None, 2) for line in dump.stdout.decode().splitlines()
+             if line.startswith("#")]
+    seqs = [int(c[0][1:]) for c in calls]
+    check("the journal's calls are numbered 1..N without a gap",
+          seqs == list(range(1, len(seqs) + 1)),
+          f"numbers: {seqs[:5]}... ({len(seqs)} calls)")
+    own = [c[2].split("(")[0] for c in calls if c[2].startswith("avacl") and
+           ("Buffer(" in c[2] or "Idle(" in c[2] or "Stage" in c[2])]
+    check("no call of ava's own heap is in the journal", not own,
+          f"calls: {', '.join(own)}")
+    want = sorted(size for _, size, _, _ in prog if size >= SHARED_MIN)
+    got = sorted(int(c[2].split("size=")[1].split(",")[0]) for c in calls
+                 if c[2].startswith("clEnqueueWriteBuffer(") and
+                 int(c[2].split("size=")[1].split(",")[0]) >= SHARED_MIN)
+    check("a large clEnqueueWriteBuffer in the journal for each of the "
+          "program's", got == want, f"program: {want}, journal: {got}")
+    rep = subprocess.run([ava, "replay", jdir], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, timeout=300)
+    text = rep.stdout.decode()
+    check("the journal replays with every result as recorded",
+          rep.returncode == 0 and "every result as recorded" in text,
+          f"ava replay: exit {rep.returncode}\n{text}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ava", required=True)
     ap.add_argument("--shim", required=True)
     ap.add_argument("--prog", required=True)
+    ap.add_argument("--journal", action="store_true")
     a = ap.parse_args()
     # /proc/PID/comm: the name, cut at 15 bytes
     comm = os.path.basename(a.prog)[:15]
     with tempfile.TemporaryDirectory() as tmp:
         native, _ = run([a.prog], a.shim, os.path.join(tmp, "native.log"))
-        out, writes = run([a.ava, "run", "--", a.prog], a.shim,
+        jdir = os.path.join(tmp, "journal")
+        out, writes = run([a.ava, "run"] +
+                          (["--journal", jdir] if a.journal else []) +
+                          ["--", a.prog], a.shim,
                           os.path.join(tmp, "ava.log"))
+        if a.journal:
+            check_journal(a.ava, jdir, [w for w in writes if w[0] == comm])
     prog = [w for w in writes if w[0] == comm]
     server = [w for w in writes if w[0] != comm]
     big_nb_events = sum(1 for _, size, blocking, ev in prog
