@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,22 @@
 #include "session-fault.h"
 #include "session-journal.h"
 
+/* A place in the journal's order that a guest thread's next call takes
+ * (ava_session_journal_call_hold()). */
+struct held {
+	uint32_t thread;
+	uint64_t seq, start_ns, t0;   /* seq 0: a free entry */
+};
+
 struct ava_session_journal {
 	struct ava_journal *j;
 	uint64_t jsession;         /* the journal's own session id */
 	uint64_t id;               /* the server's session id, for logs */
 	bool dead;                 /* after an error: record nothing more */
 	uint64_t next_seq;         /* the session's global call order */
+	pthread_mutex_t held_lock;
+	unsigned nheld;            /* entries in use; read without the lock */
+	struct held held[AVA_JOURNAL_HELD];
 };
 
 static uint64_t
@@ -94,6 +105,7 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 	if (sj == NULL)
 		return -ENOMEM;
 	sj->id = id;
+	pthread_mutex_init(&sj->held_lock, NULL);
 
 	struct ava_journal_options opts;
 	ava_journal_options_init(&opts);
@@ -123,6 +135,7 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 err_close:
 	ava_journal_close(sj->j);
 err_free:
+	pthread_mutex_destroy(&sj->held_lock);
 	free(sj);
 	return err;
 }
@@ -156,6 +169,29 @@ is_dead(struct ava_session_journal *sj)
 	return __atomic_load_n(&sj->dead, __ATOMIC_RELAXED);
 }
 
+/* Does rec's thread hold a place? Then rec takes it. */
+static bool
+take_held(struct ava_session_journal *sj, struct ava_journal_rec *rec)
+{
+	if (__atomic_load_n(&sj->nheld, __ATOMIC_ACQUIRE) == 0)
+		return false;
+	bool took = false;
+	pthread_mutex_lock(&sj->held_lock);
+	for (unsigned i = 0; i < AVA_JOURNAL_HELD && !took; i++) {
+		struct held *h = &sj->held[i];
+		if (h->seq == 0 || h->thread != rec->thread)
+			continue;
+		rec->seq = h->seq;
+		rec->start_ns = h->start_ns;
+		rec->t0 = h->t0;
+		h->seq = 0;
+		__atomic_sub_fetch(&sj->nheld, 1, __ATOMIC_RELEASE);
+		took = true;
+	}
+	pthread_mutex_unlock(&sj->held_lock);
+	return took;
+}
+
 void
 ava_session_journal_call_begin(struct ava_session_journal *sj,
 			       struct ava_journal_rec *rec,
@@ -177,13 +213,12 @@ ava_session_journal_call_begin(struct ava_session_journal *sj,
 			      AVA_MARSHAL_MAX_SPANS, &rec->nin) != 0)
 		return;
 	rec->in_call = true;
-	if (!rec->held) {
+	if (!take_held(sj, rec)) {
 		rec->seq = __atomic_add_fetch(&sj->next_seq, 1,
 					      __ATOMIC_RELAXED);
 		rec->start_ns = realtime_ns();
 		rec->t0 = monotonic_ns();
 	}
-	rec->held = false;
 	ava_session_fault_enter(rec);
 }
 
@@ -255,6 +290,15 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
 	return append(sj, rec, rec->fn->id, duration);
 }
 
+/* A buffer's length word in skel, and its bytes as the next span. */
+static void
+put_span(struct ava_buf *skel, struct ava_span *spans, uint32_t *n,
+	 const struct ava_journal_as *as)
+{
+	ava_buf_put_u64(skel, as->len);
+	spans[(*n)++] = (struct ava_span){ as->bytes, as->len };
+}
+
 /* A call's in-kinds, absent but for as->buf: the words a CALL payload of
  * as->fn has, split (marshal-split.h), with as->buf's bytes as the only
  * span. */
@@ -273,11 +317,10 @@ skeleton_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 			break;
 		case AVA_ARG_IN_BUF:
 		case AVA_ARG_INOUT_BUF:
-			ava_buf_put_u64(&rec->args, mine ? as->len
-							 : AVA_WIRE_NULL);
 			if (mine)
-				rec->in[rec->nin++] = (struct ava_span){
-					as->bytes, as->len };
+				put_span(&rec->args, rec->in, &rec->nin, as);
+			else
+				ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
 			break;
 		case AVA_ARG_IN_STRING:
 		case AVA_ARG_IN_HANDLES:
@@ -313,9 +356,7 @@ reply_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 		case AVA_ARG_OUT_BUF:
 		case AVA_ARG_INOUT_BUF:
 			if ((int)i == as->buf && as->ok) {
-				ava_buf_put_u64(&rec->outs, as->len);
-				rec->out[rec->nout++] = (struct ava_span){
-					as->bytes, as->len };
+				put_span(&rec->outs, rec->out, &rec->nout, as);
 				break;
 			}
 			/* fall through */
@@ -359,8 +400,24 @@ ava_session_journal_call_hold(struct ava_session_journal *sj,
 	if (sj == NULL || !rec->in_call || is_dead(sj))
 		return;
 	rec->in_call = false;
-	rec->held = true;
 	ava_session_fault_leave(rec);
+	pthread_mutex_lock(&sj->held_lock);
+	struct held *free_h = NULL;
+	for (unsigned i = 0; i < AVA_JOURNAL_HELD; i++) {
+		struct held *h = &sj->held[i];
+		if (h->seq != 0 && h->thread == rec->thread) {
+			free_h = NULL;   /* one place per thread: keep the first */
+			break;
+		}
+		if (h->seq == 0 && free_h == NULL)
+			free_h = h;
+	}
+	if (free_h != NULL) {
+		*free_h = (struct held){ rec->thread, rec->seq, rec->start_ns,
+					 rec->t0 };
+		__atomic_add_fetch(&sj->nheld, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&sj->held_lock);
 }
 
 /*
@@ -416,5 +473,6 @@ ava_session_journal_close(struct ava_session_journal *sj, int how,
 	if (err != 0 && !is_dead(sj))
 		ava_session_log(sj->id, getpid(), "journal: closing failed: %s",
 				ava_strerror(err));
+	pthread_mutex_destroy(&sj->held_lock);
 	free(sj);
 }

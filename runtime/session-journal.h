@@ -34,8 +34,6 @@ struct ava_session_journal;
 /* One call being recorded: per connection thread, reused for each call. */
 struct ava_journal_rec {
 	bool in_call;              /* call_begin split the payload */
-	bool held;                 /* the next call records in this one's
-				    * place (ava_session_journal_call_hold) */
 	const struct ava_fn_desc *fn;
 	uint32_t thread;
 	uint64_t seq;
@@ -134,11 +132,15 @@ ava_session_journal_call_as(struct ava_session_journal *sj,
 
 /*
  * After the call, in place of ava_session_journal_call_end(): record
- * nothing yet. The next call through rec takes this one's place in the
- * journal, its sequence number and start, and records what the two did
- * together (ava_session_journal_call_as()): a transfer whose bytes the
- * guest copies between two calls.
+ * nothing yet. The guest thread's next call, on whichever connection
+ * (an async one may come in a batch on another), takes this one's place
+ * in the journal: its sequence number and start. For a transfer whose
+ * bytes the guest copies between two calls, and for a call the guest
+ * follows with the plain call. With AVA_JOURNAL_HELD threads holding one
+ * already, the place is given up (a gap in the numbers).
  */
+#define AVA_JOURNAL_HELD 64
+
 void
 ava_session_journal_call_hold(struct ava_session_journal *sj,
 			      struct ava_journal_rec *rec);

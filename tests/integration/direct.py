@@ -3,7 +3,8 @@
 straight into the buffer's storage in the shared heap (doc/protocol.md,
 "Shared buffers"): the server never writes their bytes itself.
 
-Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM [--journal]
+Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM
+                 [--journal [--also PROGRAM2]...]
 
 The program (itest-vecadd) runs natively, then through `ava run`, with
 writelog.c's library preloaded into both it and ava's server, which logs
@@ -27,6 +28,11 @@ the heap's transfers are recorded as the plain calls (doc/journal.md,
 5. `ava replay` of the journal gives every result as recorded: the large
    reads' bytes (digests) and what the kernels computed from the large
    writes' bytes.
+
+Each --also PROGRAM2 (itest-async: large writes that the heap refuses,
+behind user events, whose plain calls take the refusals' places, some
+of them queued) runs journaled too, and must give native's transcript
+and pass 4's numbering and heap-call checks and 5.
 
 Exit status: 0 pass, 1 a check failed, 99 the set-up failed.
 """
@@ -80,12 +86,14 @@ def check_journal(ava, jdir, prog):
            ("Buffer(" in c[2] or "Idle(" in c[2] or "Stage" in c[2])]
     check("no call of ava's own heap is in the journal", not own,
           f"calls: {', '.join(own)}")
-    want = sorted(size for _, size, _, _ in prog if size >= SHARED_MIN)
-    got = sorted(int(c[2].split("size=")[1].split(",")[0]) for c in calls
-                 if c[2].startswith("clEnqueueWriteBuffer(") and
-                 int(c[2].split("size=")[1].split(",")[0]) >= SHARED_MIN)
-    check("a large clEnqueueWriteBuffer in the journal for each of the "
-          "program's", got == want, f"program: {want}, journal: {got}")
+    if prog is not None:
+        want = sorted(size for _, size, _, _ in prog if size >= SHARED_MIN)
+        got = sorted(int(c[2].split("size=")[1].split(",")[0])
+                     for c in calls
+                     if c[2].startswith("clEnqueueWriteBuffer(") and
+                     int(c[2].split("size=")[1].split(",")[0]) >= SHARED_MIN)
+        check("a large clEnqueueWriteBuffer in the journal for each of the "
+              "program's", got == want, f"program: {want}, journal: {got}")
     rep = subprocess.run([ava, "replay", jdir], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, timeout=300)
     text = rep.stdout.decode()
@@ -100,6 +108,7 @@ def main():
     ap.add_argument("--shim", required=True)
     ap.add_argument("--prog", required=True)
     ap.add_argument("--journal", action="store_true")
+    ap.add_argument("--also", action="append", default=[])
     a = ap.parse_args()
     # /proc/PID/comm: the name, cut at 15 bytes
     comm = os.path.basename(a.prog)[:15]
@@ -112,6 +121,16 @@ def main():
                           os.path.join(tmp, "ava.log"))
         if a.journal:
             check_journal(a.ava, jdir, [w for w in writes if w[0] == comm])
+        for k, other in enumerate(a.also):
+            log = os.path.join(tmp, f"also{k}.log")
+            want, _ = run([other], a.shim, log)
+            jd = os.path.join(tmp, f"journal{k}")
+            got, _ = run([a.ava, "run", "--journal", jd, "--", other],
+                         a.shim, log)
+            name = os.path.basename(other)
+            check(f"{name}'s transcript, journaled, is native's",
+                  got == want, f"native:\n{want}\nava:\n{got}")
+            check_journal(a.ava, jd, None)
     prog = [w for w in writes if w[0] == comm]
     server = [w for w in writes if w[0] != comm]
     big_nb_events = sum(1 for _, size, blocking, ev in prog
