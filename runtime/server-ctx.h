@@ -76,7 +76,7 @@ ava_session_journal_as(uint32_t fn_id, const uint64_t *v, int buf,
 		       const void *bytes, uint64_t len, int64_t ret);
 
 /* From a call's implementation: the journal records nothing for this
- * call, and the next call on this thread takes its place in the
+ * call, and the guest thread's next call takes its place in the
  * journal's order: the plain call the guest then sends, or the call
  * that ends a transfer, which names what the two did (as above). */
 void
