@@ -453,8 +453,9 @@ ava_session_expect_next(unsigned us)
 }
 
 /* The call being served on this thread, and what the journal records
- * for it: the call itself, or the call its implementation named
- * (ava_session_journal_as()). */
+ * for it: the call itself, the call its implementation named
+ * (ava_session_journal_as()), or nothing yet, its place held for the
+ * guest thread's next call (ava_session_journal_hold()). */
 static _Thread_local struct {
 	const struct ava_session *s;
 	bool other, hold;
