@@ -131,7 +131,10 @@ avaclCreateImage(cl_context context, const cl_mem_properties *properties,
  * then needs no release). The guest copies, then releases with the
  * same buffer, map_id and heap: *found is 0 if the server has no such
  * mapping, or (map_id 0) heap is not its heap: the session moved since,
- * and a write must be made again.
+ * and a write must be made again. With a journal, only the direct case
+ * is taken (*heap 0 otherwise), and a direct write's release finds only
+ * the range its acquire gave (doc/journal.md, "Transfers through the
+ * shared heap").
  */
 #define AVA_CL_SHARED_MIN (256u * 1024u)
 
@@ -165,7 +168,8 @@ avaclAcquireIdle(cl_command_queue command_queue, cl_mem buffer,
  * A non-blocking clEnqueueWriteBuffer of at least AVA_CL_SHARED_MIN bytes
  * over shm:, staged in the session's shared heap. avaclStageBytes gives
  * a range of size bytes there: the heap's id (its inode), the range's
- * offset and a stage id; heap 0 if there is no heap or no room. The
+ * offset and a stage id; heap 0 if there is no heap or no room, or the
+ * session is journaled (the write then goes with its bytes). The
  * guest copies the bytes in, then avaclEnqueueWriteStaged enqueues the
  * write from the range, non-blocking, as clEnqueueWriteBuffer would; the
  * range goes back to the heap when the command completes, or at once if

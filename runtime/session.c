@@ -505,26 +505,27 @@ static void
 journal_call_end(struct conn *c)
 {
 	struct ava_session *s = c->s;
-	struct ava_journal_as as = { .fn = ava_api_fn(s->api, instead.fn),
-				     .buf = instead.buf,
-				     .bytes = instead.bytes,
-				     .len = instead.len, .ret = instead.ret };
-	bool named = instead.other && as.fn != NULL &&
-		     as.fn->nargs <= AVA_MAX_ARGS;
 	if (instead.hold) {
 		ava_session_journal_call_hold(s->journal, &c->rec);
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; named && i < as.fn->nargs; i++) {
-		const struct ava_arg_desc *a = &as.fn->args[i];
-		as.v[i] = instead.v[i];
-		if (a->kind == AVA_ARG_HANDLE && instead.v[i] != 0)
-			named = ava_handle_table_find(s->handles, instead.v[i],
-						      a->handle_type,
-						      &as.v[i]) == 0;
+	struct ava_journal_as as = {
+		.fn = instead.other ? ava_api_fn(s->api, instead.fn) : NULL,
+		.buf = instead.buf, .bytes = instead.bytes, .len = instead.len,
+		.ret = instead.ret };
+	bool named = as.fn != NULL && as.fn->nargs <= AVA_MAX_ARGS;
+	if (named) {
+		pthread_mutex_lock(&s->lock);
+		for (unsigned i = 0; named && i < as.fn->nargs; i++) {
+			const struct ava_arg_desc *a = &as.fn->args[i];
+			as.v[i] = instead.v[i];
+			if (a->kind == AVA_ARG_HANDLE && instead.v[i] != 0)
+				named = ava_handle_table_find(
+						s->handles, instead.v[i],
+						a->handle_type, &as.v[i]) == 0;
+		}
+		pthread_mutex_unlock(&s->lock);
 	}
-	pthread_mutex_unlock(&s->lock);
 	if (!named) {
 		ava_session_journal_call_end(s->journal, &c->rec, c->out.data,
 					     c->out.len);

@@ -6,7 +6,7 @@ time (summed per run) are printed side by side (doc/performance.md,
 "Where a short program's time goes").
 
 Usage: calls.py --ava AVA --shim LIB [--runs R] [--also NAME=AVA2]...
-                [--all] PROGRAM [ARG...]
+                [--journal] [--all] PROGRAM [ARG...]
 
   --ava AVA      the ava command (build/tools/ava)
   --shim LIB     calltime.c's library (build/tests/bench/libava-calltime.so)
@@ -14,6 +14,8 @@ Usage: calls.py --ava AVA --shim LIB [--runs R] [--also NAME=AVA2]...
                  round so that both share the machine's noise
   --also N=AVA2  one more column: the program through AVA2's `ava run`
                  (another build, for a before/after comparison)
+  --journal      for each ava column, one more, NAME+j: the same with
+                 `--journal DIR`, DIR fresh for every run and removed after
   --all          every row, not only those that differ by 0.05 ms or more
 
 Rows: "(to load)" is from the moment calls.py starts the command to the
@@ -32,6 +34,7 @@ failed or logged nothing.
 import argparse
 import collections
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,14 +80,19 @@ def parse_log(path, t0, t1):
     return rows
 
 
-def run_once(cmd, log):
+def run_once(cmd, log, jdir):
     if os.path.exists(log):
         os.unlink(log)
+    if jdir is not None:
+        i = cmd.index("run") + 1
+        cmd = cmd[:i] + ["--journal", jdir] + cmd[i:]
     env = dict(clean_env(), AVA_CALLTIME_LOG=log)
     t0 = time.monotonic() * 1e3
     p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, text=True)
     t1 = time.monotonic() * 1e3
+    if jdir is not None:
+        shutil.rmtree(jdir, ignore_errors=True)
     if p.returncode != 0:
         said = p.stderr.strip()[-300:]
         raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}" +
@@ -98,6 +106,7 @@ def main():
     ap.add_argument("--shim", required=True)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--also", action="append", default=[])
+    ap.add_argument("--journal", action="store_true")
     ap.add_argument("--all", action="store_true")
     ap.add_argument("program", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -117,14 +126,22 @@ def main():
         if not sep or not name or name in modes:
             ap.error(f"--also {spec}: NAME=AVA, NAME new")
         modes[name] = [ava2, "run", "--"] + prog
+    journaled = set()
+    if a.journal:
+        for m in [m for m in modes if m != "native"]:
+            modes[m + "+j"] = modes[m]
+            journaled.add(m + "+j")
     res = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="ava-calls-") as tmp:
         for i in range(a.runs):
             order = list(modes) if i % 2 == 0 else list(reversed(modes))
             for m in order:
                 try:
+                    jdir = (os.path.join(tmp, "journal")
+                            if m in journaled else None)
                     res[m].append(run_once(modes[m],
-                                           os.path.join(tmp, m + ".log")))
+                                           os.path.join(tmp, m + ".log"),
+                                           jdir))
                 except (RuntimeError, ValueError, OSError) as e:
                     print(f"calls.py: {m}: {e}", file=sys.stderr)
                     return 1

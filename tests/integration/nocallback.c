@@ -1,9 +1,10 @@
 /*
  * nocallback.c - preloaded into ava's server by the test
  * ava-async-no-event-callback: clSetEventCallback refuses every event,
- * as an implementation out of resources would. A staged write's range
- * is then freed without the callback (runtime/opencl-calls.c, "late
- * stages"), and the program must run as it does natively, not hang.
+ * as an implementation out of resources would. A staged write's range,
+ * or a forwarded write's copy, is then freed without the callback, by a
+ * later sweep (runtime/opencl-calls.c, ava_cl_late_add()), and the
+ * program must run as it does natively, not hang.
  * The program itself sets no event callback, so that the same library
  * in its own process changes nothing there.
  */

@@ -1,6 +1,6 @@
 /*
- * writelog.c - preloaded by the test ava-direct-write into the program
- * and ava's server alike: each clEnqueueWriteBuffer is logged to the
+ * writelog.c - preloaded by the tests ava-direct-write and
+ * ava-direct-write-journal into the program and ava's server alike: each clEnqueueWriteBuffer is logged to the
  * file $AVA_TEST_WRITE_LOG as one line, "COMM SIZE BLOCKING EVENT"
  * (the process's name, the size in bytes, 0 or 1, and 1 if an event was
  * asked for), then made as it would be without the library. The test

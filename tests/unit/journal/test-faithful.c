@@ -262,9 +262,9 @@ threads_and_pressure(void)
 }
 
 /*
- * Calls one at a time, each committed before the next: every record
- * after the first starts the arena over (its pages stay warm), and all
- * of them read back whole.
+ * Calls one at a time, each committed before the next: every one starts
+ * the arena over (after the session's record, the first), so its pages
+ * stay warm, and all of them read back whole.
  */
 static void
 one_at_a_time(struct gen_entry *g)
