@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +149,37 @@ open_tables(struct ava_journal *j, char *why, size_t why_len)
 	return store_err(mdb_txn_commit(txn));
 }
 
+/* The arena in 2 MiB pages where the kernel gives them (transparent huge
+ * pages in "madvise" mode, Debian's default): a record's copy into fresh
+ * arena memory then takes two faults per 4 MiB rather than 1024. */
+#define ARENA_ALIGN ((size_t)2 << 20)
+
+static size_t
+arena_span(size_t cap)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (cap + page - 1) / page * page;
+}
+
+static void *
+arena_map(size_t cap)
+{
+	size_t len = arena_span(cap);
+	size_t span = len + ARENA_ALIGN;
+	uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	size_t head = (ARENA_ALIGN - (uintptr_t)p % ARENA_ALIGN) % ARENA_ALIGN;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + len, span - head - len);
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p + head, len, MADV_HUGEPAGE);
+#endif
+	return p + head;
+}
+
 static int
 alloc_ring(struct ava_journal *j)
 {
@@ -158,7 +190,7 @@ alloc_ring(struct ava_journal *j)
 	 * call (the pages' faults on this project's VM). */
 	j->slots = malloc(j->opt.ring_capacity * sizeof(*j->slots));
 	j->ready = calloc(j->opt.ring_capacity, sizeof(*j->ready));
-	j->arena = malloc(j->arena_cap);
+	j->arena = arena_map(j->arena_cap);
 	if (j->slots == NULL || j->ready == NULL || j->arena == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&j->lock, NULL);
@@ -183,7 +215,8 @@ free_journal(struct ava_journal *j)
 	}
 	free(j->slots);
 	free((void *)j->ready);
-	free(j->arena);
+	if (j->arena)
+		munmap(j->arena, arena_span(j->arena_cap));
 	free(j->bsess);
 	free(j->pl);
 	free(j->dir);
