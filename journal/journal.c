@@ -256,7 +256,7 @@ ava_journal_open(const char *dir, const struct ava_journal_options *opts,
 	if (err)
 		goto err_free;
 	jio_init(&j->io, j->opt.log, j->opt.log_data);
-	err = writer_start(j);
+	err = j->opt.defer_start ? 0 : writer_start(j);
 	if (err)
 		goto err_free;
 	*out = j;
@@ -266,6 +266,14 @@ err_free:
 		set_why(why, why_len, "%s: %s", dir, ava_strerror(err));
 	free_journal(j);
 	return err;
+}
+
+int
+ava_journal_start(struct ava_journal *j)
+{
+	if (j == NULL)
+		return -EINVAL;
+	return j->off ? 0 : writer_start(j);
 }
 
 int

@@ -80,6 +80,12 @@ struct ava_journal_options {
 	bool compress;               /* zstd blobs when it saves space */
 	uint64_t segment_bytes;      /* start a new segment past this size */
 	uint64_t map_bytes;          /* LMDB map size (address space) */
+	/* Open without the journal thread: it starts at ava_journal_start(),
+	 * or when something first needs it (a wait for a commit, a full
+	 * ring, the close). Records appended before wait in the ring. For
+	 * a caller whose open runs beside another thread's dlopen(), which
+	 * holds up every thread's creation. */
+	bool defer_start;
 	/* One line per event worth an operator's attention (the pwrite
 	 * fallback, a fatal error). NULL: stderr. Called from any thread. */
 	void (*log)(void *log_data, const char *line);
@@ -95,9 +101,10 @@ struct ava_journal;
 
 /*
  * Open the journal in `dir`, creating it (and the directory) if absent,
- * and start its journal thread. opts NULL means the defaults. Refuses a
- * directory that holds other files (-ENOTEMPTY), a journal of another
- * format version (AVA_EVERSION) or of the other level (-EINVAL). With
+ * and start its journal thread (unless defer_start). opts NULL means
+ * the defaults. Refuses a directory that holds other files (-ENOTEMPTY),
+ * a journal of another format version (AVA_EVERSION) or of the other
+ * level (-EINVAL). With
  * level OFF nothing is opened and every append succeeds without effect.
  * On failure, if `why` is not NULL, a one-line reason is written there.
  * The caller owns *out and ends it with ava_journal_close().
@@ -105,6 +112,11 @@ struct ava_journal;
 int
 ava_journal_open(const char *dir, const struct ava_journal_options *opts,
 		 char *why, size_t why_len, struct ava_journal **out);
+
+/* Start the journal thread of one opened with defer_start; 0 if it runs
+ * already, or for level OFF. */
+int
+ava_journal_start(struct ava_journal *j);
 
 /*
  * Commit everything appended, stop the journal thread, free `j`. Returns

@@ -76,6 +76,8 @@ check_entry(const struct ava_journal_entry *e)
 	return 0;
 }
 
+static int start_locked(struct ava_journal *j);
+
 /*
  * With nothing in flight, the next record starts at the arena's start
  * again (the positions only grow, so this is a jump to the next lap).
@@ -122,6 +124,9 @@ reserve(struct ava_journal *j, uint64_t n, bool heap, uint64_t *ticket,
 		}
 		if (!waited)
 			j->stats.backpressure_waits++;
+		int err = start_locked(j);  /* only it makes room */
+		if (err)
+			return err;
 		pthread_cond_wait(&j->space_cv, &j->lock);
 	}
 }
@@ -141,12 +146,17 @@ wait_committed(struct ava_journal *j, uint64_t ticket)
 {
 	pthread_mutex_lock(&j->lock);
 	/* Someone waits: the journal thread stops gathering and commits. */
+	int err = start_locked(j);
+	if (err) {
+		pthread_mutex_unlock(&j->lock);
+		return err;
+	}
 	j->waiters++;
 	pthread_cond_signal(&j->work_cv);
 	while (j->committed <= ticket && !j->fatal)
 		pthread_cond_wait(&j->done_cv, &j->lock);
 	j->waiters--;
-	int err = j->committed > ticket ? 0 : j->fatal;
+	err = j->committed > ticket ? 0 : j->fatal;
 	pthread_mutex_unlock(&j->lock);
 	return err;
 }
@@ -470,9 +480,12 @@ journal_thread(void *arg)
 	return NULL;
 }
 
-int
-writer_start(struct ava_journal *j)
+/* Lock held. */
+static int
+start_locked(struct ava_journal *j)
 {
+	if (j->thread_started)
+		return 0;
 	int rc = pthread_create(&j->thread, NULL, journal_thread, j);
 	if (rc != 0)
 		return -rc;
@@ -480,12 +493,29 @@ writer_start(struct ava_journal *j)
 	return 0;
 }
 
+int
+writer_start(struct ava_journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	int err = start_locked(j);
+	pthread_mutex_unlock(&j->lock);
+	return err;
+}
+
+/* What is left in the ring is committed first, by a thread started now
+ * if it never was (a deferred start); if none can be, it is lost, and
+ * the close says so. */
 void
 writer_stop(struct ava_journal *j)
 {
-	if (!j->thread_started)
-		return;
 	pthread_mutex_lock(&j->lock);
+	int err = j->head == j->tail ? 0 : start_locked(j);
+	if (err && !j->fatal)
+		j->fatal = err;
+	if (!j->thread_started) {
+		pthread_mutex_unlock(&j->lock);
+		return;
+	}
 	j->stop = true;
 	pthread_cond_signal(&j->work_cv);
 	pthread_mutex_unlock(&j->lock);

@@ -28,6 +28,17 @@ void
 ava_server_set_warm(void (*warm)(void));
 
 /*
+ * In a spare worker, the start-up above runs in a thread of its own,
+ * while the worker takes its connection, reads the HELLO and opens the
+ * session's journal. Wait for it to end: the session calls this before
+ * its first answer to the guest, and before anything else of the
+ * vendor's. Anywhere else (a forked worker, a second call) it returns
+ * at once. Only the worker's main thread calls it.
+ */
+void
+ava_server_await_warm(void);
+
+/*
  * Does the vendor library hold nothing but this process's host memory
  * (a CPU device)? Then a worker says it is done once its session and
  * journal are closed, and a stopping server does not wait for the

@@ -116,6 +116,7 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 		    : AVA_JOURNAL_SYNC_BATCH;
 	opts.log = journal_log;
 	opts.log_data = sj;
+	opts.defer_start = true;
 	err = ava_journal_open(path, &opts, why, why_len, &sj->j);
 	if (err != 0)
 		goto err_free;
@@ -137,6 +138,17 @@ err_close:
 err_free:
 	pthread_mutex_destroy(&sj->held_lock);
 	free(sj);
+	return err;
+}
+
+int
+ava_session_journal_start(struct ava_session_journal *sj, char *why,
+			  size_t why_len)
+{
+	int err = ava_journal_start(sj->j);
+	if (err != 0)
+		snprintf(why, why_len, "cannot start the journal's thread: %s",
+			 ava_strerror(err));
 	return err;
 }
 

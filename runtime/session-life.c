@@ -518,6 +518,23 @@ open_journal(struct conn *c)
 	return refuse_hello(c, r, text);
 }
 
+/* After the vendor library's loading: a thread's creation waits for it. */
+static int
+start_journal(struct conn *c)
+{
+	char why[160], text[200];
+	if (c->s->journal == NULL)
+		return 0;
+	int r = ava_session_journal_start(c->s->journal, why, sizeof(why));
+	if (r == 0)
+		return 0;
+	ava_session_journal_close(c->s->journal, AVA_JOURNAL_END_SERVER_STOP,
+				  0);
+	c->s->journal = c->ctx.journal = NULL;
+	snprintf(text, sizeof(text), "journal unavailable: %s", why);
+	return refuse_hello(c, r, text);
+}
+
 /* The threads around a session's connections. */
 struct life {
 	pthread_t joins, control, stopper;
@@ -657,6 +674,12 @@ session_run_restored(struct ava_session *s, int wait_ms,
 				cfg->journal_mode, cfg->journal_sync, s->api,
 				s->journal_id, guest, why, sizeof(why),
 				&s->journal);
+		if (r == 0 && (r = ava_session_journal_start(s->journal, why,
+						sizeof(why))) < 0) {
+			ava_session_journal_close(s->journal,
+						  AVA_JOURNAL_END_SERVER_STOP, 0);
+			s->journal = NULL;
+		}
 		if (r < 0)
 			LOG(s, "journal unavailable: %s; the restored session "
 			    "is not recorded", why[0] ? why : ava_strerror(r));
@@ -699,6 +722,13 @@ run_session(struct conn *c)
 		r = ava_state_create(s->api, &s->state);
 	if (r == 0)
 		r = open_journal(c);
+	/* A spare worker may still be loading the vendor library: the
+	 * journal's open above went beside it, the journal's thread, the
+	 * WELCOME (whose heap offer asks what the loading found) and the
+	 * calls wait for it. */
+	ava_server_await_warm();
+	if (r == 0)
+		r = start_journal(c);
 	if (r < 0) {
 		session_conn_destroy(c);
 		return r;
@@ -800,6 +830,8 @@ ava_session_serve(struct ava_conn *conn, uint64_t id,
 		return session_free(s, -ENOMEM);
 	struct hello hl;
 	int r = hello(c, &hl);
+	if (r != 0 || hl.kind != AVA_HELLO_GUEST || hl.session != 0)
+		ava_server_await_warm();  /* run_session() waits later */
 	if (r == 0 && hl.kind == AVA_HELLO_CONTROL)
 		return session_free(s, control(c, &hl, id));
 	if (r == 0 && hl.kind == AVA_HELLO_GUEST && hl.session == 0)

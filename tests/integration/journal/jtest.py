@@ -26,6 +26,12 @@ API (jread.c) and through `ava journal`. TEST is one of:
             never a crash, a sanitizer report or a hang.
   state     create/write/release churn: a --journal-mode state journal
             keeps its size from N to 4N rounds, a full one grows.
+  refused   `ava run --journal DIR` where DIR cannot be made (under a
+            plain file): the session is refused with one line that names
+            DIR and says why, the program fails at once instead of
+            running unrecorded, and nothing is made. `ava run`'s spare
+            worker opens the journal while it loads the vendor library,
+            so this is the refusal from beside that loading.
   uring     AVA_JOURNAL_STATS=1 shows the server's journal writing blobs
             through io_uring; AVA_JOURNAL_NO_URING=1 logs one line, uses
             pwrite, and records the same calls and the same segment bytes.
@@ -90,8 +96,29 @@ def test_state(ctx):
           "state after 4N rounds is not smaller than full after N")
 
 
+# ---- refused ----------------------------------------------------------
+
+def test_refused(ctx):
+    plain = os.path.join(ctx.tmp, "plain")
+    with open(plain, "w") as f:
+        f.write("not a directory\n")
+    jdir = os.path.join(plain, "j")
+    rc, out, err = run([ctx.ava, "run", "--journal", jdir, "--", ctx.guest,
+                        "churn", 1, 4096], timeout=60)
+    print(err.strip())
+    check(rc != 0, "the program ran although its journal cannot be made")
+    lines = [ln for ln in err.splitlines() if "journal unavailable" in ln]
+    check(lines and all(f"{jdir}: cannot create" in ln for ln in lines),
+          "no line names the journal directory and why it cannot be made")
+    check(not any("Sanitizer" in ln or "runtime error" in ln
+                  for ln in err.splitlines()), "a sanitizer report")
+    with open(plain) as f:
+        check(f.read() == "not a directory\n", "the plain file changed")
+
+
 TESTS = {"faithful": test_faithful, "crash": test_crash,
-         "corrupt": test_corrupt, "state": test_state, "uring": test_uring}
+         "corrupt": test_corrupt, "state": test_state, "uring": test_uring,
+         "refused": test_refused}
 
 
 def main():

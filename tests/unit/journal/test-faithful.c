@@ -261,6 +261,28 @@ threads_and_pressure(void)
 	free(dir);
 }
 
+/* Read back session s's calls 1..n as gen_make() made them. */
+static void
+read_back(const char *dir, struct gen_entry *g, uint64_t s, uint64_t n)
+{
+	struct ava_journal_reader *r;
+	struct ava_journal_cursor *cur;
+	const struct ava_journal_call *c;
+	CHECK_RC(ava_journal_reader_open(dir, NULL, 0, &r), 0);
+	CHECK_RC(ava_journal_cursor_create(r, s, 0, &cur), 0);
+	uint64_t seq = 0;
+	int rc;
+	while ((rc = ava_journal_cursor_next(cur, &c)) == 1) {
+		seq++;
+		gen_make(g, s, seq, seq);
+		check_call(r, c, g);
+	}
+	CHECK_RC(rc, 0);
+	CHECK(seq == n);
+	ava_journal_cursor_destroy(cur);
+	ava_journal_reader_close(r);
+}
+
 /*
  * Calls one at a time, each committed before the next: every one starts
  * the arena over (after the session's record, the first), so its pages
@@ -294,22 +316,7 @@ one_at_a_time(struct gen_entry *g)
 	CHECK(st.arena_rewinds - before == CALLS && st.heap_staged == 0);
 	CHECK(st.committed == CALLS && st.lost == 0);
 	CHECK_RC(ava_journal_close(j), 0);
-	struct ava_journal_reader *r;
-	struct ava_journal_cursor *cur;
-	const struct ava_journal_call *c;
-	CHECK_RC(ava_journal_reader_open(dir, NULL, 0, &r), 0);
-	CHECK_RC(ava_journal_cursor_create(r, s, 0, &cur), 0);
-	uint64_t seq = 0;
-	int rc;
-	while ((rc = ava_journal_cursor_next(cur, &c)) == 1) {
-		seq++;
-		gen_make(g, s, seq, seq);
-		check_call(r, c, g);
-	}
-	CHECK_RC(rc, 0);
-	CHECK(seq == CALLS);
-	ava_journal_cursor_destroy(cur);
-	ava_journal_reader_close(r);
+	read_back(dir, g, s, CALLS);
 	jt_rmrf(dir);
 	free(dir);
 }
@@ -353,6 +360,49 @@ compression(struct gen_entry *g)
 	free(dir);
 }
 
+/*
+ * defer_start: nothing is committed before the thread starts, and it
+ * starts on its own where something needs it: the close, a flush, a ring
+ * too small for what is appended (which would otherwise wait forever).
+ */
+static void
+deferred_start(struct gen_entry *g)
+{
+	enum { RING = 16, MANY = 3 * RING };
+	struct ava_journal_options o;
+	struct ava_journal_session_info info = { 0 };
+	struct ava_journal_stats st;
+	struct ava_journal *j;
+	uint64_t s;
+	ava_journal_options_init(&o);
+	o.sync = AVA_JOURNAL_SYNC_NONE;
+	o.ring_capacity = RING;
+	o.defer_start = true;
+	for (int how = 0; how < 3; how++) {
+		char *dir = jt_tmpdir("deferred");
+		uint64_t n = how == 2 ? MANY : 5;
+		CHECK_RC(ava_journal_open(dir, &o, NULL, 0, &j), 0);
+		CHECK_RC(ava_journal_session_begin(j, &info, &s), 0);
+		for (uint64_t i = 1; i <= n; i++) {
+			gen_make(g, s, i, i);
+			CHECK_RC(ava_journal_append(j, &g->e, 0), 0);
+		}
+		ava_journal_get_stats(j, &st);
+		if (how == 0)
+			CHECK(st.committed == 0 && st.batches == 0);
+		if (how == 1) {
+			CHECK_RC(ava_journal_flush(j), 0);
+			ava_journal_get_stats(j, &st);
+			CHECK(st.committed == n);
+			CHECK_RC(ava_journal_start(j), 0);  /* runs already */
+		}
+		CHECK_RC(ava_journal_close(j), 0);
+		read_back(dir, g, s, n);
+		jt_rmrf(dir);
+		free(dir);
+	}
+}
+
 static void
 level_off(void)
 {
@@ -365,6 +415,7 @@ level_off(void)
 	ava_journal_options_init(&o);
 	o.level = AVA_JOURNAL_LEVEL_OFF;
 	CHECK_RC(ava_journal_open(sub, &o, NULL, 0, &j), 0);
+	CHECK_RC(ava_journal_start(j), 0);
 	struct ava_journal_session_info info = { 0 };
 	CHECK_RC(ava_journal_session_begin(j, &info, &s), 0);
 	struct gen_entry *g = calloc(1, sizeof(*g));
@@ -394,6 +445,7 @@ main(void)
 	free(dir);
 	threads_and_pressure();
 	one_at_a_time(g);
+	deferred_start(g);
 	compression(g);
 	level_off();
 	free(g);
