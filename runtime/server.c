@@ -316,13 +316,15 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
  * spare never stands in for more than one. A spare nobody took is killed
  * at shutdown, and dies with its server.
  *
- * The loading runs in a thread of its own (start_warm()), and the spare
- * takes its connection beside it: the session reads the HELLO and opens
- * its journal meanwhile, and waits for the loading only before its
- * WELCOME (ava_server_await_warm()). The journal's own thread starts
- * after it: dlopen() holds the loader's locks, and a thread's creation
- * waits for them (12 to 20 ms of a journal's open went there, on the
- * project's VM, when the journal thread was made beside the loading).
+ * With a journal, the loading runs in a thread of its own (start_warm())
+ * and the spare takes its connection beside it: the session reads the
+ * HELLO and opens its journal meanwhile (2 to 5 ms), and waits for the
+ * loading only before its WELCOME (ava_server_await_warm()). The
+ * journal's own thread starts after that: dlopen() holds the loader's
+ * locks, and a thread's creation waits for them (12 to 20 ms of the
+ * journal's open went there, on the project's VM, when its thread was
+ * made beside the loading). Without a journal there is nothing to
+ * overlap, and the loading stays on the thread that will serve.
  *
  * A standing server keeps one with --spare (keep_spare): a new spare is
  * forked whenever the last worker has exited (refill_spare()), so guests
@@ -332,9 +334,11 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
  */
 
 static void (*warm_fn)(void);
-static pthread_t warm_thread;
-static bool warm_running;   /* warm_thread is to be joined */
+static bool warm_running;   /* a warm thread was started */
 static bool warm_verbose;
+static pthread_mutex_t warm_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
+static bool warm_done;
 
 void
 ava_server_set_warm(void (*warm)(void))
@@ -353,21 +357,40 @@ warm_main(void *arg)
 		fprintf(stderr, "ava server: spare worker (pid %d) ready, its "
 			"vendor library loaded in %ld ms\n", (int)getpid(),
 			ava_ms_since(&t0));
+	pthread_mutex_lock(&warm_lock);
+	warm_done = true;
+	pthread_cond_broadcast(&warm_cv);
+	/* Parked until the worker exits, not ended: what the loading
+	 * allocated stays in a live thread's heap. */
+	if (arg != NULL)
+		for (;;)
+			pthread_cond_wait(&warm_cv, &warm_lock);
+	pthread_mutex_unlock(&warm_lock);
 	return NULL;
 }
 
-/* The spare's start-up, beside its wait for the connection (in the
- * thread's stead if none can be made). */
+/* The spare's start-up: beside its wait for the connection where the
+ * session will open a journal then, else (or if no thread can be made)
+ * before it, as the loading then has nothing to overlap and runs best
+ * where its session will. */
 static void
-start_warm(bool verbose)
+start_warm(const struct ava_server_config *cfg)
 {
 	if (warm_fn == NULL)
 		return;
-	warm_verbose = verbose;
-	if (pthread_create(&warm_thread, NULL, warm_main, NULL) == 0)
-		warm_running = true;
-	else
+	warm_verbose = cfg->verbose;
+	if (cfg->journal_dir == NULL || cfg->journal_mode == AVA_JOURNAL_OFF) {
 		warm_main(NULL);
+		return;
+	}
+	pthread_t t;
+	static int parked = 1;  /* warm_main's arg: park when done */
+	if (pthread_create(&t, NULL, warm_main, &parked) == 0) {
+		pthread_detach(t);
+		warm_running = true;
+	} else {
+		warm_main(NULL);
+	}
 }
 
 void
@@ -375,8 +398,10 @@ ava_server_await_warm(void)
 {
 	if (!warm_running)
 		return;
-	pthread_join(warm_thread, NULL);
-	warm_running = false;
+	pthread_mutex_lock(&warm_lock);
+	while (!warm_done)
+		pthread_cond_wait(&warm_cv, &warm_lock);
+	pthread_mutex_unlock(&warm_lock);
 }
 
 void
@@ -399,7 +424,7 @@ spare_main(struct server *s, struct ava_listener *hl, pid_t parent)
 	become_worker(s);
 	if (addr == NULL)
 		_exit(1);
-	start_warm(s->cfg->verbose);
+	start_warm(s->cfg);
 	uint8_t msg[8];
 	struct ava_conn *c;
 	int r;
