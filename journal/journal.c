@@ -193,6 +193,10 @@ alloc_ring(struct ava_journal *j)
 	j->arena = arena_map(j->arena_cap);
 	if (j->slots == NULL || j->ready == NULL || j->arena == NULL)
 		return -ENOMEM;
+	/* The first record's fault now, in the open (which a spare worker
+	 * makes while it loads the vendor library), not at the first call:
+	 * in a 2 MiB page it clears the whole page. */
+	*(volatile uint8_t *)j->arena = 0;
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->space_cv, NULL);
 	pthread_cond_init(&j->work_cv, NULL);
