@@ -104,8 +104,8 @@ struct ava_journal;
  * and start its journal thread (unless defer_start). opts NULL means
  * the defaults. Refuses a directory that holds other files (-ENOTEMPTY),
  * a journal of another format version (AVA_EVERSION) or of the other
- * level (-EINVAL). With
- * level OFF nothing is opened and every append succeeds without effect.
+ * level (-EINVAL). With level OFF nothing is opened and every append
+ * succeeds without effect.
  * On failure, if `why` is not NULL, a one-line reason is written there.
  * The caller owns *out and ends it with ava_journal_close().
  */

@@ -28,12 +28,13 @@ void
 ava_server_set_warm(void (*warm)(void));
 
 /*
- * In a spare worker, the start-up above runs in a thread of its own,
- * while the worker takes its connection, reads the HELLO and opens the
- * session's journal. Wait for it to end: the session calls this before
- * its first answer to the guest, and before anything else of the
- * vendor's. Anywhere else (a forked worker, a second call) it returns
- * at once. Only the worker's main thread calls it.
+ * In a spare worker that will journal, the start-up above runs in a
+ * thread of its own, while the worker takes its connection, reads the
+ * HELLO and opens the session's journal. Wait for it to end: the session
+ * calls this before its first answer to the guest, and before anything
+ * else of the vendor's. Anywhere else (a forked worker, a spare without
+ * a journal, a second call) it returns at once. Only the worker's main
+ * thread calls it.
  */
 void
 ava_server_await_warm(void);

@@ -346,10 +346,10 @@ ava_server_set_warm(void (*warm)(void))
 	warm_fn = warm;
 }
 
+/* arg: NULL on the spare's own thread, else park once done. */
 static void *
 warm_main(void *arg)
 {
-	(void)arg;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	warm_fn();
