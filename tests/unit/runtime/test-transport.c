@@ -431,32 +431,47 @@ late_echo(void *arg)
  * 1 ms spin): the futex phase is woken soon after, and the spin keeps
  * its full budget, where halving alone would shrink it round after
  * round until every wait paid a wake-up.
+ *
+ * Which rounds must keep it is decided from each round's own time, not
+ * from the echo's delay, which a loaded machine stretches: a round
+ * shorter than its spin's budget plus the full 1 ms was woken within
+ * 1 ms of its sleep (or answered within the spin), and must leave the
+ * budget full. The other rounds may halve it.
  */
 static void
 shm_spin_budget(void)
 {
+	const uint64_t full = 1000000u;
 	setenv("AVA_SHM_SPIN_US", "1000", 1);
 	struct ava_conn *g, *s;
 	struct ava_listener *l = pair(&g, &s);
 	unsetenv("AVA_SHM_SPIN_US");
-	struct echo e = { .c = s, .n = 20, .delay_us = 1200 };
+	struct echo e = { .c = s, .n = 40, .delay_us = 1200 };
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, late_echo, &e) == 0);
 	const struct ava_shm_conn *gc = (const struct ava_shm_conn *)g;
 	struct ava_frame f;
 	ava_buf_init(&f.payload);
-	int kept = 0;
+	int soon = 0, kept = 0;
 	for (int i = 0; i < e.n; i++) {
 		struct ava_frame_header h = frame((uint64_t)i, 0);
+		uint64_t budget = gc->rx.spin_ns, t0 = ava_shm_now_ns();
 		CHECK_EQ(ava_transport_conn_send(g, &h, NULL), 0);
 		CHECK_EQ(ava_transport_conn_recv(g, &f), 0);
+		uint64_t took = ava_shm_now_ns() - t0;
 		CHECK_EQ(f.h.seq, (uint64_t)i);
-		kept += gc->rx.spin_ns == 1000000u;
+		kept += gc->rx.spin_ns == full;
+		if (took < budget + full) {
+			soon++;
+			CHECK_EQ(gc->rx.spin_ns, full);
+		}
 	}
 	pthread_join(t, NULL);
-	printf("# %d of %d late answers left the spin at its full 1 ms\n",
-	       kept, e.n);
-	CHECK(kept >= e.n / 2);
+	printf("# %d of %d late answers came within the full 1 ms of the "
+	       "sleep; %d left the spin at its full 1 ms\n", soon, e.n, kept);
+	/* The echo's 1.2 ms puts nearly every round there; a machine so
+	 * loaded that fewer than 5 of 40 are has not tested the rule. */
+	CHECK(soon >= 5);
 	ava_buf_finish(&f.payload);
 	ava_transport_conn_destroy(g);
 	ava_transport_conn_destroy(s);
