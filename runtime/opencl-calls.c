@@ -177,11 +177,13 @@ journal_transfer(bool write, cl_command_queue q, cl_mem buffer,
 		 cl_bool blocking, size_t offset, size_t size,
 		 const uint8_t *at, cl_int ret)
 {
-	uint64_t v[AVA_MAX_ARGS] = { (uintptr_t)q, (uintptr_t)buffer,
-				     blocking, offset, size };
-	ava_session_journal_as(write ? AVA_OPENCL_FN_clEnqueueWriteBuffer
-				     : AVA_OPENCL_FN_clEnqueueReadBuffer,
-			       v, 5, at, size, ret);
+	struct ava_session_as as = {
+		.fn = write ? AVA_OPENCL_FN_clEnqueueWriteBuffer
+			    : AVA_OPENCL_FN_clEnqueueReadBuffer,
+		.v = { (uintptr_t)q, (uintptr_t)buffer, blocking, offset,
+		       size },
+		.buf = 5, .bytes = at, .len = size, .list = -1, .ret = ret };
+	ava_session_journal_as(&as);
 }
 
 /* A direct transfer's acquire, journaled: a read is recorded now, a
@@ -418,13 +420,10 @@ avaclStageBytes(size_t size, cl_ulong *heap, cl_ulong *where,
 	uint64_t h, w, id;
 	*heap = *where = *stage = 0;
 	ava_cl_late_sweep();
-	/* With a journal, a staged write would be a call whose bytes the
-	 * journal does not see: none is given, and the guest sends the
-	 * write with its bytes. */
-	if (ava_session_journaled()) {
-		ava_session_journal_hold();
-		return CL_SUCCESS;
-	}
+	/* Recorded as nothing: the staged write or creation that follows
+	 * is recorded as the plain call, with the stage's bytes, in this
+	 * one's place; a plain call that follows a refusal, likewise. */
+	ava_session_journal_hold();
 	if (ava_cl_stage_new(size, &h, &w, &id)) {
 		*heap = h;
 		*where = w;
@@ -507,9 +506,22 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 	cl_event ev;
 	cl_int err = enqueue_gated(q, buffer, offset, size, at, nev, wl, &ev);
 	if (err != CL_SUCCESS) {
+		/* The guest sends the plain write, which takes this place. */
+		ava_session_journal_hold();
 		ava_cl_stage_free(st);
 		return err;
 	}
+	/* Recorded as the plain write, from the stage's bytes, which no one
+	 * changes before the journal has copied them. */
+	struct ava_session_as as = {
+		.fn = AVA_OPENCL_FN_clEnqueueWriteBuffer,
+		.v = { (uintptr_t)q, (uintptr_t)buffer, CL_FALSE, offset, size,
+		       0, nev, 0, event != NULL ? (uintptr_t)ev : 0 },
+		.buf = 5, .bytes = at, .len = size,
+		.list = nev > 0 ? 7 : -1, .objs = (const uint64_t *)wl,
+		.nobjs = nev,
+		.ret = CL_SUCCESS };
+	ava_session_journal_as(&as);
 	if (clSetEventCallback(ev, CL_COMPLETE, stage_done, st) !=
 	    CL_SUCCESS)
 		ava_cl_late_add(ev, stage_free, st);
@@ -535,8 +547,20 @@ avaclCreateBufferStaged(cl_context context, cl_mem_flags flags, size_t size,
 		*err = CL_INVALID_VALUE;
 		return NULL;
 	}
-	if (st != NULL)
-		return ava_cl_stage_adopt(st, context, flags, size, err);
+	if (st != NULL) {
+		cl_mem mem = ava_cl_stage_adopt(st, context, flags, size, err);
+		/* Recorded as the plain creation, with the stage's bytes, which
+		 * are the buffer's now. */
+		struct ava_session_as as = {
+			.fn = AVA_OPENCL_FN_clCreateBuffer,
+			.v = { (uintptr_t)context, flags, size, 0,
+			       errcode_ret != NULL },
+			.out = { [4] = (uint64_t)(int64_t)*err },
+			.buf = 3, .bytes = at, .len = size, .list = -1,
+			.ret = (int64_t)(uintptr_t)mem };
+		ava_session_journal_as(&as);
+		return mem;
+	}
 	/* A kept call run again: its stage is long gone, and the contents
 	 * are written back after it. */
 	void *zeros = calloc(1, size);

@@ -69,27 +69,36 @@ table_get(cl_mem mem)
 	return found ? (struct shared *)(uintptr_t)v : NULL;
 }
 
-/* The implementation destroys the buffer: its range goes back. */
-static void CL_CALLBACK
-give_back_range(cl_mem mem, void *data)
+/* A range and its heap reference go back, and b is freed. */
+static void
+free_range(void *data)
 {
 	struct shared *b = data;
-	pthread_mutex_lock(&T.lock);
-	ava_u64map_del(&T.by_mem, (uint64_t)(uintptr_t)mem);
-	pthread_mutex_unlock(&T.lock);
 	ava_heap_free(b->heap, b->off, b->size);
 	ava_heap_put(b->heap);
 	free(b);
 }
 
+/* The implementation destroys the buffer: its range goes back. */
+static void CL_CALLBACK
+give_back_range(cl_mem mem, void *data)
+{
+	pthread_mutex_lock(&T.lock);
+	ava_u64map_del(&T.by_mem, (uint64_t)(uintptr_t)mem);
+	pthread_mutex_unlock(&T.lock);
+	free_range(data);
+}
+
 /*
  * Make b's buffer over its range, with the application's flags in
  * b->flags. On failure the range goes back and b is freed: NULL, and *err
- * says why (the implementation's answer, or CL_OUT_OF_HOST_MEMORY).
+ * says why (the implementation's answer, or CL_OUT_OF_HOST_MEMORY). With
+ * later, that is once the call's REPLY is out, so that its bytes are
+ * still there for the journal.
  */
 static cl_mem
 make_over(struct shared *b, cl_context ctx, const cl_mem_properties *props,
-	  bool with_props, cl_int *err)
+	  bool with_props, bool later, cl_int *err)
 {
 	uint8_t *at = ava_heap_base(b->heap) + b->off;
 	cl_mem_flags f = (b->flags & ~(cl_mem_flags)(CL_MEM_COPY_HOST_PTR |
@@ -107,9 +116,10 @@ make_over(struct shared *b, cl_context ctx, const cl_mem_properties *props,
 		e = CL_OUT_OF_HOST_MEMORY;
 	}
 	if (b->mem == NULL) {
-		ava_heap_free(b->heap, b->off, b->size);
-		ava_heap_put(b->heap);
-		free(b);
+		if (later)
+			ava_session_after_reply(free_range, b);
+		else
+			free_range(b);
 		if (err != NULL)
 			*err = e;
 		return NULL;
@@ -143,7 +153,7 @@ ava_cl_shared_create(cl_context ctx, const cl_mem_properties *props,
 		memcpy(ava_heap_base(h) + b->off, host_ptr, size);
 	/* Refused over the heap (NULL, err untouched): the caller makes it
 	 * as asked, which answers as natively. */
-	cl_mem mem = make_over(b, ctx, props, with_props, NULL);
+	cl_mem mem = make_over(b, ctx, props, with_props, false, NULL);
 	if (mem != NULL && err != NULL)
 		*err = CL_SUCCESS;
 	return mem;
@@ -340,17 +350,29 @@ ava_cl_stage_take(uint64_t id, size_t size, void **at)
 	return st;
 }
 
+static void
+stage_free_later(void *st)
+{
+	ava_cl_stage_free(st);
+}
+
 cl_mem
 ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 		   cl_mem_flags flags, size_t size, cl_int *err)
 {
+	/* A journal records a refused creation with the stage's bytes:
+	 * they go back once the call's REPLY is out. */
+	bool later = ava_session_journaled();
 	struct shared *b = calloc(1, sizeof(*b));
 	if (b == NULL || size != st->size) {
 		if (err != NULL)
 			*err = b == NULL ? CL_OUT_OF_HOST_MEMORY
 					 : CL_INVALID_VALUE;
 		free(b);
-		ava_cl_stage_free(st);
+		if (later)
+			ava_session_after_reply(stage_free_later, st);
+		else
+			ava_cl_stage_free(st);
 		return NULL;
 	}
 	/* The stage's range and heap reference pass to the buffer. */
@@ -359,7 +381,7 @@ ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 	b->size = st->size;
 	b->flags = flags;
 	free(st);
-	return make_over(b, ctx, NULL, false, err);
+	return make_over(b, ctx, NULL, false, later, err);
 }
 
 void

@@ -63,17 +63,35 @@ bool
 ava_session_journaled(void);
 
 /*
- * From a call's implementation that moved bytes through the shared heap,
- * where the journal cannot see them: have the journal record, in the
- * call's place, the call fn_id that does the same, with arguments v (the
- * real objects for handles, 0 for NULL), every pointer argument absent
- * but buf, whose bytes are [bytes, bytes + len) once the call is over,
- * (buf -1: none), and its return value ret (session-journal.h, struct
- * ava_journal_as). Without a journal it does nothing.
+ * What the journal records in place of a call whose implementation moved
+ * bytes through the shared heap, where the journal cannot see them: the
+ * plain call fn that does the same (session-journal.h, struct
+ * ava_journal_as). Handles are the real objects here; the session makes
+ * them ids, and marks as made what the call returns or puts out.
  */
+#define AVA_SESSION_AS_LIST 64   /* objects in list, at most */
+
+struct ava_session_as {
+	uint32_t fn;
+	/* Per argument: a scalar's value; a handle's or an out-handle's
+	 * real object (0: NULL, or none); for any other kind, whether the
+	 * caller gave it (nonzero) or not. */
+	uint64_t v[AVA_MAX_ARGS];
+	/* An out-scalar's value, as the call's REPLY gives it. */
+	uint64_t out[AVA_MAX_ARGS];
+	int buf;                 /* the buffer argument with bytes, -1: none */
+	const void *bytes;       /* its bytes, once the call is over */
+	uint64_t len;
+	int list;                /* the handle-list argument given, -1: none */
+	const uint64_t *objs;    /* its real objects */
+	uint32_t nobjs;
+	int64_t ret;             /* a status, or the real object made */
+};
+
+/* From a call's implementation: record *as in the call's place. Without
+ * a journal it does nothing. */
 void
-ava_session_journal_as(uint32_t fn_id, const uint64_t *v, int buf,
-		       const void *bytes, uint64_t len, int64_t ret);
+ava_session_journal_as(const struct ava_session_as *as);
 
 /* From a call's implementation: the journal records nothing for this
  * call, and the guest thread's next call takes its place in the

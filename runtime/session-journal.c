@@ -311,9 +311,9 @@ put_span(struct ava_buf *skel, struct ava_span *spans, uint32_t *n,
 	spans[(*n)++] = (struct ava_span){ as->bytes, as->len };
 }
 
-/* A call's in-kinds, absent but for as->buf: the words a CALL payload of
- * as->fn has, split (marshal-split.h), with as->buf's bytes as the only
- * span. */
+/* A call's in-kinds, absent but for as->buf and as->list: the words a
+ * CALL payload of as->fn has, split (marshal-split.h), with as->buf's
+ * bytes as the only span. */
 static void
 skeleton_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 {
@@ -334,8 +334,16 @@ skeleton_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 			else
 				ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
 			break;
-		case AVA_ARG_IN_STRING:
 		case AVA_ARG_IN_HANDLES:
+			if ((int)i != as->list) {
+				ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
+				break;
+			}
+			ava_buf_put_u64(&rec->args, as->nids);
+			for (uint32_t k = 0; k < as->nids; k++)
+				ava_buf_put_u64(&rec->args, as->ids[k]);
+			break;
+		case AVA_ARG_IN_STRING:
 		case AVA_ARG_IN_PROPS:
 		case AVA_ARG_IN_BUFS:
 			ava_buf_put_u64(&rec->args, AVA_WIRE_NULL);
@@ -354,8 +362,9 @@ skeleton_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 	}
 }
 
-/* Its REPLY, split: ret, then every out-kind empty but as->buf's bytes
- * (those only if the call succeeded, as the marshaller sends them). */
+/* Its REPLY, split: ret, then the out-kinds: as->buf's bytes (only if
+ * the call succeeded, as the marshaller sends them), the out-scalars'
+ * and out-handles' as->out, every other empty. */
 static void
 reply_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 {
@@ -371,9 +380,14 @@ reply_as(const struct ava_journal_as *as, struct ava_journal_rec *rec)
 				put_span(&rec->outs, rec->out, &rec->nout, as);
 				break;
 			}
-			/* fall through */
+			ava_buf_put_u64(&rec->outs, 0);
+			break;
 		case AVA_ARG_OUT_SCALAR:
+			ava_buf_put_u64(&rec->outs, as->out[i]);
+			break;
 		case AVA_ARG_OUT_HANDLE:
+			ava_buf_put_u64(&rec->outs, as->ok ? as->out[i] : 0);
+			break;
 		case AVA_ARG_OUT_HANDLES:
 			ava_buf_put_u64(&rec->outs, 0);
 			break;

@@ -114,17 +114,23 @@ ava_session_journal_call_end(struct ava_session_journal *sj,
  * (doc/journal.md, "Transfers through the shared heap"): fn with
  * arguments v, scalars as they are and handles as ids (0: NULL), every
  * pointer argument absent (an out-argument present if its v is nonzero)
- * except argument buf, whose bytes are [bytes, bytes + len): an
- * in-buffer's go with the call, an out-buffer's are the reply's (as a
- * digest, in the record), and only if ok (the call succeeded). ret is
- * the value the call returned.
+ * except argument buf, whose bytes are [bytes, bytes + len), and
+ * argument list, a handle list of the nids ids at ids. An in-buffer's
+ * bytes go with the call, an out-buffer's are the reply's (as a digest,
+ * in the record), and only if ok (the call succeeded). The reply gives
+ * out[i] for an out-scalar or out-handle (an id) i, and ret, the value
+ * the call returned (an id for a handle).
  */
 struct ava_journal_as {
 	const struct ava_fn_desc *fn;
 	uint64_t v[AVA_MAX_ARGS];
+	uint64_t out[AVA_MAX_ARGS];
 	int buf;
 	const void *bytes;
 	uint64_t len;
+	int list;
+	const uint64_t *ids;
+	uint32_t nids;
 	int64_t ret;
 	bool ok;
 };

@@ -459,12 +459,8 @@ ava_session_expect_next(unsigned us)
 static _Thread_local struct {
 	const struct ava_session *s;
 	bool other, hold;
-	uint32_t fn;
-	uint64_t v[AVA_MAX_ARGS];
-	int buf;
-	const void *bytes;
-	uint64_t len;
-	int64_t ret;
+	struct ava_session_as as;
+	uint64_t objs[AVA_SESSION_AS_LIST];
 } instead;
 
 bool
@@ -474,18 +470,17 @@ ava_session_journaled(void)
 }
 
 void
-ava_session_journal_as(uint32_t fn_id, const uint64_t *v, int buf,
-		       const void *bytes, uint64_t len, int64_t ret)
+ava_session_journal_as(const struct ava_session_as *as)
 {
 	if (!ava_session_journaled())
 		return;
-	instead.other = true;
-	instead.fn = fn_id;
-	memcpy(instead.v, v, sizeof(instead.v));
-	instead.buf = buf;
-	instead.bytes = bytes;
-	instead.len = len;
-	instead.ret = ret;
+	/* A longer list cannot be named: the call served is recorded. */
+	instead.other = as->list < 0 || as->nobjs <= AVA_SESSION_AS_LIST;
+	instead.as = *as;
+	if (as->list >= 0 && instead.other && as->nobjs > 0) {
+		memcpy(instead.objs, as->objs, as->nobjs * sizeof(*as->objs));
+		instead.as.objs = instead.objs;
+	}
 }
 
 void
@@ -501,6 +496,88 @@ ava_session_journal_hold(void)
  * tagged for the state mode. A named call the API lacks, or a handle
  * with no id, records the call as it was, which a replay then reports.
  */
+/* Real object to id (0 stays 0); false if the table does not know it.
+ * s->lock held. */
+static bool
+as_id(const struct ava_session *s, uint16_t type, uint64_t real,
+      uint64_t *id)
+{
+	*id = 0;
+	return real == 0 ||
+	       ava_handle_table_find(s->handles, real, type, id) == 0;
+}
+
+/* What a named call makes and writes, for its tags. */
+struct as_tags {
+	uint64_t id[AVA_MAX_ARGS + 1];
+	int kind[AVA_MAX_ARGS + 1];
+	unsigned n;
+};
+
+static void
+as_tag(struct as_tags *t, int kind, uint64_t id)
+{
+	if (id != 0 && t->n < AVA_MAX_ARGS + 1) {
+		t->id[t->n] = id;
+		t->kind[t->n++] = kind;
+	}
+}
+
+/* instead.as, with ids for handles, into *as (ids[] for its list), and
+ * what it makes and writes into *t; false if a handle is unknown.
+ * s->lock held. */
+static bool
+name_as(const struct ava_session *s, struct ava_journal_as *as,
+	uint64_t *ids, struct as_tags *t)
+{
+	const struct ava_session_as *in = &instead.as;
+	const struct ava_fn_desc *fn = as->fn;
+	bool ok = true;
+	for (unsigned i = 0; ok && i < fn->nargs; i++) {
+		const struct ava_arg_desc *a = &fn->args[i];
+		as->v[i] = in->v[i];
+		switch (a->kind) {
+		case AVA_ARG_HANDLE:
+			ok = as_id(s, a->handle_type, in->v[i], &as->v[i]);
+			if (a->flags & AVA_ARGF_WRITES)
+				as_tag(t, AVA_JOURNAL_TAG_WRITTEN, as->v[i]);
+			break;
+		case AVA_ARG_OUT_HANDLE:
+			as->v[i] = in->v[i] != 0;
+			ok = as_id(s, a->handle_type, in->v[i], &as->out[i]);
+			as_tag(t, AVA_JOURNAL_TAG_CREATED, as->out[i]);
+			break;
+		case AVA_ARG_OUT_SCALAR:
+			as->out[i] = in->v[i] ? in->out[i] : 0;
+			break;
+		case AVA_ARG_IN_HANDLES:
+			for (uint32_t k = 0; ok && (int)i == in->list &&
+			     k < in->nobjs; k++)
+				ok = in->objs[k] != 0 &&
+				     as_id(s, a->handle_type, in->objs[k],
+					   &ids[k]);
+			break;
+		default:
+			break;
+		}
+	}
+	as->ret = in->ret;
+	if (ok && fn->ret == AVA_RET_HANDLE) {
+		uint64_t id;
+		ok = as_id(s, fn->ret_handle_type, (uint64_t)in->ret, &id);
+		as->ret = (int64_t)id;
+		as_tag(t, AVA_JOURNAL_TAG_CREATED, id);
+	}
+	return ok;
+}
+
+/*
+ * Record the call c served, or what its implementation named in its
+ * place (ava_session_journal_as()): handles become ids, and what the
+ * named call makes and writes is tagged for the state mode. A named call
+ * the API lacks, or a handle with no id, records the call as it was,
+ * which a replay then reports. Or hold the call's place.
+ */
 static void
 journal_call_end(struct conn *c)
 {
@@ -509,21 +586,17 @@ journal_call_end(struct conn *c)
 		ava_session_journal_call_hold(s->journal, &c->rec);
 		return;
 	}
+	uint64_t ids[AVA_SESSION_AS_LIST];
+	struct as_tags t = { .n = 0 };
 	struct ava_journal_as as = {
-		.fn = instead.other ? ava_api_fn(s->api, instead.fn) : NULL,
-		.buf = instead.buf, .bytes = instead.bytes, .len = instead.len,
-		.ret = instead.ret };
+		.fn = instead.other ? ava_api_fn(s->api, instead.as.fn) : NULL,
+		.buf = instead.as.buf, .bytes = instead.as.bytes,
+		.len = instead.as.len, .list = instead.as.list, .ids = ids,
+		.nids = instead.as.list >= 0 ? instead.as.nobjs : 0 };
 	bool named = as.fn != NULL && as.fn->nargs <= AVA_MAX_ARGS;
 	if (named) {
 		pthread_mutex_lock(&s->lock);
-		for (unsigned i = 0; named && i < as.fn->nargs; i++) {
-			const struct ava_arg_desc *a = &as.fn->args[i];
-			as.v[i] = instead.v[i];
-			if (a->kind == AVA_ARG_HANDLE && instead.v[i] != 0)
-				named = ava_handle_table_find(
-						s->handles, instead.v[i],
-						a->handle_type, &as.v[i]) == 0;
-		}
+		named = name_as(s, &as, ids, &t);
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (!named) {
@@ -532,12 +605,10 @@ journal_call_end(struct conn *c)
 		return;
 	}
 	c->rec.ntags = 0;   /* the served call's are not the named call's */
-	for (unsigned i = 0; i < as.fn->nargs; i++)
-		if (as.fn->args[i].kind == AVA_ARG_HANDLE &&
-		    (as.fn->args[i].flags & AVA_ARGF_WRITES))
-			ava_journal_rec_tag(&c->rec, AVA_JOURNAL_TAG_WRITTEN,
-					    as.v[i]);
-	as.ok = as.fn->ret != AVA_RET_STATUS || as.ret == s->api->success;
+	for (unsigned i = 0; i < t.n; i++)
+		ava_journal_rec_tag(&c->rec, t.kind[i], t.id[i]);
+	as.ok = as.fn->ret == AVA_RET_STATUS ? as.ret == s->api->success
+		: as.fn->ret != AVA_RET_HANDLE || as.ret != 0;
 	ava_session_journal_call_as(s->journal, &c->rec, &as);
 }
 

@@ -8,7 +8,8 @@ Usage: direct.py --ava AVA --shim LIBWRITELOG --prog PROGRAM
 
 The program (itest-vecadd) runs natively, then through `ava run`, with
 writelog.c's library preloaded into both it and ava's server, which logs
-each clEnqueueWriteBuffer as "COMM SIZE BLOCKING EVENT". Checks:
+each clEnqueueWriteBuffer as "COMM SIZE BLOCKING EVENT" (and each
+clCreateBuffer with CL_MEM_COPY_HOST_PTR as "COMM SIZE create 0"). Checks:
 
 1. The transcript through ava is the native one.
 2. The server made no write of AVA_CL_SHARED_MIN bytes or more: the
@@ -22,17 +23,21 @@ the heap's transfers are recorded as the plain calls (doc/journal.md,
 "Transfers through the shared heap"). Also:
 
 4. The journal has a clEnqueueWriteBuffer of each large write's size for
-   each large write of the program, and no call of ava's own heap
-   (HEAP_CALLS: the acquires, the release, the stages) at all; its calls
-   are numbered 1..N without a gap.
+   each large write of the program, a clCreateBuffer with
+   CL_MEM_COPY_HOST_PTR and its bytes for each large one of the program,
+   and no call of ava's own heap (HEAP_CALLS: the acquires, the release,
+   the stages) at all; its calls are numbered 1..N without a gap.
 5. `ava replay` of the journal gives every result as recorded: the large
    reads' bytes (digests) and what the kernels computed from the large
    writes' bytes.
 
-Each --also PROGRAM2 (itest-async: large writes that the heap refuses,
-behind user events, whose plain calls take the refusals' places, some
-of them queued) runs journaled too, and must give native's transcript
-and pass 4's numbering and heap-call checks and 5.
+Each --also PROGRAM2 runs journaled too, and must give native's
+transcript and pass 4 and 5: itest-async (large writes staged in the
+heap behind user events, recorded as the plain writes with their wait
+lists and events; writes whose wait list the call refuses, sent as
+plain calls in the refusals' places, some of them queued), itest-reduce
+(large buffers made with their contents, staged, recorded as the plain
+creations).
 
 Exit status: 0 pass, 1 a check failed, 99 the set-up failed.
 """
@@ -64,15 +69,22 @@ def run(cmd, shim, log):
         print(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr.decode()}")
         sys.exit(99)
     with open(log) as f:
-        writes = [line.split() for line in f]
-    if any(len(w) != 4 for w in writes):
+        lines = [line.split() for line in f]
+    if any(len(w) != 4 for w in lines):
         print(f"{log}: a line is not 'COMM SIZE BLOCKING EVENT'")
         sys.exit(99)
+    # Creations, "COMM SIZE create 0", are kept apart: (COMM, SIZE).
+    run.creates = [(w[0], int(w[1])) for w in lines if w[2] == "create"]
     return p.stdout.decode(), [(w[0], int(w[1]), w[2] == "1", w[3] == "1")
-                               for w in writes]
+                               for w in lines if w[2] != "create"]
 
 
-def check_journal(ava, jdir, prog):
+def arg(call, name):
+    """The value of argument name in a dump line's call text."""
+    return call.split(f"{name}=")[1].split(",")[0].split(")")[0]
+
+
+def check_journal(ava, jdir, prog, creates):
     dump = subprocess.run([ava, "journal", "dump", jdir],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=120)
@@ -90,14 +102,20 @@ def check_journal(ava, jdir, prog):
            if c[2].split("(")[0] in HEAP_CALLS]
     check("no call of ava's own heap is in the journal", not own,
           f"calls: {', '.join(own)}")
-    if prog is not None:
-        want = sorted(size for _, size, _, _ in prog if size >= SHARED_MIN)
-        got = sorted(int(c[2].split("size=")[1].split(",")[0])
-                     for c in calls
-                     if c[2].startswith("clEnqueueWriteBuffer(") and
-                     int(c[2].split("size=")[1].split(",")[0]) >= SHARED_MIN)
-        check("a large clEnqueueWriteBuffer in the journal for each of the "
-              "program's", got == want, f"program: {want}, journal: {got}")
+    want = sorted(size for _, size, _, _ in prog if size >= SHARED_MIN)
+    got = sorted(int(arg(c[2], "size")) for c in calls
+                 if c[2].startswith("clEnqueueWriteBuffer(") and
+                 int(arg(c[2], "size")) >= SHARED_MIN)
+    check("a large clEnqueueWriteBuffer in the journal for each of the "
+          "program's", got == want, f"program: {want}, journal: {got}")
+    want = sorted(size for _, size in creates if size >= SHARED_MIN)
+    got = sorted(int(arg(c[2], "size")) for c in calls
+                 if c[2].startswith("clCreateBuffer(") and
+                 "CL_MEM_COPY_HOST_PTR" in arg(c[2], "flags") and
+                 f"({arg(c[2], 'size')} B" in arg(c[2], "host_ptr") and
+                 int(arg(c[2], "size")) >= SHARED_MIN)
+    check("a large clCreateBuffer with its bytes in the journal for each of "
+          "the program's", got == want, f"program: {want}, journal: {got}")
     rep = subprocess.run([ava, "replay", jdir], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, timeout=300)
     text = rep.stdout.decode()
@@ -124,17 +142,20 @@ def main():
                           ["--", a.prog], a.shim,
                           os.path.join(tmp, "ava.log"))
         if a.journal:
-            check_journal(a.ava, jdir, [w for w in writes if w[0] == comm])
+            check_journal(a.ava, jdir, [w for w in writes if w[0] == comm],
+                          [c for c in run.creates if c[0] == comm])
         for k, other in enumerate(a.also):
             want, _ = run([other], a.shim,
                           os.path.join(tmp, f"also{k}-native.log"))
             jd = os.path.join(tmp, f"journal{k}")
-            got, _ = run([a.ava, "run", "--journal", jd, "--", other],
-                         a.shim, os.path.join(tmp, f"also{k}-ava.log"))
+            got, also = run([a.ava, "run", "--journal", jd, "--", other],
+                            a.shim, os.path.join(tmp, f"also{k}-ava.log"))
             name = os.path.basename(other)
             check(f"{name}'s transcript, journaled, is native's",
                   got == want, f"native:\n{want}\nava:\n{got}")
-            check_journal(a.ava, jd, None)
+            mine = name[:15]
+            check_journal(a.ava, jd, [w for w in also if w[0] == mine],
+                          [c for c in run.creates if c[0] == mine])
     prog = [w for w in writes if w[0] == comm]
     server = [w for w in writes if w[0] != comm]
     big_nb_events = sum(1 for _, size, blocking, ev in prog

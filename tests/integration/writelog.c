@@ -1,10 +1,12 @@
 /*
  * writelog.c - preloaded by the tests ava-direct-write and
- * ava-direct-write-journal into the program and ava's server alike: each clEnqueueWriteBuffer is logged to the
- * file $AVA_TEST_WRITE_LOG as one line, "COMM SIZE BLOCKING EVENT"
- * (the process's name, the size in bytes, 0 or 1, and 1 if an event was
- * asked for), then made as it would be without the library. The test
- * tells the server's writes from the program's by the name.
+ * ava-direct-write-journal into the program and ava's server alike: each
+ * clEnqueueWriteBuffer is logged to the file $AVA_TEST_WRITE_LOG as one
+ * line, "COMM SIZE BLOCKING EVENT" (the process's name, the size in
+ * bytes, 0 or 1, and 1 if an event was asked for), and each
+ * clCreateBuffer with CL_MEM_COPY_HOST_PTR as "COMM SIZE create 0"; then
+ * the call is made as it would be without the library. The test tells
+ * the server's calls from the program's by the name.
  */
 #define CL_TARGET_OPENCL_VERSION 300
 #include <CL/cl.h>
@@ -20,7 +22,7 @@ typedef cl_int (CL_API_CALL *write_fn)(cl_command_queue, cl_mem, cl_bool,
 				       const cl_event *, cl_event *);
 
 static void
-log_write(size_t size, cl_bool blocking, const cl_event *event)
+log_line(size_t size, const char *blocking, int event)
 {
 	const char *path = getenv("AVA_TEST_WRITE_LOG");
 	char comm[64] = "?", line[160];
@@ -33,8 +35,8 @@ log_write(size_t size, cl_bool blocking, const cl_event *event)
 		comm[strcspn(comm, "\n")] = '\0';
 		close(fd);
 	}
-	int len = snprintf(line, sizeof(line), "%s %zu %d %d\n", comm, size,
-			   blocking ? 1 : 0, event != NULL ? 1 : 0);
+	int len = snprintf(line, sizeof(line), "%s %zu %s %d\n", comm, size,
+			   blocking, event);
 	/* One write(2) per line, appended: the processes' lines do not mix. */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0) {
@@ -54,6 +56,26 @@ clEnqueueWriteBuffer(cl_command_queue q, cl_mem buffer, cl_bool blocking,
 		next = (write_fn)dlsym(RTLD_NEXT, "clEnqueueWriteBuffer");
 	if (next == NULL)
 		return CL_OUT_OF_RESOURCES;
-	log_write(size, blocking, event);
+	log_line(size, blocking ? "1" : "0", event != NULL);
 	return next(q, buffer, blocking, offset, size, ptr, nev, wl, event);
+}
+
+typedef cl_mem (CL_API_CALL *create_fn)(cl_context, cl_mem_flags, size_t,
+					void *, cl_int *);
+
+__attribute__((visibility("default"))) cl_mem CL_API_CALL
+clCreateBuffer(cl_context ctx, cl_mem_flags flags, size_t size,
+	       void *host_ptr, cl_int *err)
+{
+	static create_fn next;
+	if (next == NULL)
+		next = (create_fn)dlsym(RTLD_NEXT, "clCreateBuffer");
+	if (next == NULL) {
+		if (err != NULL)
+			*err = CL_OUT_OF_RESOURCES;
+		return NULL;
+	}
+	if (flags & CL_MEM_COPY_HOST_PTR)
+		log_line(size, "create", 0);
+	return next(ctx, flags, size, host_ptr, err);
 }
