@@ -168,10 +168,11 @@ avaclAcquireIdle(cl_command_queue command_queue, cl_mem buffer,
  * A non-blocking clEnqueueWriteBuffer of at least AVA_CL_SHARED_MIN bytes
  * over shm:, staged in the session's shared heap. avaclStageBytes gives
  * a range of size bytes there: the heap's id (its inode), the range's
- * offset and a stage id; heap 0 if there is no heap or no room, or the
- * session is journaled (the write then goes with its bytes). The
+ * offset and a stage id; heap 0 if there is no heap or no room (the
+ * write then goes with its bytes). The
  * guest copies the bytes in, then avaclEnqueueWriteStaged enqueues the
- * write from the range, non-blocking, as clEnqueueWriteBuffer would; the
+ * write from the range, non-blocking, as clEnqueueWriteBuffer would
+ * (and a journal records it as that write, with the range's bytes); the
  * range goes back to the heap when the command completes, or at once if
  * the enqueue fails. A stage the server does not know (the session moved
  * since), or smaller than size, gives CL_INVALID_VALUE and enqueues
@@ -192,7 +193,8 @@ avaclEnqueueWriteStaged(cl_command_queue command_queue, cl_mem buffer,
  * A clCreateBuffer with CL_MEM_COPY_HOST_PTR (and not USE_HOST_PTR) of at
  * least AVA_CL_SHARED_MIN bytes over shm:, its bytes staged by
  * avaclStageBytes as for a write: the buffer is made over the stage's
- * range, which it keeps until the implementation destroys it. The
+ * range, which it keeps until the implementation destroys it (a journal
+ * records it as that clCreateBuffer, with the range's bytes). The
  * application's flags are kept for CL_MEM_FLAGS. A stage the server does
  * not know, or of another size, gives CL_INVALID_VALUE and makes
  * nothing, except while a session is rebuilt from a captured state: the
