@@ -504,7 +504,11 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 	if (st == NULL)
 		return CL_INVALID_VALUE;
 	cl_event ev;
-	cl_int err = enqueue_gated(q, buffer, offset, size, at, nev, wl, &ev);
+	/* A wait list longer than a record names: the plain write instead. */
+	cl_int err = ava_session_journaled() && nev > AVA_SESSION_AS_LIST
+			     ? CL_INVALID_EVENT_WAIT_LIST
+			     : enqueue_gated(q, buffer, offset, size, at, nev,
+					     wl, &ev);
 	if (err != CL_SUCCESS) {
 		/* The guest sends the plain write, which takes this place. */
 		ava_session_journal_hold();

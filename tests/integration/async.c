@@ -22,8 +22,9 @@
  *    that waits for a user event returns at once and writes nothing
  *    until the event completes, nor does one without a wait list queued
  *    behind it; one into part of a buffer that a kernel then reads;
- *    ones with a wait list the call refuses, and one past the buffer's
- *    end, refused as natively with nothing written.
+ *    ones with a wait list the call refuses; one after 65 user events;
+ *    and one past the buffer's end, refused as natively with nothing
+ *    written.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -464,6 +465,27 @@ large_writes(struct env *e)
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
 				     x, 0, &w, NULL)));
 	read_check_big(e, m, want, BIG, "after the refused writes");
+	/* A long wait list: more user events than a journal's record of a
+	 * staged write names (ava then sends the plain write). */
+	enum { LONG = 65 };
+	cl_event many[LONG], w2 = NULL;
+	for (cl_uint i = 0; i < LONG; i++)
+		if ((many[i] = clCreateUserEvent(e->ctx, &err)) == NULL)
+			exit(99);
+	for (cl_uint i = 0; i < BIG; i++)
+		x[i] = want[i] = (cl_int)(i % 4099u) - 2000;
+	printf("large: write after %d user events: %s\n", LONG,
+	       itest_err_name(clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0,
+						   BIG * sizeof(cl_int), x,
+						   LONG, many, &w2)));
+	for (cl_uint i = 0; i < LONG; i++)
+		clSetUserEventStatus(many[i], CL_COMPLETE);
+	printf("large: wait for it: %s\n",
+	       itest_err_name(clWaitForEvents(1, &w2)));
+	read_check_big(e, m, want, BIG, "a write after many events");
+	for (cl_uint i = 0; i < LONG; i++)
+		clReleaseEvent(many[i]);
+	clReleaseEvent(w2);
 	/* Past the end: refused, and nothing written. */
 	printf("large: write past the end: %s\n", itest_err_name(
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, sizeof(cl_int),
