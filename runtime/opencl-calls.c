@@ -448,6 +448,8 @@ stage_free(void *st)
 }
 
 #define GATED_WAIT_MAX 63   /* a longer wait list: the write is not gated */
+_Static_assert(GATED_WAIT_MAX <= AVA_SESSION_AS_LIST,
+	       "a gated write's wait list fits a journal's record of it");
 
 /* The gate of a staged write opens: its command may start. */
 static void
@@ -463,11 +465,15 @@ open_gate(void *gate)
  * copy while the guest waits for its answer: with as many CPUs as there
  * are busy threads, the copy could hold the guest off its CPU for its
  * whole length (3 ms for 4 MiB on the project's VM). Opened after the
- * reply, the worker copies while the guest goes on, as natively.
+ * reply, the worker copies while the guest goes on, as natively. Where
+ * no gate can be made, the write starts at once, unless must (a journal,
+ * which copies the stage's bytes after the call, and needs them there
+ * until then): nothing is enqueued then, CL_OUT_OF_RESOURCES.
  */
 static cl_int
 enqueue_gated(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
-	      const void *at, cl_uint nev, const cl_event *wl, cl_event *ev)
+	      const void *at, cl_uint nev, const cl_event *wl, cl_event *ev,
+	      bool must)
 {
 	cl_context ctx;
 	cl_event gate = NULL, all[GATED_WAIT_MAX + 1];
@@ -478,8 +484,9 @@ enqueue_gated(cl_command_queue q, cl_mem buffer, size_t offset, size_t size,
 				  NULL) == CL_SUCCESS)
 		gate = clCreateUserEvent(ctx, NULL);
 	if (gate == NULL)
-		return clEnqueueWriteBuffer(q, buffer, CL_FALSE, offset, size,
-					    at, nev, wl, ev);
+		return must ? CL_OUT_OF_RESOURCES
+			    : clEnqueueWriteBuffer(q, buffer, CL_FALSE, offset,
+						   size, at, nev, wl, ev);
 	all[0] = gate;
 	if (nev > 0)
 		memcpy(all + 1, wl, nev * sizeof(*wl));
@@ -504,19 +511,17 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 	if (st == NULL)
 		return CL_INVALID_VALUE;
 	cl_event ev;
-	/* A wait list longer than a record names: the plain write instead. */
-	cl_int err = ava_session_journaled() && nev > AVA_SESSION_AS_LIST
-			     ? CL_INVALID_EVENT_WAIT_LIST
-			     : enqueue_gated(q, buffer, offset, size, at, nev,
-					     wl, &ev);
+	cl_int err = enqueue_gated(q, buffer, offset, size, at, nev, wl, &ev,
+				   ava_session_journaled());
 	if (err != CL_SUCCESS) {
 		/* The guest sends the plain write, which takes this place. */
 		ava_session_journal_hold();
 		ava_cl_stage_free(st);
 		return err;
 	}
-	/* Recorded as the plain write, from the stage's bytes, which no one
-	 * changes before the journal has copied them. */
+	/* Recorded as the plain write, from the stage's bytes, which stay
+	 * there until the write is over, after the REPLY (its gate); its
+	 * wait list, at most GATED_WAIT_MAX, fits a record's. */
 	struct ava_session_as as = {
 		.fn = AVA_OPENCL_FN_clEnqueueWriteBuffer,
 		.v = { (uintptr_t)q, (uintptr_t)buffer, CL_FALSE, offset, size,

@@ -14,6 +14,8 @@ clCreateBuffer with CL_MEM_COPY_HOST_PTR as "COMM SIZE create 0"). Checks:
 1. The transcript through ava is the native one.
 2. The server made no write of AVA_CL_SHARED_MIN bytes or more: the
    program's large writes, blocking and not, all went into the heap.
+   (A non-blocking one goes there only if its queue answers idle at
+   once; the run is made up to ATTEMPTS times for it, below.)
 3. For each large non-blocking write whose event the program asked for,
    the server made a one-byte non-blocking write with an event: the
    write's event is a real write's.
@@ -51,6 +53,12 @@ import checks
 from checks import check
 
 SHARED_MIN = 256 * 1024   # AVA_CL_SHARED_MIN, runtime/opencl-ava-calls.h
+# A non-blocking write goes straight into the buffer only if the queue
+# answers idle at once (runtime/opencl-calls.c, queue_idle()); on a loaded
+# machine the driver's worker may not have seen the marker in time, and
+# the write is staged, as it should be. The run is made again then, up to
+# ATTEMPTS times: one that never goes straight in still fails.
+ATTEMPTS = 3
 # ava's own calls of the shared heap (spec/opencl.spec)
 HEAP_CALLS = {"avaclAcquireBuffer", "avaclReleaseBuffer", "avaclAcquireIdle",
               "avaclStageBytes", "avaclEnqueueWriteStaged",
@@ -136,11 +144,18 @@ def main():
     comm = os.path.basename(a.prog)[:15]
     with tempfile.TemporaryDirectory() as tmp:
         native, _ = run([a.prog], a.shim, os.path.join(tmp, "native.log"))
-        jdir = os.path.join(tmp, "journal")
-        out, writes = run([a.ava, "run"] +
-                          (["--journal", jdir] if a.journal else []) +
-                          ["--", a.prog], a.shim,
-                          os.path.join(tmp, "ava.log"))
+        for attempt in range(1, ATTEMPTS + 1):
+            jdir = os.path.join(tmp, f"journal-{attempt}")
+            out, writes = run([a.ava, "run"] +
+                              (["--journal", jdir] if a.journal else []) +
+                              ["--", a.prog], a.shim,
+                              os.path.join(tmp, f"ava-{attempt}.log"))
+            staged = [w for w in writes if w[0] != comm and
+                      w[1] >= SHARED_MIN and not w[2]]
+            if not staged or attempt == ATTEMPTS:
+                break
+            print(f"attempt {attempt}: a large non-blocking write found "
+                  "its queue busy and was staged; again")
         if a.journal:
             check_journal(a.ava, jdir, [w for w in writes if w[0] == comm],
                           [c for c in run.creates if c[0] == comm])
