@@ -490,12 +490,6 @@ ava_session_journal_hold(void)
 		instead.hold = true;
 }
 
-/*
- * Record the call c served, or what its implementation named in its
- * place: handles become ids, and the objects the named call writes are
- * tagged for the state mode. A named call the API lacks, or a handle
- * with no id, records the call as it was, which a replay then reports.
- */
 /* Real object to id (0 stays 0); false if the table does not know it.
  * s->lock held. */
 static bool
