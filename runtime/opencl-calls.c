@@ -508,8 +508,12 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 {
 	void *at;
 	struct ava_cl_stage *st = ava_cl_stage_take(stage, size, &at);
-	if (st == NULL)
+	if (st == NULL) {
+		/* The session moved since the stage: the guest sends the
+		 * plain write, which takes this place. */
+		ava_session_journal_hold();
 		return CL_INVALID_VALUE;
+	}
 	cl_event ev;
 	cl_int err = enqueue_gated(q, buffer, offset, size, at, nev, wl, &ev,
 				   ava_session_journaled());
