@@ -441,12 +441,6 @@ stage_done(cl_event ev, cl_int status, void *data)
 	ava_cl_stage_free(data);
 }
 
-static void
-stage_free(void *st)
-{
-	ava_cl_stage_free(st);
-}
-
 #define GATED_WAIT_MAX 63   /* a longer wait list: the write is not gated */
 _Static_assert(GATED_WAIT_MAX <= AVA_SESSION_AS_LIST,
 	       "a gated write's wait list fits a journal's record of it");
@@ -531,13 +525,13 @@ avaclEnqueueWriteStaged(cl_command_queue q, cl_mem buffer, size_t offset,
 		.v = { (uintptr_t)q, (uintptr_t)buffer, CL_FALSE, offset, size,
 		       0, nev, 0, event != NULL ? (uintptr_t)ev : 0 },
 		.buf = 5, .bytes = at, .len = size,
-		.list = nev > 0 ? 7 : -1, .objs = (const uint64_t *)wl,
+		.list = nev > 0 ? 7 : -1, .objs = (const void *const *)wl,
 		.nobjs = nev,
 		.ret = CL_SUCCESS };
 	ava_session_journal_as(&as);
 	if (clSetEventCallback(ev, CL_COMPLETE, stage_done, st) !=
 	    CL_SUCCESS)
-		ava_cl_late_add(ev, stage_free, st);
+		ava_cl_late_add(ev, ava_cl_stage_free, st);
 	if (event != NULL)
 		*event = ev;
 	else

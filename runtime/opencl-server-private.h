@@ -103,8 +103,11 @@ cl_mem
 ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 		   cl_mem_flags flags, size_t size, cl_int *err);
 
+/* Give a stage's range back; st a struct ava_cl_stage, untyped so that
+ * the function serves as a callback too (ava_cl_late_add(),
+ * ava_session_after_reply()). */
 void
-ava_cl_stage_free(struct ava_cl_stage *st);
+ava_cl_stage_free(void *st);
 
 /* The trampoline for a `remote` callback of function fn
  * (opencl-callbacks.c, session-callback.h); NULL if none. */

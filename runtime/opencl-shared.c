@@ -350,12 +350,6 @@ ava_cl_stage_take(uint64_t id, size_t size, void **at)
 	return st;
 }
 
-static void
-stage_free_later(void *st)
-{
-	ava_cl_stage_free(st);
-}
-
 cl_mem
 ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 		   cl_mem_flags flags, size_t size, cl_int *err)
@@ -370,7 +364,7 @@ ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 					 : CL_INVALID_VALUE;
 		free(b);
 		if (later)
-			ava_session_after_reply(stage_free_later, st);
+			ava_session_after_reply(ava_cl_stage_free, st);
 		else
 			ava_cl_stage_free(st);
 		return NULL;
@@ -385,8 +379,9 @@ ava_cl_stage_adopt(struct ava_cl_stage *st, cl_context ctx,
 }
 
 void
-ava_cl_stage_free(struct ava_cl_stage *st)
+ava_cl_stage_free(void *data)
 {
+	struct ava_cl_stage *st = data;
 	ava_heap_free(st->heap, st->off, st->size);
 	ava_heap_put(st->heap);
 	free(st);

@@ -83,7 +83,7 @@ struct ava_session_as {
 	const void *bytes;       /* its bytes, once the call is over */
 	uint64_t len;
 	int list;                /* the handle-list argument given, -1: none */
-	const uint64_t *objs;    /* its real objects */
+	const void *const *objs; /* its real objects */
 	uint32_t nobjs;
 	int64_t ret;             /* a status, or the real object made */
 };

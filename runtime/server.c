@@ -334,11 +334,8 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
  */
 
 static void (*warm_fn)(void);
-static bool warm_running;   /* a warm thread was started */
-static bool warm_verbose;
-static pthread_mutex_t warm_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t warm_cv = PTHREAD_COND_INITIALIZER;
-static bool warm_done;
+static pthread_t warm_thread;
+static bool warm_running;   /* warm_thread is to be joined */
 
 void
 ava_server_set_warm(void (*warm)(void))
@@ -346,26 +343,18 @@ ava_server_set_warm(void (*warm)(void))
 	warm_fn = warm;
 }
 
-/* arg: NULL on the spare's own thread, else park once done. */
+/* arg: the server's configuration. */
 static void *
 warm_main(void *arg)
 {
+	const struct ava_server_config *cfg = arg;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	warm_fn();
-	if (warm_verbose)
+	if (cfg->verbose)
 		fprintf(stderr, "ava server: spare worker (pid %d) ready, its "
 			"vendor library loaded in %ld ms\n", (int)getpid(),
 			ava_ms_since(&t0));
-	pthread_mutex_lock(&warm_lock);
-	warm_done = true;
-	pthread_cond_broadcast(&warm_cv);
-	/* Parked until the worker exits, not ended: what the loading
-	 * allocated stays in a live thread's heap. */
-	if (arg != NULL)
-		for (;;)
-			pthread_cond_wait(&warm_cv, &warm_lock);
-	pthread_mutex_unlock(&warm_lock);
 	return NULL;
 }
 
@@ -376,21 +365,14 @@ warm_main(void *arg)
 static void
 start_warm(const struct ava_server_config *cfg)
 {
+	void *arg = (void *)cfg;
 	if (warm_fn == NULL)
 		return;
-	warm_verbose = cfg->verbose;
-	if (cfg->journal_dir == NULL || cfg->journal_mode == AVA_JOURNAL_OFF) {
-		warm_main(NULL);
-		return;
-	}
-	pthread_t t;
-	static int parked = 1;  /* warm_main's arg: park when done */
-	if (pthread_create(&t, NULL, warm_main, &parked) == 0) {
-		pthread_detach(t);
-		warm_running = true;
-	} else {
-		warm_main(NULL);
-	}
+	warm_running = cfg->journal_dir != NULL &&
+		       cfg->journal_mode != AVA_JOURNAL_OFF &&
+		       pthread_create(&warm_thread, NULL, warm_main, arg) == 0;
+	if (!warm_running)
+		warm_main(arg);
 }
 
 void
@@ -398,10 +380,8 @@ ava_server_await_warm(void)
 {
 	if (!warm_running)
 		return;
-	pthread_mutex_lock(&warm_lock);
-	while (!warm_done)
-		pthread_cond_wait(&warm_cv, &warm_lock);
-	pthread_mutex_unlock(&warm_lock);
+	pthread_join(warm_thread, NULL);
+	warm_running = false;
 }
 
 void

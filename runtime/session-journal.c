@@ -92,8 +92,8 @@ int
 ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 			 enum ava_journal_sync_mode sync,
 			 const struct ava_api_desc *api, uint64_t id,
-			 const char *guest, char *why, size_t why_len,
-			 struct ava_session_journal **out)
+			 const char *guest, bool defer, char *why,
+			 size_t why_len, struct ava_session_journal **out)
 {
 	char path[4096], host[256];
 	int err = make_dir(dir, why, why_len);
@@ -116,7 +116,7 @@ ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 		    : AVA_JOURNAL_SYNC_BATCH;
 	opts.log = journal_log;
 	opts.log_data = sj;
-	opts.defer_start = true;
+	opts.defer_start = defer;
 	err = ava_journal_open(path, &opts, why, why_len, &sj->j);
 	if (err != 0)
 		goto err_free;
@@ -282,15 +282,24 @@ append(struct ava_session_journal *sj, struct ava_journal_rec *rec,
 	return err;
 }
 
+/* The call rec is over: false if there is nothing to record for it. */
+static bool
+leave_call(struct ava_session_journal *sj, struct ava_journal_rec *rec)
+{
+	if (sj == NULL || !rec->in_call || is_dead(sj))
+		return false;
+	rec->in_call = false;
+	ava_session_fault_leave(rec);
+	return true;
+}
+
 int
 ava_session_journal_call_end(struct ava_session_journal *sj,
 			     struct ava_journal_rec *rec, uint8_t *reply,
 			     size_t rlen)
 {
-	if (sj == NULL || !rec->in_call || is_dead(sj))
+	if (!leave_call(sj, rec))
 		return 0;
-	rec->in_call = false;
-	ava_session_fault_leave(rec);
 	uint64_t duration = monotonic_ns() - rec->t0;
 	ava_buf_reset(&rec->outs);
 	int err = ava_marshal_split(rec->fn, true, reply, rlen, &rec->outs,
@@ -402,10 +411,8 @@ ava_session_journal_call_as(struct ava_session_journal *sj,
 			    struct ava_journal_rec *rec,
 			    const struct ava_journal_as *as)
 {
-	if (sj == NULL || !rec->in_call || is_dead(sj))
+	if (!leave_call(sj, rec))
 		return 0;
-	rec->in_call = false;
-	ava_session_fault_leave(rec);
 	uint64_t duration = monotonic_ns() - rec->t0;
 	skeleton_as(as, rec);
 	reply_as(as, rec);
@@ -423,10 +430,8 @@ void
 ava_session_journal_call_hold(struct ava_session_journal *sj,
 			      struct ava_journal_rec *rec)
 {
-	if (sj == NULL || !rec->in_call || is_dead(sj))
+	if (!leave_call(sj, rec))
 		return;
-	rec->in_call = false;
-	ava_session_fault_leave(rec);
 	pthread_mutex_lock(&sj->held_lock);
 	struct held *free_h = NULL;
 	for (unsigned i = 0; i < AVA_JOURNAL_HELD; i++) {

@@ -63,16 +63,17 @@ ava_journal_rec_finish(struct ava_journal_rec *rec);
  * Open DIR/session-<id> (creating DIR if needed) and record the session's
  * start: guest is free text naming the guest (e.g. "pid 1234").
  * Returns 0 or a negative error; *why gets one line on failure.
- * The journal's thread is not started yet (a spare worker opens the
- * journal while another thread loads the vendor library, and a thread's
- * creation waits for that): ava_session_journal_start() starts it.
+ * With defer, the journal's thread is not started yet (a spare worker
+ * opens the journal while another thread loads the vendor library, and a
+ * thread's creation waits for that): ava_session_journal_start() starts
+ * it.
  */
 int
 ava_session_journal_open(const char *dir, enum ava_journal_mode mode,
 			 enum ava_journal_sync_mode sync,
 			 const struct ava_api_desc *api, uint64_t id,
-			 const char *guest, char *why, size_t why_len,
-			 struct ava_session_journal **out);
+			 const char *guest, bool defer, char *why,
+			 size_t why_len, struct ava_session_journal **out);
 
 /* Start the journal's thread; 0, or a negative error with one line in
  * *why. Until then, records wait in the journal's ring. */

@@ -506,8 +506,11 @@ open_journal(struct conn *c)
 		return 0;
 	char guest[32], why[256] = "", text[320];
 	snprintf(guest, sizeof(guest), "pid %u", (unsigned)s->guest_pid);
+	/* Its thread starts after the vendor library's loading
+	 * (start_journal()). */
 	int r = ava_session_journal_open(cfg->journal_dir, cfg->journal_mode,
-					 cfg->journal_sync, s->api, s->journal_id, guest, why,
+					 cfg->journal_sync, s->api,
+					 s->journal_id, guest, true, why,
 					 sizeof(why), &s->journal);
 	if (r == 0) {
 		c->ctx.journal = s->journal;
@@ -672,14 +675,8 @@ session_run_restored(struct ava_session *s, int wait_ms,
 			 PRIu64 ")", (unsigned)s->guest_pid, s->id);
 		int r = ava_session_journal_open(cfg->journal_dir,
 				cfg->journal_mode, cfg->journal_sync, s->api,
-				s->journal_id, guest, why, sizeof(why),
+				s->journal_id, guest, false, why, sizeof(why),
 				&s->journal);
-		if (r == 0 && (r = ava_session_journal_start(s->journal, why,
-						sizeof(why))) < 0) {
-			ava_session_journal_close(s->journal,
-						  AVA_JOURNAL_END_SERVER_STOP, 0);
-			s->journal = NULL;
-		}
 		if (r < 0)
 			LOG(s, "journal unavailable: %s; the restored session "
 			    "is not recorded", why[0] ? why : ava_strerror(r));

@@ -460,7 +460,7 @@ static _Thread_local struct {
 	const struct ava_session *s;
 	bool other, hold;
 	struct ava_session_as as;
-	uint64_t objs[AVA_SESSION_AS_LIST];
+	uint64_t objs[AVA_SESSION_AS_LIST];   /* its list: real, then ids */
 } instead;
 
 bool
@@ -477,10 +477,9 @@ ava_session_journal_as(const struct ava_session_as *as)
 	/* A longer list cannot be named: the call served is recorded. */
 	instead.other = as->list < 0 || as->nobjs <= AVA_SESSION_AS_LIST;
 	instead.as = *as;
-	if (as->list >= 0 && instead.other && as->nobjs > 0) {
-		memcpy(instead.objs, as->objs, as->nobjs * sizeof(*as->objs));
-		instead.as.objs = instead.objs;
-	}
+	for (uint32_t k = 0; instead.other && as->list >= 0 && k < as->nobjs;
+	     k++)
+		instead.objs[k] = (uint64_t)(uintptr_t)as->objs[k];
 }
 
 void
@@ -517,12 +516,12 @@ as_tag(struct as_tags *t, int kind, uint64_t id)
 	}
 }
 
-/* instead.as, with ids for handles, into *as (ids[] for its list), and
- * what it makes and writes into *t; false if a handle is unknown.
- * s->lock held. */
+/* instead.as, with ids for handles, into *as (its list's ids in place
+ * of instead.objs), and what it makes and writes into *t; false if a
+ * handle is unknown. s->lock held. */
 static bool
 name_as(const struct ava_session *s, struct ava_journal_as *as,
-	uint64_t *ids, struct as_tags *t)
+	struct as_tags *t)
 {
 	const struct ava_session_as *in = &instead.as;
 	const struct ava_fn_desc *fn = as->fn;
@@ -547,9 +546,9 @@ name_as(const struct ava_session *s, struct ava_journal_as *as,
 		case AVA_ARG_IN_HANDLES:
 			for (uint32_t k = 0; ok && (int)i == in->list &&
 			     k < in->nobjs; k++)
-				ok = in->objs[k] != 0 &&
-				     as_id(s, a->handle_type, in->objs[k],
-					   &ids[k]);
+				ok = instead.objs[k] != 0 &&
+				     as_id(s, a->handle_type, instead.objs[k],
+					   &instead.objs[k]);
 			break;
 		default:
 			break;
@@ -580,17 +579,20 @@ journal_call_end(struct conn *c)
 		ava_session_journal_call_hold(s->journal, &c->rec);
 		return;
 	}
-	uint64_t ids[AVA_SESSION_AS_LIST];
-	struct as_tags t = { .n = 0 };
-	struct ava_journal_as as = {
-		.fn = instead.other ? ava_api_fn(s->api, instead.as.fn) : NULL,
-		.buf = instead.as.buf, .bytes = instead.as.bytes,
-		.len = instead.as.len, .list = instead.as.list, .ids = ids,
-		.nids = instead.as.list >= 0 ? instead.as.nobjs : 0 };
-	bool named = as.fn != NULL && as.fn->nargs <= AVA_MAX_ARGS;
-	if (named) {
+	const struct ava_fn_desc *fn =
+		instead.other ? ava_api_fn(s->api, instead.as.fn) : NULL;
+	bool named = fn != NULL && fn->nargs <= AVA_MAX_ARGS;
+	struct as_tags t;
+	struct ava_journal_as as;
+	if (named) {   /* most calls name none: nothing to set up */
+		t.n = 0;
+		as = (struct ava_journal_as){ .fn = fn,
+			.buf = instead.as.buf, .bytes = instead.as.bytes,
+			.len = instead.as.len, .list = instead.as.list,
+			.ids = instead.objs,
+			.nids = instead.as.list >= 0 ? instead.as.nobjs : 0 };
 		pthread_mutex_lock(&s->lock);
-		named = name_as(s, &as, ids, &t);
+		named = name_as(s, &as, &t);
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (!named) {

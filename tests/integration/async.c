@@ -465,8 +465,9 @@ large_writes(struct env *e)
 		clEnqueueWriteBuffer(e->q, m, CL_FALSE, 0, BIG * sizeof(cl_int),
 				     x, 0, &w, NULL)));
 	read_check_big(e, m, want, BIG, "after the refused writes");
-	/* A long wait list: more user events than a journal's record of a
-	 * staged write names (ava then sends the plain write). */
+	/* A long wait list: more user events than a staged write's gate
+	 * takes beside them (with a journal, ava then sends the plain
+	 * write). */
 	enum { LONG = 65 };
 	cl_event many[LONG], w2 = NULL;
 	for (cl_uint i = 0; i < LONG; i++)

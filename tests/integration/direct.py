@@ -66,6 +66,8 @@ HEAP_CALLS = {"avaclAcquireBuffer", "avaclReleaseBuffer", "avaclAcquireIdle",
 
 
 def run(cmd, shim, log):
+    """cmd's stdout, its writes (COMM, SIZE, BLOCKING, EVENT) and its
+    creations with CL_MEM_COPY_HOST_PTR (COMM, SIZE), as logged."""
     env = dict(os.environ)
     for k in ("OCL_ICD_VENDORS", "OCL_ICD_FILENAMES", "AVA_SERVER",
               "MALLOC_PERTURB_"):
@@ -81,10 +83,10 @@ def run(cmd, shim, log):
     if any(len(w) != 4 for w in lines):
         print(f"{log}: a line is not 'COMM SIZE BLOCKING EVENT'")
         sys.exit(99)
-    # Creations, "COMM SIZE create 0", are kept apart: (COMM, SIZE).
-    run.creates = [(w[0], int(w[1])) for w in lines if w[2] == "create"]
-    return p.stdout.decode(), [(w[0], int(w[1]), w[2] == "1", w[3] == "1")
-                               for w in lines if w[2] != "create"]
+    return (p.stdout.decode(),
+            [(w[0], int(w[1]), w[2] == "1", w[3] == "1")
+             for w in lines if w[2] != "create"],
+            [(w[0], int(w[1])) for w in lines if w[2] == "create"])
 
 
 def arg(call, name):
@@ -143,13 +145,14 @@ def main():
     # /proc/PID/comm: the name, cut at 15 bytes
     comm = os.path.basename(a.prog)[:15]
     with tempfile.TemporaryDirectory() as tmp:
-        native, _ = run([a.prog], a.shim, os.path.join(tmp, "native.log"))
+        native, _, _ = run([a.prog], a.shim,
+                           os.path.join(tmp, "native.log"))
         for attempt in range(1, ATTEMPTS + 1):
             jdir = os.path.join(tmp, f"journal-{attempt}")
-            out, writes = run([a.ava, "run"] +
-                              (["--journal", jdir] if a.journal else []) +
-                              ["--", a.prog], a.shim,
-                              os.path.join(tmp, f"ava-{attempt}.log"))
+            out, writes, creates = run(
+                [a.ava, "run"] + (["--journal", jdir] if a.journal else []) +
+                ["--", a.prog], a.shim,
+                os.path.join(tmp, f"ava-{attempt}.log"))
             staged = [w for w in writes if w[0] != comm and
                       w[1] >= SHARED_MIN and not w[2]]
             if not staged or attempt == ATTEMPTS:
@@ -158,19 +161,20 @@ def main():
                   "its queue busy and was staged; again")
         if a.journal:
             check_journal(a.ava, jdir, [w for w in writes if w[0] == comm],
-                          [c for c in run.creates if c[0] == comm])
+                          [c for c in creates if c[0] == comm])
         for k, other in enumerate(a.also):
-            want, _ = run([other], a.shim,
-                          os.path.join(tmp, f"also{k}-native.log"))
+            want, _, _ = run([other], a.shim,
+                             os.path.join(tmp, f"also{k}-native.log"))
             jd = os.path.join(tmp, f"journal{k}")
-            got, also = run([a.ava, "run", "--journal", jd, "--", other],
-                            a.shim, os.path.join(tmp, f"also{k}-ava.log"))
+            got, also, made = run([a.ava, "run", "--journal", jd, "--",
+                                   other], a.shim,
+                                  os.path.join(tmp, f"also{k}-ava.log"))
             name = os.path.basename(other)
             check(f"{name}'s transcript, journaled, is native's",
                   got == want, f"native:\n{want}\nava:\n{got}")
             mine = name[:15]
             check_journal(a.ava, jd, [w for w in also if w[0] == mine],
-                          [c for c in run.creates if c[0] == mine])
+                          [c for c in made if c[0] == mine])
     prog = [w for w in writes if w[0] == comm]
     server = [w for w in writes if w[0] != comm]
     big_nb_events = sum(1 for _, size, blocking, ev in prog
