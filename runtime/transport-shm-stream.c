@@ -222,7 +222,7 @@ ava_shm_out_publish(struct ava_shm_conn *c, uint64_t n)
 		return;
 	s->pos += n;
 	__atomic_store_n(s->head, s->pos, __ATOMIC_RELEASE);
-	ava_shm_notify(c, &c->tx.ctl->data_bell, &c->tx.ctl->data_wait);
+	ava_shm_notify_data(c);
 }
 
 void

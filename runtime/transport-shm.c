@@ -147,6 +147,20 @@ ava_shm_notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait)
 		ring_bell(c, bell, how);
 }
 
+/* After publishing into our outgoing ring (or its stream): the same, and
+ * a sleeping consumer learns when the data came (ava_shm_wait_data()). */
+void
+ava_shm_notify_data(struct ava_shm_conn *c)
+{
+	struct ava_shm_ring_ctl *ctl = c->tx.ctl;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint32_t how = __atomic_load_n(&ctl->data_wait, __ATOMIC_RELAXED);
+	if (how != AVA_SHM_WAIT_FUTEX && how != AVA_SHM_WAIT_SOCKET)
+		return;
+	__atomic_store_n(&ctl->rung_ns, ava_shm_now_ns(), __ATOMIC_RELAXED);
+	ring_bell(c, &ctl->data_bell, how);
+}
+
 typedef int (*ready_fn)(struct ava_shm_conn *c);
 
 /* Where the peer last ran, by its own word: when it last consumed what we
@@ -287,6 +301,24 @@ socket_phase(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 	return r;
 }
 
+/*
+ * When data that ended a futex phase begun at t0 came: the producer's
+ * stamp from when it rang (ava_shm_notify_data()), or now if it did not
+ * ring since t0 (it published before it saw us sleep). Data that came
+ * within the full budget of the sleep would have been caught by a full
+ * spin, which would have saved the wake-up; by the stamp, not by when we
+ * woke, since on a VM the wake-up alone may take longer than the spin
+ * (25 to 50 us on this project's). A stamp from the peer is a hint: a
+ * lie can only make this side spin, as a prompt peer does.
+ */
+static uint64_t
+arrived(struct ava_shm_conn *c, uint64_t t0)
+{
+	uint64_t now = ava_shm_now_ns();
+	uint64_t rung = __atomic_load_n(&c->rx.ctl->rung_ns, __ATOMIC_RELAXED);
+	return rung >= t0 && rung <= now ? rung : now;
+}
+
 /* Wait for data (ready(c) > 0): through the three phases on the bell of
  * our incoming ring, which a stream of that direction shares. */
 int
@@ -310,9 +342,7 @@ ava_shm_wait_data(struct ava_shm_conn *c, ready_fn ready, uint64_t deadline)
 		r = futex_phase(c, &c->rx.ctl->data_bell,
 				&c->rx.ctl->data_wait, ready,
 				FUTEX_PHASE_MS);
-		/* Woken within the full budget of the sleep: a full spin
-		 * would have caught it, and saved the wake-up. */
-		if (r > 0 && ava_shm_now_ns() - t0 < full)
+		if (r > 0 && arrived(c, t0) - t0 < full)
 			c->rx.spin_ns = full;
 	}
 	if (r == 0)
@@ -602,7 +632,7 @@ tx_publish(struct ava_shm_conn *c)
 		return;
 	__atomic_store_n(&r->ctl->head, r->pos, __ATOMIC_RELEASE);
 	r->shared = r->pos;
-	ava_shm_notify(c, &r->ctl->data_bell, &r->ctl->data_wait);
+	ava_shm_notify_data(c);
 }
 
 /* Wait for space (ready(c) > 0) on the bell of our outgoing ring, which

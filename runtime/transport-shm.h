@@ -82,7 +82,9 @@ struct ava_shm_ring_ctl {
 	uint64_t head;         /* bytes published */
 	uint32_t data_bell;    /* bumped to wake the consumer */
 	uint32_t space_wait;   /* AVA_SHM_WAIT_FUTEX while waiting for space */
-	uint8_t pad0[48];
+	uint64_t rung_ns;      /* CLOCK_MONOTONIC when it last woke the
+				* consumer: when that data came */
+	uint8_t pad0[40];
 	/* written by the consumer */
 	uint64_t tail;         /* bytes consumed */
 	uint32_t space_bell;   /* bumped to wake the producer */
@@ -238,6 +240,9 @@ ava_shm_load_flag(const int *p);
 
 void
 ava_shm_notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait);
+
+void
+ava_shm_notify_data(struct ava_shm_conn *c);
 
 int
 ava_shm_rx_ready(struct ava_shm_conn *c);
