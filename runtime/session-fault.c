@@ -43,6 +43,7 @@ static const int fault_sigs[] = {
 static struct slot slots[MAX_SLOTS];
 static _Thread_local int my_slot = -1;
 static _Thread_local void *my_stack;
+static _Thread_local bool looked;   /* rearm() ran in this frame */
 static pthread_key_t thread_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
@@ -299,8 +300,13 @@ install(void)
  * The driver's compiler (LLVM, inside PoCL) installs handlers of its own
  * for the same signals when it starts and around each compilation, and
  * puts back what it found when it is done; two compilations at once, or
- * a fault meanwhile, leave ours out. Every call makes sure they are
- * ours again: one sigaction() to look, more only if they were replaced.
+ * a fault meanwhile, leave ours out. The first call of each frame from
+ * the guest makes sure they are ours again: one sigaction() to look, more
+ * only if they were replaced. Once a frame, not once a call: a batch of
+ * launches and arguments would otherwise pay a system call for each (a
+ * third of the journal's cost on the serving thread), and its calls come
+ * one after another, with no compilation of the guest's own between them
+ * (a build is synchronous, so it ends a batch).
  */
 static void
 rearm(void)
@@ -318,7 +324,10 @@ ava_session_fault_enter(struct ava_journal_rec *rec)
 		return;
 	if (my_slot < 0)
 		join_thread();
-	rearm();
+	if (!looked) {
+		rearm();
+		looked = true;
+	}
 	uint64_t prev = __atomic_load_n(&last_seq, __ATOMIC_RELAXED);
 	while (rec->seq > prev &&
 	       !__atomic_compare_exchange_n(&last_seq, &prev, rec->seq, true,
@@ -328,6 +337,12 @@ ava_session_fault_enter(struct ava_journal_rec *rec)
 		return;  /* more threads than slots: still noted by last_seq */
 	slots[my_slot].rec = rec;
 	__atomic_store_n(&slots[my_slot].flight, 1, __ATOMIC_RELEASE);
+}
+
+void
+ava_session_fault_frame(void)
+{
+	looked = false;
 }
 
 void

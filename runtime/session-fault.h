@@ -48,9 +48,15 @@ ava_session_fault_arm(struct ava_journal *j, uint64_t jsession,
 void
 ava_session_fault_disarm(void);
 
-/* A call recorded in rec has started / ended on this thread. */
+/* A call recorded in rec has started / ended on this thread. The first
+ * call after ava_session_fault_frame() makes sure the handlers are still
+ * ours (see rearm() in session-fault.c). */
 void
 ava_session_fault_enter(struct ava_journal_rec *rec);
+
+/* This thread serves a new frame from its guest (a call, or a batch). */
+void
+ava_session_fault_frame(void);
 
 void
 ava_session_fault_leave(struct ava_journal_rec *rec);

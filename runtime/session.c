@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ava-error.h"
+#include "session-fault.h"
 #include "session-private.h"
 
 void
@@ -830,6 +831,7 @@ session_serve_batch(struct conn *c)
 	uint64_t base;
 	bool has_async;
 	size_t n;
+	ava_session_fault_frame();
 	int r = ava_batch_begin(&br, c->in.payload.data, c->in.payload.len,
 				&base);
 	if (r < 0) {
@@ -909,8 +911,10 @@ session_conn_loop(struct conn *c)
 		if (c->in.h.type == AVA_MSG_BATCH)
 			r = c->source ? session_batch_apart(c)
 				      : session_serve_batch(c);
-		else if (c->in.h.type == AVA_MSG_CALL)
+		else if (c->in.h.type == AVA_MSG_CALL) {
+			ava_session_fault_frame();
 			r = serve_call(c, &c->in.h, c->in.payload.data, false);
+		}
 		else if (c->in.h.type == AVA_MSG_CALLBACK && !c->callbacks)
 			become_callbacks(c);
 		else {
