@@ -72,6 +72,34 @@ ava_heap_setting(void)
 	return mib_setting("AVA_SHM_HEAP_MIB", AVA_HEAP_DEFAULT);
 }
 
+#define HUGE ((uint64_t)2 << 20)
+
+void *
+ava_shared_map(int fd, uint64_t size)
+{
+	uint8_t *r = mmap(NULL, (size_t)(size + HUGE), PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r == MAP_FAILED)
+		return MAP_FAILED;
+	uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE - 1) & ~(HUGE - 1));
+	void *p = mmap(at, (size_t)size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		munmap(r, (size_t)(size + HUGE));
+		errno = e;
+		return MAP_FAILED;
+	}
+	if (at > r)
+		munmap(r, (size_t)(at - r));
+	if (at + size < r + size + HUGE)
+		munmap(at + size, (size_t)(r + size + HUGE - (at + size)));
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, (size_t)size, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
 static int
 map(int fd, uint64_t size, struct ava_heap **out)
 {
@@ -81,8 +109,7 @@ map(int fd, uint64_t size, struct ava_heap **out)
 	struct ava_heap *h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
-	void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE, fd, 0);
+	void *p = ava_shared_map(fd, size);
 	if (p == MAP_FAILED) {
 		int r = -errno;
 		free(h);

@@ -42,6 +42,7 @@
 
 #include "ava-error.h"
 #include "marshal.h"
+#include "shared-heap.h"
 #include "transport-private.h"
 #include "transport-shm.h"
 
@@ -201,8 +202,7 @@ ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
 	}
 	size_t len = AVA_SHM_CTL_SIZE + (size_t)cmd + (size_t)reply +
 		     (size_t)bulk;
-	uint8_t *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			    memfd, 0);
+	uint8_t *map = ava_shared_map(memfd, len);
 	if (map == MAP_FAILED) {
 		int r = -errno;
 		close(memfd);
