@@ -910,6 +910,34 @@ last_journaled_session(const struct ava_server_config *cfg)
 	return last;
 }
 
+/*
+ * Verbose: whether this host gives the shared heap and regions 2 MiB
+ * pages (ava_shared_map() asks for them), which an operator sets in
+ * sysfs; the bracketed word of shmem_enabled is the mode.
+ */
+static void
+log_shared_pages(void)
+{
+	char line[128], mode[32];
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+			"r");
+	if (f == NULL)
+		return;
+	char *got = fgets(line, sizeof(line), f);
+	fclose(f);
+	const char *open = got ? strchr(line, '[') : NULL;
+	if (open == NULL || sscanf(open, "[%31[^]]", mode) != 1)
+		return;
+	if (strcmp(mode, "never") == 0 || strcmp(mode, "deny") == 0)
+		fprintf(stderr, "ava server: shared memory in 4 KiB pages "
+			"(shmem_enabled is %s); with 'advise' large buffers "
+			"take 2 MiB pages, see doc/performance.md, \"Shared "
+			"memory in 2 MiB pages\"\n", mode);
+	else
+		fprintf(stderr, "ava server: shared memory in 2 MiB pages "
+			"where aligned (shmem_enabled is %s)\n", mode);
+}
+
 int
 ava_server_run_api(const struct ava_server_config *cfg,
 		   const struct ava_server_api *api)
@@ -936,6 +964,8 @@ ava_server_run_api(const struct ava_server_config *cfg,
 		announce_bound(&s);
 		announce_ready(cfg->ready_fd);
 		s.ready_said = true;
+		if (cfg->verbose)
+			log_shared_pages();
 		r = accept_loop(&s);
 	}
 	shutdown_workers(&s);
