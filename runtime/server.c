@@ -925,8 +925,8 @@ log_shared_pages(void)
 		return;
 	char *got = fgets(line, sizeof(line), f);
 	fclose(f);
-	const char *open = got ? strchr(line, '[') : NULL;
-	if (open == NULL || sscanf(open, "[%31[^]]", mode) != 1)
+	const char *bracket = got ? strchr(line, '[') : NULL;
+	if (bracket == NULL || sscanf(bracket, "[%31[^]]", mode) != 1)
 		return;
 	if (strcmp(mode, "never") == 0 || strcmp(mode, "deny") == 0)
 		fprintf(stderr, "ava server: shared memory in 4 KiB pages "

@@ -831,7 +831,6 @@ session_serve_batch(struct conn *c)
 	uint64_t base;
 	bool has_async;
 	size_t n;
-	ava_session_fault_frame();
 	int r = ava_batch_begin(&br, c->in.payload.data, c->in.payload.len,
 				&base);
 	if (r < 0) {
@@ -908,13 +907,12 @@ session_conn_loop(struct conn *c)
 			return 0;
 		if (r < 0)
 			return r;
+		ava_session_fault_frame();
 		if (c->in.h.type == AVA_MSG_BATCH)
 			r = c->source ? session_batch_apart(c)
 				      : session_serve_batch(c);
-		else if (c->in.h.type == AVA_MSG_CALL) {
-			ava_session_fault_frame();
+		else if (c->in.h.type == AVA_MSG_CALL)
 			r = serve_call(c, &c->in.h, c->in.payload.data, false);
-		}
 		else if (c->in.h.type == AVA_MSG_CALLBACK && !c->callbacks)
 			become_callbacks(c);
 		else {

@@ -90,10 +90,10 @@ ava_shared_map(int fd, uint64_t size)
 		errno = e;
 		return MAP_FAILED;
 	}
-	if (at > r)
-		munmap(r, (size_t)(at - r));
-	if (at + size < r + size + HUGE)
-		munmap(at + size, (size_t)(r + size + HUGE - (at + size)));
+	size_t head = (size_t)(at - r);   /* below HUGE: the tail is not 0 */
+	if (head > 0)
+		munmap(r, head);
+	munmap(at + size, (size_t)HUGE - head);
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p, (size_t)size, MADV_HUGEPAGE);
 #endif
