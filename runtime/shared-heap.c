@@ -77,23 +77,33 @@ ava_heap_setting(void)
 void *
 ava_shared_map(int fd, uint64_t size)
 {
+	const int prot = PROT_READ | PROT_WRITE;
+	const int flags = MAP_SHARED | MAP_NORESERVE;
 	uint8_t *r = mmap(NULL, (size_t)(size + HUGE), PROT_NONE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r == MAP_FAILED)
-		return MAP_FAILED;
-	uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE - 1) & ~(HUGE - 1));
-	void *p = mmap(at, (size_t)size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_NORESERVE | MAP_FIXED, fd, 0);
-	if (p == MAP_FAILED) {
-		int e = errno;
-		munmap(r, (size_t)(size + HUGE));
-		errno = e;
-		return MAP_FAILED;
+	void *p;
+	if (r == MAP_FAILED) {
+		/* No room for 2 MiB more (a process under ulimit -v): the
+		 * mapping then goes where the kernel puts it. */
+		p = mmap(NULL, (size_t)size, prot, flags, fd, 0);
+	} else {
+		uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE - 1) &
+					  ~(HUGE - 1));
+		p = mmap(at, (size_t)size, prot, flags | MAP_FIXED, fd, 0);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			munmap(r, (size_t)(size + HUGE));
+			errno = e;
+			return MAP_FAILED;
+		}
+		/* Below HUGE, so the tail is never empty. */
+		size_t head = (size_t)(at - r);
+		if (head > 0)
+			munmap(r, head);
+		munmap(at + size, (size_t)HUGE - head);
 	}
-	size_t head = (size_t)(at - r);   /* below HUGE: the tail is not 0 */
-	if (head > 0)
-		munmap(r, head);
-	munmap(at + size, (size_t)HUGE - head);
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p, (size_t)size, MADV_HUGEPAGE);
 #endif

@@ -44,7 +44,9 @@ struct ava_heap;
  * "within_size" need no advice), a buffer's first 4 MiB take two faults
  * in each process, not 1024 (doc/performance.md, "Shared memory in
  * 2 MiB pages"). Elsewhere (Debian's default is "never") the advice
- * changes nothing. MAP_FAILED and errno on failure.
+ * changes nothing; without the address space for the alignment, the
+ * mapping goes where the kernel puts it. MAP_FAILED and errno on
+ * failure.
  */
 void *
 ava_shared_map(int fd, uint64_t size);
