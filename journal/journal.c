@@ -172,12 +172,19 @@ huge_map(size_t cap)
 	size_t span = len + HUGE_ALIGN;
 	uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	size_t head = (HUGE_ALIGN - (uintptr_t)p % HUGE_ALIGN) % HUGE_ALIGN;
-	if (head)
-		munmap(p, head);
-	munmap(p + head + len, span - head - len);
+	size_t head = 0;
+	if (p == MAP_FAILED) {
+		/* No room for 2 MiB more (ulimit -v): unaligned, then. */
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+	} else {
+		head = (HUGE_ALIGN - (uintptr_t)p % HUGE_ALIGN) % HUGE_ALIGN;
+		if (head)
+			munmap(p, head);
+		munmap(p + head + len, span - head - len);
+	}
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p + head, len, MADV_HUGEPAGE);
 #endif
