@@ -217,6 +217,7 @@ reserved_at(uintptr_t a)
 	return hit;
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 /* The process's address space now, in bytes (VmSize), or 0. */
 static uint64_t
 vm_size(void)
@@ -231,6 +232,7 @@ vm_size(void)
 		fclose(f);
 	return (uint64_t)kib << 10;
 }
+#endif
 
 /* Under an address-space limit with room for the mapping but not for
  * the 2 MiB it aligns within: mapped all the same, where the kernel puts
