@@ -489,8 +489,10 @@ def case_pingpong(args, tmp, scheme="unix", argv=("60000", N),
     if any("worker died" in open(x).read() for x in logs):
         fail("%s: a worker died:%s" % (label, tails()))
     if g.returncode != 0 or out != want:
-        fail("%s: transcript differs (rc %d):\n%s\nstderr:\n%s" %
-             (label, g.returncode, out, err))
+        # Both servers' logs too: a failure here is rare and timing
+        # dependent, and they say what each side did around it.
+        fail("%s: transcript differs (rc %d):\n%s\nstderr:\n%s%s" %
+             (label, g.returncode, out, err, tails()))
     if hops < 2:
         fail("%s: the guest ended after %d migrations; make it longer"
              % (label, hops))
