@@ -318,7 +318,7 @@ worker_main(struct server *s, struct ava_conn *c, uint64_t session)
  *
  * With a journal, the loading runs in a thread of its own (start_warm())
  * and the spare takes its connection beside it: the session reads the
- * HELLO and opens its journal meanwhile (2 to 5 ms), and waits for the
+ * HELLO and opens its journal meanwhile (3 to 9 ms), and waits for the
  * loading only before its WELCOME (ava_server_await_warm()). The
  * journal's own thread starts after that: dlopen() holds the loader's
  * locks, and a thread's creation waits for them (12 to 20 ms of the
@@ -912,7 +912,7 @@ last_journaled_session(const struct ava_server_config *cfg)
 
 /*
  * Verbose: whether this host gives the shared heap and regions 2 MiB
- * pages (ava_shared_map() asks for them), which an operator sets in
+ * pages (ava_map_huge() asks for them), which an operator sets in
  * sysfs; the bracketed word of shmem_enabled is the mode.
  */
 static void

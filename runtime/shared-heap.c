@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ava-error.h"
+#include "huge-map.h"
 
 struct range {
 	uint64_t off, len;
@@ -72,44 +73,6 @@ ava_heap_setting(void)
 	return mib_setting("AVA_SHM_HEAP_MIB", AVA_HEAP_DEFAULT);
 }
 
-#define HUGE ((uint64_t)2 << 20)
-
-void *
-ava_shared_map(int fd, uint64_t size)
-{
-	const int prot = PROT_READ | PROT_WRITE;
-	const int flags = MAP_SHARED | MAP_NORESERVE;
-	uint8_t *r = mmap(NULL, (size_t)(size + HUGE), PROT_NONE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	void *p;
-	if (r == MAP_FAILED) {
-		/* No room for 2 MiB more (a process under ulimit -v): the
-		 * mapping then goes where the kernel puts it. */
-		p = mmap(NULL, (size_t)size, prot, flags, fd, 0);
-	} else {
-		uint8_t *at = (uint8_t *)(((uintptr_t)r + HUGE - 1) &
-					  ~(HUGE - 1));
-		p = mmap(at, (size_t)size, prot, flags | MAP_FIXED, fd, 0);
-		if (p == MAP_FAILED) {
-			int e = errno;
-			munmap(r, (size_t)(size + HUGE));
-			errno = e;
-			return MAP_FAILED;
-		}
-		/* Below HUGE, so the tail is never empty. */
-		size_t head = (size_t)(at - r);
-		if (head > 0)
-			munmap(r, head);
-		munmap(at + size, (size_t)HUGE - head);
-	}
-	if (p == MAP_FAILED)
-		return MAP_FAILED;
-#ifdef MADV_HUGEPAGE
-	(void)madvise(p, (size_t)size, MADV_HUGEPAGE);
-#endif
-	return p;
-}
-
 static int
 map(int fd, uint64_t size, struct ava_heap **out)
 {
@@ -119,7 +82,7 @@ map(int fd, uint64_t size, struct ava_heap **out)
 	struct ava_heap *h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return -ENOMEM;
-	void *p = ava_shared_map(fd, size);
+	void *p = ava_map_huge(fd, size);
 	if (p == MAP_FAILED) {
 		int r = -errno;
 		free(h);

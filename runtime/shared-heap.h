@@ -36,21 +36,6 @@
 
 struct ava_heap;
 
-/*
- * A shared mapping of memfd fd's first size bytes (MAP_SHARED, without a
- * reservation), at a 2 MiB boundary and advised for huge pages, as both
- * sides map the heap and the shm: region: where the host backs shared
- * memory with 2 MiB pages (shmem_enabled "advise"; "always" and
- * "within_size" need no advice), a buffer's first 4 MiB take two faults
- * in each process, not 1024 (doc/performance.md, "Shared memory in
- * 2 MiB pages"). Elsewhere (Debian's default is "never") the advice
- * changes nothing; without the address space for the alignment, the
- * mapping goes where the kernel puts it. MAP_FAILED and errno on
- * failure.
- */
-void *
-ava_shared_map(int fd, uint64_t size);
-
 /* The server's: a new heap of size bytes (rounded to pages), mapped. */
 int
 ava_heap_create(uint64_t size, struct ava_heap **out);

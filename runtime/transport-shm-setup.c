@@ -42,7 +42,7 @@
 
 #include "ava-error.h"
 #include "marshal.h"
-#include "shared-heap.h"
+#include "huge-map.h"
 #include "transport-private.h"
 #include "transport-shm.h"
 
@@ -202,7 +202,7 @@ ava_shm_conn_map(struct ava_shm_conn *c, int memfd, bool server,
 	}
 	size_t len = AVA_SHM_CTL_SIZE + (size_t)cmd + (size_t)reply +
 		     (size_t)bulk;
-	uint8_t *map = ava_shared_map(memfd, len);
+	uint8_t *map = ava_map_huge(memfd, len);
 	if (map == MAP_FAILED) {
 		int r = -errno;
 		close(memfd);

@@ -2,8 +2,8 @@
  * test-heap.c - the shared heap (runtime/shared-heap.h): placing and
  * giving back ranges (first fit, neighbours merged, pages freed), freed
  * ranges that keep their pages within a budget, a heap that is full,
- * the guest's checks on a descriptor it is sent, and the mapping both
- * sides make (2 MiB-aligned, advised for huge pages).
+ * the guest's checks on a descriptor it is sent, and the mappings
+ * ava_map_huge() makes (2 MiB-aligned, advised for huge pages).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +19,7 @@
 
 #include "ava-error.h"
 #include "rt-test.h"
+#include "huge-map.h"
 #include "shared-heap.h"
 
 #define PAGE AVA_HEAP_ALIGN
@@ -168,10 +169,11 @@ guest_checks(void)
 
 #define HUGE ((uint64_t)2 << 20)
 
-/* The flags of the mapping that starts at p in /proc/self/smaps, and
- * where it ends; false if none starts there. */
+/* The flags of the mapping that holds p in /proc/self/smaps, and where
+ * it starts and ends; false if none does. */
 static bool
-smaps_of(const void *p, char *flags, size_t cap, uintptr_t *end)
+smaps_of(const void *p, char *flags, size_t cap, uintptr_t *start,
+	 uintptr_t *end)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	if (f == NULL)
@@ -184,10 +186,12 @@ smaps_of(const void *p, char *flags, size_t cap, uintptr_t *end)
 			if (in)
 				snprintf(flags, cap, "%s", line + 8);
 			found = in;
-		} else if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &a, &b) == 2) {
-			in = a == (uintptr_t)p;   /* a mapping's first line */
-			if (in)
-				*end = b;
+		} else if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &a,
+				  &b) == 2) {
+			/* a mapping's first line */
+			in = a <= (uintptr_t)p && (uintptr_t)p < b;
+			*start = a;
+			*end = b;
 		}
 	}
 	fclose(f);
@@ -252,7 +256,7 @@ tight_address_space(int fd, uint64_t size)
 	struct rlimit tight = old;
 	tight.rlim_cur = (rlim_t)(now + size + HUGE / 2);
 	CHECK_EQ(setrlimit(RLIMIT_AS, &tight), 0);
-	uint8_t *p = ava_shared_map(fd, size);
+	uint8_t *p = ava_map_huge(fd, size);
 	int e = errno;
 	CHECK_EQ(setrlimit(RLIMIT_AS, &old), 0);
 	errno = e;
@@ -262,12 +266,33 @@ tight_address_space(int fd, uint64_t size)
 #endif
 }
 
+/* p, size bytes from ava_map_huge(), lies at a 2 MiB boundary, advised
+ * for huge pages (smaps shows "hg" in its flags), with no piece of the
+ * reservation it was aligned in left around it; and, if alone, is
+ * exactly its own mapping (an anonymous one may merge with a
+ * neighbour). */
+static void
+check_placed(const uint8_t *p, uint64_t size, bool alone)
+{
+	CHECK_EQ((uintptr_t)p % HUGE, 0);
+	char flags[512];
+	uintptr_t start = 0, end = 0;
+	if (smaps_of(p, flags, sizeof(flags), &start, &end)) {
+		CHECK(strstr(flags, " hg") != NULL);
+		CHECK(!alone || (start == (uintptr_t)p &&
+				 end == (uintptr_t)p + size));
+	} else {
+		printf("# no /proc/self/smaps: the advice is not checked\n");
+	}
+	CHECK(!reserved_at((uintptr_t)p - 1));
+	CHECK(!reserved_at((uintptr_t)p + size));
+}
+
 /*
- * Both sides map the heap and the shm: region with ava_shared_map(): at
- * a 2 MiB boundary, advised for huge pages (smaps shows "hg" in its
- * flags), shared with the file, and with no piece of the reservation it
- * aligned from left around it. Whether the kernel then gives 2 MiB pages
- * is the host's setting, not checked here.
+ * ava_map_huge() as both sides map the heap and the shm: region: at a
+ * 2 MiB boundary, advised for huge pages, shared with the file; and as
+ * the journal maps its arena and slots, private. Whether the kernel then
+ * gives 2 MiB pages is the host's setting, not checked here.
  */
 static void
 huge_page_mapping(void)
@@ -276,24 +301,20 @@ huge_page_mapping(void)
 	int fd = memfd_create("ava-test-map", MFD_CLOEXEC);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, (off_t)size), 0);
-	uint8_t *p = ava_shared_map(fd, size);
+	uint8_t *p = ava_map_huge(fd, size);
 	CHECK(p != MAP_FAILED);
-	CHECK_EQ((uintptr_t)p % HUGE, 0);
+	check_placed(p, size, true);
 	p[size - 1] = 7;
 	uint8_t b = 0;
 	CHECK_EQ(pread(fd, &b, 1, (off_t)(size - 1)), 1);
 	CHECK_EQ(b, 7);
-	char flags[512];
-	uintptr_t end = 0;
-	if (smaps_of(p, flags, sizeof(flags), &end)) {
-		CHECK(strstr(flags, " hg") != NULL);
-		CHECK_EQ(end, (uintptr_t)p + size);
-	} else {
-		printf("# no /proc/self/smaps: the advice is not checked\n");
-	}
-	CHECK(!reserved_at((uintptr_t)p - 1));
-	CHECK(!reserved_at((uintptr_t)p + size));
 	CHECK_EQ(munmap(p, size), 0);
+	uint8_t *q = ava_map_huge(-1, size);
+	CHECK(q != MAP_FAILED);
+	check_placed(q, size, false);
+	CHECK_EQ(q[size - 1], 0);
+	q[0] = q[size - 1] = 1;
+	CHECK_EQ(munmap(q, size), 0);
 	tight_address_space(fd, size);
 	close(fd);
 	/* The heap is mapped so. */
