@@ -23,13 +23,27 @@
 #define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #include <CL/cl.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+/*
+ * The log is this process's alone: the variable is taken out of the
+ * environment once the log is open, so that a program a vendor library
+ * runs (a linker, on a cold kernel cache) writes no lines of its own, and
+ * lines go out whole, from a buffer of our own, only from the process that
+ * opened the log (a child forked without exec inherits the buffer, and
+ * must not write it a second time).
+ */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static FILE *log_file;
+static int log_fd = -1;
+static pid_t log_pid;
+static char log_buf[1 << 16];
+static size_t log_used;
 
 static double
 now_ms(void)
@@ -39,14 +53,41 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Lock held. */
+static void
+flush_log(void)
+{
+	size_t done = 0;
+	while (getpid() == log_pid && done < log_used) {
+		ssize_t n = write(log_fd, log_buf + done, log_used - done);
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	log_used = 0;
+}
+
+/* Lock held. */
+static void
+log_line(double start, double dur, const char *name, size_t bytes)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%.4f %.4f %s %zu\n", start, dur,
+			 name, bytes);
+	if (log_fd < 0 || n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	if (log_used + (size_t)n > sizeof(log_buf))
+		flush_log();
+	memcpy(log_buf + log_used, line, (size_t)n);
+	log_used += (size_t)n;
+}
+
 static void
 note(const char *name, double start, size_t bytes)
 {
 	double end = now_ms();
 	pthread_mutex_lock(&log_lock);
-	if (log_file != NULL)
-		fprintf(log_file, "%.4f %.4f %s %zu\n", start, end - start,
-			name, bytes);
+	log_line(start, end - start, name, bytes);
 	pthread_mutex_unlock(&log_lock);
 }
 
@@ -56,22 +97,25 @@ open_log(void)
 	const char *path = getenv("AVA_CALLTIME_LOG");
 	if (path == NULL || path[0] == '\0')
 		return;
-	log_file = fopen(path, "a");
-	if (log_file == NULL) {
+	log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (log_fd < 0) {
 		perror(path);
 		return;
 	}
-	fprintf(log_file, "%.4f 0 (loaded) 0\n", now_ms());
+	log_pid = getpid();
+	unsetenv("AVA_CALLTIME_LOG");
+	log_line(now_ms(), 0, "(loaded)", 0);
 }
 
 __attribute__((destructor)) static void
 close_log(void)
 {
 	pthread_mutex_lock(&log_lock);
-	if (log_file != NULL) {
-		fprintf(log_file, "%.4f 0 (exit) 0\n", now_ms());
-		fclose(log_file);
-		log_file = NULL;
+	if (log_fd >= 0) {
+		log_line(now_ms(), 0, "(exit)", 0);
+		flush_log();
+		close(log_fd);
+		log_fd = -1;
 	}
 	pthread_mutex_unlock(&log_lock);
 }
