@@ -453,6 +453,8 @@ static void *
 journal_thread(void *arg)
 {
 	struct ava_journal *j = arg;
+	/* Its own name, so that `top -H` and perf tell its time apart. */
+	pthread_setname_np(pthread_self(), "ava-journal");
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
 		uint64_t n = batch_len(j);
