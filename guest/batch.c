@@ -169,6 +169,7 @@ static void *
 flusher(void *arg)
 {
 	struct tconn *t = NULL;
+	pthread_setname_np(pthread_self(), "ava-flush");
 	int r = ava_guest_conn_open(&t);
 	pthread_mutex_lock(&Q.lock);
 	Q.connecting = false;

@@ -113,6 +113,7 @@ static void *
 reader(void *arg)
 {
 	struct tconn *t = arg;
+	pthread_setname_np(pthread_self(), "ava-callback");
 	for (;;) {
 		int r = ava_transport_conn_recv(t->conn, &t->in);
 		if (r < 0)

@@ -390,6 +390,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *e = w->e;
+	pthread_setname_np(pthread_self(), "ava-replay");
 	pthread_mutex_lock(&e->lock);
 	for (;;) {
 		while (!e->stop && w->head == NULL && !e->dispatch_done) {
