@@ -480,18 +480,24 @@ resume_once(struct tconn *t, char *why, size_t nwhy)
 {
 	ava_transport_conn_destroy(t->conn);
 	t->conn = NULL;
-	int r = ava_transport_connect(G.addr, &t->conn);
-	if (r < 0)
-		return 1;
-	/* The call it waits on, which the server must not have run. */
-	uint64_t pending = t->pending ? t->call_h.seq : 0;
+	/* Where the session is and its generation, read together: if
+	 * another thread follows a MOVED before this connection is up, the
+	 * connection belongs to the generation before, and its hang-up then
+	 * sends this thread after the session, not to "lost connection". */
 	uint8_t w[40] = { 0 };
 	pthread_mutex_lock(&G.lock);
+	const char *addr = G.addr;   /* a moved-from one stays allocated */
+	uint64_t gen = atomic_load(&G.gen);
 	ava_wire_put_le(w, G.g->api->spec_hash, 4);
 	ava_wire_put_le(w + 4, (uint32_t)getpid(), 4);
 	ava_wire_put_le(w + 8, G.session, 8);
 	ava_wire_put_le(w + 16, G.token, 8);
 	pthread_mutex_unlock(&G.lock);
+	int r = ava_transport_connect(addr, &t->conn);
+	if (r < 0)
+		return 1;
+	/* The call it waits on, which the server must not have run. */
+	uint64_t pending = t->pending ? t->call_h.seq : 0;
 	ava_wire_put_le(w + 24, AVA_HELLO_RESUME, 4);
 	ava_wire_put_le(w + 28, t->thread, 4);
 	ava_wire_put_le(w + 32, t->answered, 8);
@@ -506,7 +512,7 @@ resume_once(struct tconn *t, char *why, size_t nwhy)
 	if (r < 0)
 		return 1;
 	if (t->in.h.type == AVA_MSG_WELCOME && t->in.h.len == 32) {
-		t->gen = atomic_load(&G.gen);
+		t->gen = gen;
 		ava_guest_heap_take(t->conn,
 				    ava_wire_get_le(t->in.payload.data + 24, 8));
 		return 0;
