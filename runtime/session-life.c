@@ -80,18 +80,47 @@ welcome(struct conn *c)
 	return session_send_frame(c, AVA_MSG_WELCOME, 0, 0, 0);
 }
 
+/*
+ * Count c as one of the session's connections, from before its WELCOME:
+ * the session does not end while it is counted. False if the session
+ * has ended already (end_life() saw no connection left): a join the
+ * worker accepted just then must not be welcomed by a session that is
+ * going away, which would close it with no word (after a migration, not
+ * even MOVED) and lose whatever the guest sent on it.
+ */
+static bool
+add_conn(struct ava_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool ok = !s->ended;
+	if (ok) {
+		s->nconns++;
+		s->joined = true;
+		pthread_cond_broadcast(&s->idle);  /* a restored session waits */
+		ava_session_async_conns(s->async, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+/*
+ * After its WELCOME, c joins the list that a stop request and a
+ * migration's switch-over go through. A connection that joins after the
+ * switch-over is told MOVED here, so that, like every other, it hears
+ * where the session went before anything else: the guest thread learns
+ * it even if this worker ends or dies right after. Listed only now, c
+ * cannot be told MOVED before its WELCOME.
+ */
 static void
-add_conn(struct ava_session *s, struct conn *c)
+list_conn(struct ava_session *s, struct conn *c)
 {
 	pthread_mutex_lock(&s->lock);
 	c->next = s->conns;
 	s->conns = c;
-	s->nconns++;
-	s->joined = true;
-	pthread_cond_broadcast(&s->idle);  /* a restored session waits */
-	ava_session_async_conns(s->async, 1);
 	if (s->stopping)
 		ava_transport_conn_shutdown(c->conn);
+	else if (s->moved != NULL)
+		session_tell_moved(c);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -122,8 +151,10 @@ serve_conn(struct conn *c)
 {
 	struct ava_session *s = c->s;
 	int r = welcome(c);
-	if (r == 0)
+	if (r == 0) {
+		list_conn(s, c);
 		r = session_conn_loop(c);
+	}
 	drop_conn(s, c);
 	return r;
 }
@@ -229,7 +260,17 @@ start_conn(struct ava_session *s, struct ava_conn *conn, bool source)
 		return;
 	c->ctx.journal = s->journal;
 	c->source = source;
-	add_conn(s, c);
+	if (!add_conn(s)) {
+		/* What the accept loop answers once this worker is gone: a
+		 * guest thread that resumes tries again where its session
+		 * went. */
+		char why[120];
+		snprintf(why, sizeof(why), "cannot join session %" PRIu64
+			 ": no such session here", s->id);
+		session_send_error(c, AVA_EADDR, why);
+		session_conn_destroy(c);
+		return;
+	}
 	if (pthread_create(&t, NULL, conn_thread, c) == 0) {
 		pthread_detach(t);
 		return;
@@ -545,14 +586,18 @@ struct life {
 };
 
 /* The session moved: join_thread() goes on under the moved name, and the
- * plain one is free (the old listener is closed by join_thread). */
+ * plain one is free (the old listener is closed by join_thread). Not once
+ * the session has ended, which its guest may do before the migration's
+ * last word: end_life() shut the listener, and join_thread() would wait
+ * on the new one for good. s->lock held. */
 static void
 moved_joins(struct ava_session *s)
 {
 	char name[80];
 	struct ava_listener *l;
 	join_name(s->id, s->token, true, name, sizeof(name));
-	if (s->joins == NULL || ava_transport_handoff_listen(name, &l) < 0)
+	if (s->joins == NULL || s->ended ||
+	    ava_transport_handoff_listen(name, &l) < 0)
 		return;   /* joins keep the plain name: no worse than before */
 	struct ava_listener *old = s->joins;
 	s->joins = l;
@@ -642,9 +687,13 @@ end_life(struct ava_session *s, struct life *l, int wait_ms)
 	}
 	while (s->nconns > 0)
 		pthread_cond_wait(&s->idle, &s->lock);
+	/* Joins accepted from now on are refused, and the listener is the
+	 * last one (moved_joins()). */
+	s->ended = true;
+	if (l->has_joins)
+		ava_transport_listener_shutdown(s->joins);
 	pthread_mutex_unlock(&s->lock);
 	if (l->has_joins) {
-		ava_transport_listener_shutdown(s->joins);
 		pthread_join(l->joins, NULL);
 		ava_transport_listener_destroy(s->joins);
 	}
@@ -732,7 +781,7 @@ run_session(struct conn *c)
 	}
 	struct life life;
 	start_life(s, &life);
-	add_conn(s, c);
+	add_conn(s);   /* the first: the session has not ended */
 	r = serve_conn(c);
 	end_life(s, &life, -1);
 	if (s->verbose && r == 0)

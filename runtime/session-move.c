@@ -399,7 +399,9 @@ ava_session_switch(struct ava_session *s, const char *addr, uint64_t session,
 	 * stop waiting, and go there too. */
 	ava_session_async_stop(s->async);
 	/* Every connection hears it at once, even an idle one, so that the
-	 * guest learns it even if this server dies before its next call. */
+	 * guest learns it even if this server dies before its next call;
+	 * one still on its way in hears it after its WELCOME (list_conn()
+	 * in session-life.c). */
 	for (struct conn *c = s->conns; c != NULL; c = c->next)
 		if (!c->callbacks)
 			session_tell_moved(c);

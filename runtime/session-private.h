@@ -63,6 +63,7 @@ struct ava_session {
 	bool stopping;           /* the server asked the session to end */
 	bool stop_asked;         /* a stop signal came (even with no conn) */
 	bool joined;             /* a connection came, ever */
+	bool ended;              /* no connection left: joins are refused */
 	uint32_t nconns;
 	uint64_t ncalls;
 	uint32_t nrefused;

@@ -13,6 +13,7 @@
  * its private ring positions), which the receiving side adopts.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -191,21 +192,43 @@ same_user(int sock)
 	       cr.uid == getuid();
 }
 
+/*
+ * Wait for a connection. A shutdown of the listener wakes an accept that
+ * waits already, but one that begins after it would wait for good: a
+ * thread that was busy with the previous message when its listener was
+ * shut down would never see it. poll() shows the shutdown as a hang-up,
+ * however late it is asked: -EINVAL then, as the woken accept says.
+ */
+static int
+wait_listener(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int k;
+	do
+		k = poll(&p, 1, -1);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	return p.revents & POLLHUP ? -EINVAL : 0;
+}
+
 int
 ava_transport_handoff_accept(struct ava_listener *l, const char *addr,
 			     void *msg, size_t n, struct ava_conn **out)
 {
 	if (n > HANDOFF_MSG_MAX)
 		return AVA_ETOOBIG;
+	int r = wait_listener(l->fd);
+	if (r < 0)
+		return r;
 	int sock = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (sock < 0)
 		return -errno;
 	uint8_t buf[HANDOFF_MSG_MAX + 2 + AVA_HANDOFF_STATE_MAX];
 	int fds[2], nfds = 0;
 	size_t got = 0;
-	int r = same_user(sock) ? recv_fds(sock, buf, n + 2 +
-					    AVA_HANDOFF_STATE_MAX, &got, fds,
-					    &nfds) : AVA_EAUTH;
+	r = same_user(sock) ? recv_fds(sock, buf, n + 2 + AVA_HANDOFF_STATE_MAX,
+					&got, fds, &nfds) : AVA_EAUTH;
 	close(sock);
 	if (r < 0)
 		return r;

@@ -28,6 +28,11 @@ the native one byte for byte.
              later-numbered first: the destination, which gets them
              passed on in that order, must run both and answer a read
              behind them.
+  late-join  a guest connection (spoken by hand here) joins the source
+             after the switch-over: it must get WELCOME and then, unasked,
+             the same MOVED as the connections that were there, so that
+             its guest thread follows even if the source ends or dies
+             right after.
 
 usage: mtest.py CASE --ava AVA --guest STENCIL --icd ICD [--raw RAWCLIENT]
 """
@@ -419,6 +424,90 @@ def case_apart(args, tmp):
           "destination")
 
 
+# Frames by hand, for late-join (runtime/protocol.h; doc/protocol.md).
+MAGIC, VERSION = 0x31415641, 1
+HELLO, WELCOME, ERROR, MOVED = 1, 2, 5, 12
+HEADER = struct.Struct("<IHBBIIIIQQ")
+
+
+def raw_connect(addr):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(addr.split(":", 1)[1])
+    return s
+
+
+def raw_hello(s, spec, session=0, token=0):
+    """HELLO as a guest connection (kind 0); the answer's type and body."""
+    body = struct.pack("<IIQQQ", spec, os.getpid(), session, token, 0)
+    s.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 0, 1, 0, 0, 0,
+                          len(body)) + body)
+    return raw_recv(s)
+
+
+def raw_recv(s):
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                raise OSError("the server closed the connection")
+            b += c
+        return b
+    h = HEADER.unpack(exact(HEADER.size))
+    return h[2], exact(h[9]) if h[9] else b""
+
+
+def case_late_join(args, tmp):
+    """A connection that joins after the switch-over is told MOVED."""
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    logs = [os.path.join(tmp, "a.log"), os.path.join(tmp, "b.log")]
+    a = Server(args.ava, a_addr, logs[0])
+    b = Server(args.ava, b_addr, logs[1])
+    first = later = None
+    try:
+        # The server's spec hash, from the ERROR a wrong one gets.
+        with raw_connect(a_addr) as s:
+            kind, body = raw_hello(s, 0)
+        m = re.search(rb"server 0x([0-9a-f]{8})", body)
+        if kind != ERROR or not m:
+            fail("late-join: no spec hash in the answer to a probe")
+        spec = int(m.group(1), 16)
+        first = raw_connect(a_addr)
+        kind, body = raw_hello(first, spec)
+        if kind != WELCOME:
+            fail("late-join: the session's first HELLO got type %d" % kind)
+        session, token = struct.unpack_from("<QQ", body)
+        print(migrate(args, a_addr, b_addr, str(session)).stdout.strip())
+        kind, told = raw_recv(first)
+        if kind != MOVED:
+            fail("late-join: the connection there at the switch-over got "
+                 "type %d, not MOVED" % kind)
+        later = raw_connect(a_addr)
+        kind, _ = raw_hello(later, spec, session, token)
+        if kind != WELCOME:
+            fail("late-join: the join after the switch-over got type %d"
+                 % kind)
+        try:
+            kind, body = raw_recv(later)
+        except OSError as e:   # a timeout, or the source closing it
+            fail("late-join: after its WELCOME, no MOVED (%s)" % e)
+        if kind != MOVED or body != told:
+            fail("late-join: after its WELCOME, type %d %r; want MOVED %r"
+                 % (kind, body, told))
+    finally:
+        for s in (first, later):
+            if s is not None:
+                s.close()
+        a.stop()
+        b.stop()
+    if any("worker died" in open(x).read() for x in logs):
+        fail("late-join: a worker died")
+    print("late-join: a connection that joined after the switch-over was "
+          "told MOVED, as those before it")
+
+
 def case_migrate(args, tmp, b_env=None, label="migrate"):
     """Paused guest, migrated A -> B; then it goes on at B."""
     want = native(args.guest, tmp)
@@ -644,6 +733,8 @@ def main():
             case_migrate(args, tmp)
         elif args.case == "apart":
             case_apart(args, tmp)
+        elif args.case == "late-join":
+            case_late_join(args, tmp)
         elif args.case == "migrate-device":
             case_migrate(args, tmp, {"POCL_DEVICES": "basic"},
                          "migrate-device")
