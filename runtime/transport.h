@@ -212,7 +212,9 @@ ava_transport_conn_readable(const struct ava_conn *c);
  *
  * ava_transport_handoff_accept: take one connection and exactly n bytes
  * of its message into msg; *out is labelled addr. Senders of another uid
- * are refused (AVA_EAUTH); a malformed handoff is AVA_EPROTO.
+ * are refused (AVA_EAUTH); a malformed handoff is AVA_EPROTO. Once l is
+ * shut down (ava_transport_listener_shutdown), -EINVAL, whether the
+ * caller was waiting then or comes later.
  */
 int
 ava_transport_handoff_listen(const char *name, struct ava_listener **out);
