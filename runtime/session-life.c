@@ -162,6 +162,7 @@ serve_conn(struct conn *c)
 static void *
 conn_thread(void *arg)
 {
+	pthread_setname_np(pthread_self(), "ava-serve");
 	serve_conn(arg);
 	return NULL;
 }
@@ -193,6 +194,7 @@ static void *
 apart_thread(void *arg)
 {
 	struct conn *c = arg;
+	pthread_setname_np(pthread_self(), "ava-apart");
 	session_serve_batch(c);   /* a failure is logged */
 	apart_done(c);
 	return NULL;
@@ -323,6 +325,7 @@ static void *
 join_thread(void *arg)
 {
 	struct ava_session *s = arg;
+	pthread_setname_np(pthread_self(), "ava-join");
 	struct ava_listener *l = s->joins;
 	for (;;) {
 		uint8_t msg[JOIN_MSG];
@@ -508,6 +511,7 @@ static void *
 stop_thread(void *arg)
 {
 	struct ava_session *s = arg;
+	pthread_setname_np(pthread_self(), "ava-stop");
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -608,6 +612,7 @@ static void *
 control_thread(void *arg)
 {
 	struct ava_session *s = arg;
+	pthread_setname_np(pthread_self(), "ava-control");
 	const struct ava_control_ops *ops = ava_server_control();
 	for (;;) {
 		uint8_t msg[JOIN_MSG];
