@@ -247,6 +247,8 @@ struct ava_journal_stats {
 	uint64_t backpressure_waits;
 	uint64_t heap_staged;       /* records too big for the arena */
 	uint64_t arena_rewinds;     /* empty arena restarted at its start */
+	uint64_t arena_wraps;       /* a record started over at the start,
+				     * beside records in flight */
 	uint64_t inline_payloads;
 	uint64_t blobs_written;
 	uint64_t blobs_deduped;     /* payloads that matched a stored blob */

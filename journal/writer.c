@@ -27,6 +27,10 @@
  * private heap copy instead, so one huge payload cannot wedge the ring. */
 #define HEAP_SHARE 4
 
+/* A record past the arena's first WARM_BYTES (or quarter) starts over at
+ * its start when there is room there (arena_skip). */
+#define WARM_BYTES (4u << 20)
+
 void
 jlog(struct ava_journal *j, const char *fmt, ...)
 {
@@ -98,6 +102,31 @@ rewind_arena(struct ava_journal *j)
 	j->stats.arena_rewinds++;
 }
 
+/*
+ * Where a record of n bytes starts: 0, or the bytes to skip to the
+ * arena's start, for a record that would not fit before its end, or for
+ * one past its first WARM_BYTES when the records in flight leave room
+ * at the start (they lie in [pos - in_flight, pos), all in this lap).
+ * The second keeps a burst of calls whose commits lag behind them in
+ * pages an earlier lap faulted in, where it would otherwise walk through
+ * fresh ones to the arena's end: in a 2 MiB page a fresh page's first
+ * touch clears the whole page, some 2 ms per run of itest-async on this
+ * project's VM (doc/journal.md, "Warm pages"). Lock held.
+ */
+static uint64_t
+arena_skip(const struct ava_journal *j, uint64_t n, bool *early)
+{
+	uint64_t pos = j->arena_tail % j->arena_cap;
+	uint64_t in_flight = j->arena_tail - j->arena_head;
+	uint64_t warm = j->arena_cap / 4 < WARM_BYTES ? j->arena_cap / 4
+						       : WARM_BYTES;
+	*early = false;
+	if (pos + n > j->arena_cap)
+		return j->arena_cap - pos;
+	*early = pos >= warm && in_flight + n <= pos;
+	return *early ? j->arena_cap - pos : 0;
+}
+
 /* Wait for a slot and `n` arena bytes; returns the arena start (or the
  * current tail when heap). Called and returns with the lock held. */
 static int
@@ -108,12 +137,12 @@ reserve(struct ava_journal *j, uint64_t n, bool heap, uint64_t *ticket,
 		if (j->fatal)
 			return j->fatal;
 		rewind_arena(j);
-		uint64_t pos = j->arena_tail % j->arena_cap;
-		uint64_t skip = (!heap && pos + n > j->arena_cap)
-					? j->arena_cap - pos : 0;
+		bool early = false;
+		uint64_t skip = heap ? 0 : arena_skip(j, n, &early);
 		uint64_t need = heap ? 0 : skip + n;
 		if (j->tail - j->head <= j->mask &&
 		    j->arena_tail + need - j->arena_head <= j->arena_cap) {
+			j->stats.arena_wraps += early;
 			j->arena_tail += skip;
 			if (!heap)
 				*data = j->arena + j->arena_tail % j->arena_cap;

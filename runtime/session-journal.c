@@ -472,7 +472,8 @@ log_stats(struct ava_session_journal *sj)
 			" uring_submissions=%" PRIu64 " uring_completions=%"
 			PRIu64 " pwrite_calls=%" PRIu64 " fsyncs=%" PRIu64
 			" backpressure_waits=%" PRIu64 " heap_staged=%" PRIu64
-			" arena_rewinds=%" PRIu64 " state_skipped=%"
+			" arena_rewinds=%" PRIu64 " arena_wraps=%" PRIu64
+			" state_skipped=%"
 			PRIu64 " compacted=%" PRIu64 " blobs_freed=%" PRIu64
 			" segments_deleted=%" PRIu64,
 			ava_journal_uses_uring(sj->j) ? "io_uring" : "pwrite",
@@ -481,6 +482,7 @@ log_stats(struct ava_session_journal *sj)
 			st.blob_bytes_stored, st.uring_submissions,
 			st.uring_completions, st.pwrite_calls, st.fsyncs,
 			st.backpressure_waits, st.heap_staged, st.arena_rewinds,
+			st.arena_wraps,
 			st.state_skipped,
 			st.compacted,
 			st.blobs_freed, st.segments_deleted);
