@@ -256,7 +256,8 @@ fail_refused(struct tconn *t)
 {
 	const struct ava_buf *p = &t->in.payload;
 	int len = p->len > 4 ? (int)(p->len - 4) : 0;
-	fail("server %s refused the session: %.*s", G.addr, len,
+	fail("server %s refused the session: %.*s",
+	     t->conn != NULL ? ava_transport_conn_addr(t->conn) : G.addr, len,
 	     len ? (const char *)p->data + 4 : "no reason given");
 }
 
@@ -336,6 +337,49 @@ open_conn(struct tconn *t, bool thread, const char *addr, uint64_t session,
 	return 0;
 }
 
+/* How many times a join follows its session to a new place. */
+#define JOIN_TRIES 3
+
+/*
+ * A join, as open_conn(): where it fails and the session has moved
+ * meanwhile (another thread heard MOVED after this one read where the
+ * session was), it joins at the new place. No wait for such news: a
+ * session leaves its old place only once every connection there has
+ * left it, each after hearing MOVED, so by the time the old place
+ * refuses the join ("no such session here") or is gone, G knows where
+ * the session went if any thread does. AVA_TEST_JOIN_PAUSE_MS delays a
+ * program thread's first try, for the test that opens that window
+ * (mtest.py join-race).
+ */
+static int
+join(struct tconn *t, bool thread, const char **addr, uint64_t session,
+     uint64_t token, uint64_t gen, const char **why)
+{
+	const char *pause = thread ? getenv("AVA_TEST_JOIN_PAUSE_MS") : NULL;
+	if (pause != NULL && atoi(pause) > 0) {
+		long ms = atoi(pause);
+		struct timespec nap = { ms / 1000, ms % 1000 * 1000000L };
+		nanosleep(&nap, NULL);
+	}
+	for (int tries = 0;; tries++) {
+		int r = open_conn(t, thread, *addr, session, token, gen, why);
+		if (r == 0 || tries == JOIN_TRIES)
+			return r;
+		pthread_mutex_lock(&G.lock);
+		bool moved = atomic_load(&G.gen) != gen;
+		if (moved)
+			*addr = G.addr;   /* a moved-from one stays allocated */
+		session = G.session;
+		token = G.token;
+		gen = atomic_load(&G.gen);
+		pthread_mutex_unlock(&G.lock);
+		if (!moved)
+			return r;
+		ava_transport_conn_destroy(t->conn);
+		t->conn = NULL;
+	}
+}
+
 /* A new connection; with thread, it closes when the calling thread
  * exits. A failure is reported here. */
 static int
@@ -363,7 +407,7 @@ conn_open(const struct ava_guest_api *g, bool thread, struct tconn **out)
 		r = open_conn(t, thread, addr, 0, 0, gen, &why);
 	pthread_mutex_unlock(&G.lock);
 	if (have && session != 0)
-		r = open_conn(t, thread, addr, session, token, gen, &why);
+		r = join(t, thread, &addr, session, token, gen, &why);
 	if (r == 0) {
 		*out = t;
 		return 0;
@@ -375,7 +419,7 @@ conn_open(const struct ava_guest_api *g, bool thread, struct tconn **out)
 	else if (r == AVA_ESPEC)
 		fail_refused(t);
 	else
-		fail("%s %s: %s", why, G.addr, ava_strerror(r));
+		fail("%s %s: %s", why, addr, ava_strerror(r));
 	tconn_destroy(t);
 	return r;
 }

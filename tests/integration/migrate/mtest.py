@@ -28,6 +28,10 @@ the native one byte for byte.
              later-numbered first: the destination, which gets them
              passed on in that order, must run both and answer a read
              behind them.
+  join-race  a guest thread (joiner.c) reads where its session is, is
+             held back (AVA_TEST_JOIN_PAUSE_MS) while the session moves
+             and its old place lets it go, then joins there: refused, it
+             must join where the session went.
   late-join  a guest connection (spoken by hand here) joins the source
              after the switch-over: it must get WELCOME and then, unasked,
              the same MOVED as the connections that were there, so that
@@ -508,6 +512,64 @@ def case_late_join(args, tmp):
           "told MOVED, as those before it")
 
 
+def wait_log(server, pattern, what, secs=10):
+    pat = re.compile(pattern)
+    for _ in range(secs * 100):
+        if pat.search(open(server.logpath).read()):
+            return
+        time.sleep(0.01)
+    fail("join-race: %s never came; the server's log:\n%s"
+         % (what, open(server.logpath).read()))
+
+
+def case_join_race(args, tmp):
+    """A thread's first call reads where the session is, is held back
+    while the session moves A -> B and A lets it go, then joins at A."""
+    a_addr = "unix:" + os.path.join(tmp, "a.sock")
+    b_addr = "unix:" + os.path.join(tmp, "b.sock")
+    a = Server(args.ava, a_addr, os.path.join(tmp, "a.log"))
+    b = Server(args.ava, b_addr, os.path.join(tmp, "b.log"))
+    d = os.path.join(tmp, "files")
+    os.makedirs(d)
+    env = dict(os.environ, AVA_SERVER=a_addr, OCL_ICD_VENDORS=args.icd,
+               AVA_TEST_JOIN_PAUSE_MS="3000")
+    env.pop("AVA_RECONNECT_MS", None)
+    g = subprocess.Popen([args.guest, d], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        session = session_of(a, g.pid)
+        open(os.path.join(d, "go"), "w").close()
+        # The second thread has read where the session is (A) before it
+        # writes this; its join then waits 3 s.
+        wait_file(os.path.join(d, "calling"), g)
+        print(migrate(args, a_addr, b_addr, session).stdout.strip())
+        open(os.path.join(d, "queue"), "w").close()
+        # A lets the session go once every connection has left it; the
+        # second thread is still held back (3 s from "go"), and the main
+        # thread waits for it after "stop".
+        wait_log(a, r"session %s \(pid \d+\): worker (done|exited)"
+                 % session, "the source's end of the session")
+        open(os.path.join(d, "stop"), "w").close()
+        out, err = g.communicate(timeout=60)
+    finally:
+        if g.poll() is None:
+            g.kill()
+            g.wait()
+        a.stop()
+        b.stop()
+    print(out.strip())
+    print(err.strip())
+    if g.returncode != 0 or "second thread: CL_SUCCESS" not in out:
+        fail("join-race: the guest ended %d:\n%s%s\na: %s\nb: %s"
+             % (g.returncode, out, err, open(a.logpath).read(),
+                open(b.logpath).read()))
+    if not re.search(r"guest pid %d joins" % g.pid, open(b.logpath).read()):
+        fail("join-race: the second thread did not join at B:\n"
+             + open(b.logpath).read())
+    print("join-race: a thread that joined the session's old place after "
+          "it let the session go joined at the new one")
+
+
 def case_migrate(args, tmp, b_env=None, label="migrate"):
     """Paused guest, migrated A -> B; then it goes on at B."""
     want = native(args.guest, tmp)
@@ -735,6 +797,8 @@ def main():
             case_apart(args, tmp)
         elif args.case == "late-join":
             case_late_join(args, tmp)
+        elif args.case == "join-race":
+            case_join_race(args, tmp)
         elif args.case == "migrate-device":
             case_migrate(args, tmp, {"POCL_DEVICES": "basic"},
                          "migrate-device")
