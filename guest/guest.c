@@ -589,7 +589,7 @@ resume(struct tconn *t, int err)
 	if (r == 0) {
 		dprintf(STDERR_FILENO, "ava: thread %" PRIu32 " resumed "
 			"session %" PRIu64 " at %s\n", t->thread, G.session,
-			G.addr);
+			ava_transport_conn_addr(t->conn));
 		return 0;
 	}
 	if (r == 1)
