@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 
-from rounds import clean_env
+from rounds import add_program_args, check_program_args, clean_env
 
 BIG = 1 << 20
 MIN_DIFF_MS = 0.05
@@ -104,16 +104,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ava", required=True)
     ap.add_argument("--shim", required=True)
-    ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--also", action="append", default=[])
     ap.add_argument("--journal", action="store_true")
     ap.add_argument("--all", action="store_true")
-    ap.add_argument("program", nargs=argparse.REMAINDER)
+    add_program_args(ap, 15)
     a = ap.parse_args()
-    if not a.program:
-        ap.error("no program to run")
-    if a.runs < 1:
-        ap.error("--runs must be at least 1")
+    check_program_args(ap, a)
     shim = os.path.abspath(a.shim)
     if not os.path.isfile(shim):
         print(f"calls.py: {shim}: no such library", file=sys.stderr)

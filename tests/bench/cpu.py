@@ -37,7 +37,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interleave import subreaper  # noqa: E402
-from rounds import clean_env, interleaved  # noqa: E402
+from rounds import (add_program_args, check_program_args,  # noqa: E402
+                    clean_env, interleaved)
 
 PERIOD = 0.005
 
@@ -172,14 +173,10 @@ def run_once(cmd, jdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ava", required=True)
-    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--journal", action="store_true")
-    ap.add_argument("program", nargs=argparse.REMAINDER)
+    add_program_args(ap, 7)
     a = ap.parse_args()
-    if not a.program:
-        ap.error("no program to run")
-    if a.runs < 1:
-        ap.error("--runs must be at least 1")
+    check_program_args(ap, a)
     if not os.access(a.ava, os.X_OK):
         print(f"cpu.py: {a.ava}: not an executable", file=sys.stderr)
         return 1

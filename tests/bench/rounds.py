@@ -4,6 +4,7 @@ meets the machine's noise in both places), keeping each figure's median:
 what the bench scripts do against a shared VM whose load moves between
 one run and the next (doc/performance.md).
 """
+import argparse
 import os
 import statistics
 
@@ -50,3 +51,18 @@ def interleaved(names, rounds, run_one, progress=None):
                                               if k in res)
                          for k in keys}
     return medians, failed
+
+
+def add_program_args(ap, runs):
+    """--runs (default runs) and the program to run, with its arguments,
+    as the scripts that run one program several ways take them; then
+    check_program_args() on what ap parsed."""
+    ap.add_argument("--runs", type=int, default=runs)
+    ap.add_argument("program", nargs=argparse.REMAINDER)
+
+
+def check_program_args(ap, a):
+    if not a.program:
+        ap.error("no program to run")
+    if a.runs < 1:
+        ap.error("--runs must be at least 1")

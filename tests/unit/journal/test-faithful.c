@@ -283,6 +283,25 @@ read_back(const char *dir, struct gen_entry *g, uint64_t s, uint64_t n)
 	ava_journal_reader_close(r);
 }
 
+/* A journal in a fresh directory named for what, with no fsync, a ring
+ * of ring slots and an arena of arena bytes, and a session in it; the
+ * directory's path is returned, for the caller to remove and free. */
+static char *
+open_small(const char *what, uint32_t ring, uint64_t arena,
+	   struct ava_journal **j, uint64_t *s)
+{
+	char *dir = jt_tmpdir(what);
+	struct ava_journal_options o;
+	ava_journal_options_init(&o);
+	o.sync = AVA_JOURNAL_SYNC_NONE;
+	o.ring_capacity = ring;
+	o.arena_bytes = arena;
+	CHECK_RC(ava_journal_open(dir, &o, NULL, 0, j), 0);
+	struct ava_journal_session_info info = { 0 };
+	CHECK_RC(ava_journal_session_begin(*j, &info, s), 0);
+	return dir;
+}
+
 /*
  * Calls one at a time, each committed before the next: every one starts
  * the arena over (after the session's record, the first), so its pages
@@ -292,17 +311,9 @@ static void
 one_at_a_time(struct gen_entry *g)
 {
 	enum { CALLS = 200 };
-	char *dir = jt_tmpdir("rewind");
 	struct ava_journal *j;
-	struct ava_journal_options o;
 	uint64_t s;
-	ava_journal_options_init(&o);
-	o.sync = AVA_JOURNAL_SYNC_NONE;
-	o.ring_capacity = 16;
-	o.arena_bytes = 256 * 1024;
-	CHECK_RC(ava_journal_open(dir, &o, NULL, 0, &j), 0);
-	struct ava_journal_session_info info = { 0 };
-	CHECK_RC(ava_journal_session_begin(j, &info, &s), 0);
+	char *dir = open_small("rewind", 16, 256 * 1024, &j, &s);
 	CHECK_RC(ava_journal_flush(j), 0);
 	struct ava_journal_stats st;
 	ava_journal_get_stats(j, &st);
@@ -334,17 +345,9 @@ static uint64_t
 burst_once(struct gen_entry *g)
 {
 	enum { CALLS = 20000 };
-	char *dir = jt_tmpdir("wraps");
 	struct ava_journal *j;
-	struct ava_journal_options o;
 	uint64_t s;
-	ava_journal_options_init(&o);
-	o.sync = AVA_JOURNAL_SYNC_NONE;
-	o.ring_capacity = 4096;
-	o.arena_bytes = 4 * 1024 * 1024;
-	CHECK_RC(ava_journal_open(dir, &o, NULL, 0, &j), 0);
-	struct ava_journal_session_info info = { 0 };
-	CHECK_RC(ava_journal_session_begin(j, &info, &s), 0);
+	char *dir = open_small("wraps", 4096, 4 * 1024 * 1024, &j, &s);
 	for (uint64_t i = 1; i <= CALLS; i++) {
 		gen_make(g, s, i, i);
 		CHECK_RC(ava_journal_append(j, &g->e, 0), 0);
