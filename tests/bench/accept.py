@@ -32,32 +32,13 @@ import sys
 import tempfile
 import time
 
-MAGIC, VERSION = 0x31415641, 1
-HELLO, WELCOME, ERROR, BYE = 1, 2, 5, 6
-HEADER = struct.Struct("<IHBBIIIIQQ")  # doc/protocol.md, "Frames"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from frames import BYE, ERROR, HELLO, WELCOME, frame, recv_frame  # noqa: E402
+
 START_TIMEOUT = 15
 LOOPS = (("io_uring", {}), ("poll()", {"AVA_SERVER_NO_URING": "1"}))
 TRANSPORTS = ("unix", "tcp")
-
-
-def frame(kind, payload=b""):
-    return HEADER.pack(MAGIC, VERSION, kind, 1, 0, 1, 0, 0, 0,
-                       len(payload)) + payload
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise OSError("the server closed the connection")
-        buf += chunk
-    return buf
-
-
-def recv_frame(s):
-    h = HEADER.unpack(recv_exact(s, HEADER.size))
-    return h[2], recv_exact(s, h[9]) if h[9] else b""
 
 
 def hello(spec_hash):

@@ -53,6 +53,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", ".."))
+from frames import ERROR, HELLO, MOVED, WELCOME, frame, recv_frame  # noqa: E402
+
 STEPS, N, PAUSE = "40", "65536", "17"
 
 
@@ -428,12 +432,6 @@ def case_apart(args, tmp):
           "destination")
 
 
-# Frames by hand, for late-join (runtime/protocol.h; doc/protocol.md).
-MAGIC, VERSION = 0x31415641, 1
-HELLO, WELCOME, ERROR, MOVED = 1, 2, 5, 12
-HEADER = struct.Struct("<IHBBIIIIQQ")
-
-
 def raw_connect(addr):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
@@ -444,22 +442,8 @@ def raw_connect(addr):
 def raw_hello(s, spec, session=0, token=0):
     """HELLO as a guest connection (kind 0); the answer's type and body."""
     body = struct.pack("<IIQQQ", spec, os.getpid(), session, token, 0)
-    s.sendall(HEADER.pack(MAGIC, VERSION, HELLO, 1, 0, 1, 0, 0, 0,
-                          len(body)) + body)
-    return raw_recv(s)
-
-
-def raw_recv(s):
-    def exact(n):
-        b = b""
-        while len(b) < n:
-            c = s.recv(n - len(b))
-            if not c:
-                raise OSError("the server closed the connection")
-            b += c
-        return b
-    h = HEADER.unpack(exact(HEADER.size))
-    return h[2], exact(h[9]) if h[9] else b""
+    s.sendall(frame(HELLO, body))
+    return recv_frame(s)
 
 
 def case_late_join(args, tmp):
@@ -484,7 +468,7 @@ def case_late_join(args, tmp):
             fail("late-join: the session's first HELLO got type %d" % kind)
         session, token = struct.unpack_from("<QQ", body)
         print(migrate(args, a_addr, b_addr, str(session)).stdout.strip())
-        kind, told = raw_recv(first)
+        kind, told = recv_frame(first)
         if kind != MOVED:
             fail("late-join: the connection there at the switch-over got "
                  "type %d, not MOVED" % kind)
@@ -494,7 +478,7 @@ def case_late_join(args, tmp):
             fail("late-join: the join after the switch-over got type %d"
                  % kind)
         try:
-            kind, body = raw_recv(later)
+            kind, body = recv_frame(later)
         except OSError as e:   # a timeout, or the source closing it
             fail("late-join: after its WELCOME, no MOVED (%s)" % e)
         if kind != MOVED or body != told:
