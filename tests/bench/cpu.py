@@ -177,6 +177,9 @@ def main():
     add_program_args(ap, 7)
     a = ap.parse_args()
     check_program_args(ap, a)
+    if shutil.which(a.program[0]) is None:
+        print(f"cpu.py: {a.program[0]}: no such program", file=sys.stderr)
+        return 1
     if not os.access(a.ava, os.X_OK):
         print(f"cpu.py: {a.ava}: not an executable", file=sys.stderr)
         return 1
