@@ -402,7 +402,13 @@ map_kinds(struct env *e)
 		clReleaseEvent(ev);
 	}
 	clFinish(e->q);
-	mem_info("CL_MEM_MAP_COUNT(after unmaps)", m, CL_MEM_MAP_COUNT);
+	/* Only the query's answer: PoCL lowers the count after the unmap's
+	 * event completes, so even after clFinish a native run read 1 once
+	 * in many (the spec calls the count immediately stale). */
+	cl_uint count = 0;
+	printf("CL_MEM_MAP_COUNT(after unmaps): %s\n", itest_err_name(
+		clGetMemObjectInfo(m, CL_MEM_MAP_COUNT, sizeof(count), &count,
+				   NULL)));
 
 	unsigned char *w = map(e, "map WRITE 1000..1100", m, CL_MAP_WRITE, 1000,
 			       100, NULL);
