@@ -41,8 +41,8 @@
 #include <unistd.h>
 
 #include "ava-error.h"
-#include "marshal.h"
 #include "huge-map.h"
+#include "marshal.h"
 #include "transport-private.h"
 #include "transport-shm.h"
 

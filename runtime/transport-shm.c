@@ -137,14 +137,26 @@ ring_bell(struct ava_shm_conn *c, uint32_t *bell, uint32_t how)
 	}
 }
 
+/* Wake the peer if it said it sleeps, first writing the time to stamp
+ * where there is one (the bell's increment publishes it). */
+static void
+notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait,
+       uint64_t *stamp)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint32_t how = __atomic_load_n(wait, __ATOMIC_RELAXED);
+	if (how != AVA_SHM_WAIT_FUTEX && how != AVA_SHM_WAIT_SOCKET)
+		return;
+	if (stamp != NULL)
+		__atomic_store_n(stamp, ava_shm_now_ns(), __ATOMIC_RELAXED);
+	ring_bell(c, bell, how);
+}
+
 /* After publishing or consuming: wake the peer if it said it sleeps. */
 void
 ava_shm_notify(struct ava_shm_conn *c, uint32_t *bell, const uint32_t *wait)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint32_t how = __atomic_load_n(wait, __ATOMIC_RELAXED);
-	if (how == AVA_SHM_WAIT_FUTEX || how == AVA_SHM_WAIT_SOCKET)
-		ring_bell(c, bell, how);
+	notify(c, bell, wait, NULL);
 }
 
 /* After publishing into our outgoing ring (or its stream): the same, and
@@ -153,12 +165,7 @@ void
 ava_shm_notify_data(struct ava_shm_conn *c)
 {
 	struct ava_shm_ring_ctl *ctl = c->tx.ctl;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint32_t how = __atomic_load_n(&ctl->data_wait, __ATOMIC_RELAXED);
-	if (how != AVA_SHM_WAIT_FUTEX && how != AVA_SHM_WAIT_SOCKET)
-		return;
-	__atomic_store_n(&ctl->rung_ns, ava_shm_now_ns(), __ATOMIC_RELAXED);
-	ring_bell(c, &ctl->data_bell, how);
+	notify(c, &ctl->data_bell, &ctl->data_wait, &ctl->rung_ns);
 }
 
 typedef int (*ready_fn)(struct ava_shm_conn *c);

@@ -50,42 +50,43 @@ def read(path):
 
 class Tree:
     """The processes under root, found as they appear, and the last CPU
-    time seen of each of their threads."""
+    time seen of each of their threads. A process's place is read again
+    at every sample, from its name then: a child `ava run` forks is named
+    ava until it execs the program."""
 
     def __init__(self, root):
-        self.role = {root: None}    # pid -> its place; None: not yet
-        self.outside = set()
-        self.seen = {}              # (pid, tid) -> (role, kind, ns)
+        self.parent = {root: None}  # pid -> its parent's pid; in the
+        self.outside = set()        # order found, so parents come first
+        self.where = {}             # pid -> its place when last read
+        self.seen = {}              # (pid, tid) -> (place, kind, ns)
 
     def find_new(self):
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue
             pid = int(d)
-            if pid in self.role or pid in self.outside:
+            if pid in self.parent or pid in self.outside:
                 continue
             try:
                 s = read(f"/proc/{d}/stat")
             except OSError:
                 continue
             ppid = int(s[s.rindex(")") + 2:].split()[1])
-            if ppid in self.role:
-                self.role[pid] = place(pid, self.role[ppid] or "root")
+            if ppid in self.parent:
+                self.parent[pid] = ppid
             else:
                 self.outside.add(pid)
 
     def sample(self):
         self.find_new()
-        for pid, role in list(self.role.items()):
-            if role is None:
-                role = self.role[pid] = place(pid, None)
-            if role is None:
-                continue
+        for pid, ppid in list(self.parent.items()):
             try:
                 proc = read(f"/proc/{pid}/comm").strip()
                 tids = os.listdir(f"/proc/{pid}/task")
             except OSError:
                 continue
+            # A parent that exited keeps the place it had.
+            self.where[pid] = place(proc, self.where.get(ppid))
             for t in tids:
                 base = f"/proc/{pid}/task/{t}"
                 try:
@@ -94,20 +95,18 @@ class Tree:
                 except (OSError, ValueError, IndexError):
                     continue
                 self.seen[(pid, int(t))] = (
-                    role, thread_kind(name, proc, pid == int(t)), ns)
+                    self.where[pid], thread_kind(name, proc, pid == int(t)),
+                    ns)
 
 
-def place(pid, parent_role):
-    """A process's place in the tree, from its name and its parent's."""
-    try:
-        comm = read(f"/proc/{pid}/comm").strip()
-    except OSError:
-        return None
+def place(comm, parent):
+    """A process's place in the tree, from its name and its parent's
+    place (None for the root)."""
     if comm != "ava":
         return "program"
-    if parent_role is None:
+    if parent is None:
         return "ava run"
-    if parent_role in ("ava run", "root"):
+    if parent == "ava run":
         return "ava server"
     return "ava worker"
 
