@@ -4,9 +4,9 @@
  * milliseconds, so it hears MOVED at once; its files in DIR say when to
  * go on:
  *
- *   go     start the second thread, which writes "calling" as it makes
- *          its first call (its join to the session may be held back by
- *          AVA_TEST_JOIN_PAUSE_MS, past a migration)
+ *   go     start the second thread, which writes "calling" just before
+ *          its first call (whose join to the session may be held back
+ *          by AVA_TEST_JOIN_PAUSE_MS, past a migration)
  *   queue  queue calls, so that the batch flusher's connection follows
  *          the session too and the old place lets the session go
  *   stop   join the second thread and end
@@ -55,8 +55,9 @@ second(void *arg)
 	cl_uint n;
 	char p[4096];
 	snprintf(p, sizeof(p), "%s/calling", dir);
-	FILE *f = fopen(p, "w");   /* tells the test it reads where the */
-	if (f != NULL)              /* session is now, and waits */
+	/* Just before the call, which reads where the session is at once. */
+	FILE *f = fopen(p, "w");
+	if (f != NULL)
 		fclose(f);
 	*err = clGetContextInfo(ctx, CL_CONTEXT_NUM_DEVICES, sizeof(n), &n,
 				NULL);

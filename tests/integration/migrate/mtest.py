@@ -523,8 +523,9 @@ def case_join_race(args, tmp):
     try:
         session = session_of(a, g.pid)
         open(os.path.join(d, "go"), "w").close()
-        # The second thread has read where the session is (A) before it
-        # writes this; its join then waits 3 s.
+        # The second thread writes this just before its first call,
+        # which reads where the session is (A) at once and then holds
+        # its join back 3 s.
         wait_file(os.path.join(d, "calling"), g)
         print(migrate(args, a_addr, b_addr, session).stdout.strip())
         open(os.path.join(d, "queue"), "w").close()
@@ -547,6 +548,11 @@ def case_join_race(args, tmp):
         fail("join-race: the guest ended %d:\n%s%s\na: %s\nb: %s"
              % (g.returncode, out, err, open(a.logpath).read(),
                 open(b.logpath).read()))
+    # The case this is about: A refused the join, and B took it.
+    if "cannot join session %s: no such session here" % session not in \
+            open(a.logpath).read():
+        fail("join-race: A did not refuse the held-back join (it came "
+             "before A let the session go?):\n" + open(a.logpath).read())
     if not re.search(r"guest pid %d joins" % g.pid, open(b.logpath).read()):
         fail("join-race: the second thread did not join at B:\n"
              + open(b.logpath).read())
